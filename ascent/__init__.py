@@ -1,0 +1,11 @@
+"""ascent: deep reinforcement learning, faithful to the theory and fast (PyTorch + Gymnasium)."""
+
+__version__ = "0.1.0"
+
+from ascent.agent import Agent  # noqa: E402
+from ascent.algorithms import ALGORITHMS, get_algorithm  # noqa: E402
+from ascent.algorithms.ppo import PPO, PPOConfig  # noqa: E402
+from ascent.errors import AscentError, CheckpointError, ConfigError, EnvError, TrainingDiverged  # noqa: E402
+
+__all__ = ["Agent", "ALGORITHMS", "get_algorithm", "PPO", "PPOConfig", "AscentError", "CheckpointError",
+           "ConfigError", "EnvError", "TrainingDiverged"]

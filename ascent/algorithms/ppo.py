@@ -1,0 +1,211 @@
+"""Proximal Policy Optimization (Schulman et al. 2017, arXiv:1707.06347).
+
+One iteration: collect n_steps x n_envs transitions with the current policy; estimate advantages
+with GAE(lambda); then n_epochs passes of minibatch gradient steps on
+
+  L(theta) = L_policy + vf_coef * L_value - ent_coef * H[pi_theta]
+
+where L_policy is either the clipped surrogate (eq. 7)
+  -E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)],   r_t = pi_theta(a_t|s_t) / pi_old(a_t|s_t)
+or, with kl_penalty=True, the adaptive KL penalty (eq. 8)
+  -E[r_t A_t] + beta * E[KL(pi_old || pi_theta)],  beta halved when KL < d_targ/1.5, doubled when > 1.5 d_targ.
+Implementation details follow the reference implementation (Huang et al. 2022, "The 37
+implementation details of PPO"): orthogonal init, Adam eps 1e-5, per-minibatch advantage
+normalization, global gradient clipping, value clipping (optional), linear annealing, early stop at
+target_kl.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ascent.agent import Agent
+from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
+from ascent.errors import ConfigError
+from ascent.normalize import RewardScaler
+from ascent.policies import ActorCritic
+from ascent.returns import gae
+from ascent.rollout import collect_rollout
+from ascent.storage import RolloutStorage
+
+
+@dataclass
+class PPOConfig(CommonConfig):
+    n_envs: int = param(8, "number of parallel environments")
+    n_steps: int = param(256, "steps per env per rollout (batch = n_steps * n_envs)")
+    batch_size: int = param(64, "minibatch size")
+    n_epochs: int = param(10, "passes over the rollout per iteration")
+    learning_rate: float | str = param(3e-4, "Adam step size; 'lin_X' decays linearly from X to 0")
+    adam_eps: float = param(1e-5, "Adam epsilon")
+    gae_lambda: float = param(0.95, "GAE lambda (1: Monte Carlo advantages, 0: TD error)")
+    clip_range: float | str = param(0.2, "surrogate clipping epsilon; 'lin_X' decays linearly")
+    clip_range_vf: float | None = param(None, "clip the value update around the old value (None: no clipping)")
+    normalize_advantage: bool = param(True, "normalize advantages per minibatch")
+    ent_coef: float = param(0.0, "entropy bonus coefficient")
+    vf_coef: float = param(0.5, "value loss coefficient")
+    max_grad_norm: float = param(0.5, "global gradient-norm clip")
+    target_kl: float | None = param(None, "stop the epochs early when approx KL > 1.5 * target_kl (None: never)")
+    kl_penalty: bool = param(False, "use the adaptive KL-penalty objective (eq. 8) instead of clipping")
+    kl_target: float = param(0.01, "d_targ of the adaptive KL penalty")
+    kl_beta: float = param(1.0, "initial KL penalty coefficient beta")
+    share_torso: bool = param(False, "one torso for actor and critic")
+    log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
+    squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("n_steps", "batch_size", "n_epochs"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        check_schedule("learning_rate", self.learning_rate)
+        check_schedule("clip_range", self.clip_range)
+        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        for name in ("ent_coef", "vf_coef", "adam_eps"):
+            check_range(name, getattr(self, name), 0.0, float("inf"))
+        check_range("max_grad_norm", self.max_grad_norm, 0.0, float("inf"), low_open=True)
+        for name in ("clip_range_vf", "target_kl"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 0.0, float("inf"), low_open=True)
+        check_range("kl_target", self.kl_target, 0.0, float("inf"), low_open=True)
+        check_range("kl_beta", self.kl_beta, 0.0, float("inf"))
+
+
+class PPO(Agent):
+    """PPO with the clipped surrogate or the adaptive KL penalty."""
+
+    algo = "ppo"
+    Config = PPOConfig
+
+    def setup(self) -> None:
+        c = self.config
+        self.policy = ActorCritic(
+            self.envs.observation_space, self.envs.action_space, c.net_arch, c.activation, c.share_torso,
+            c.log_std_init, c.ortho_init, c.normalize_obs, c.squash_actions,
+        )
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
+        action_shape = self.envs.action_space.shape or ()
+        action_dtype = torch.float32 if self.policy.action_kind == "box" else torch.int64
+        self.storage = RolloutStorage(c.n_steps, c.n_envs, self.policy.encoder.dim, action_shape, action_dtype)
+        self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
+        self.kl_coef = KLCoefficient(c.kl_beta)
+
+    def modules(self) -> dict:
+        mods = {"policy": self.policy, "optimizer": self.optimizer, "kl_coef": self.kl_coef}
+        if self.reward_scaler is not None:
+            mods["reward_scaler"] = self.reward_scaler
+        return mods
+
+    @torch.no_grad()
+    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        action, _, _ = self.policy.act(self.policy.encoder(torch.as_tensor(obs)), deterministic)
+        return self.policy.to_env_action(action)
+
+    def train_iteration(self) -> dict[str, float]:
+        c = self.config
+        # 1. Experience: n_steps x n_envs transitions from the current policy.
+        self.obs, last_value = collect_rollout(
+            self.envs, self.policy, self.storage, self.obs, self.record_episodes, self.reward_scaler
+        )
+        self.num_steps += c.n_steps * c.n_envs
+        s = self.storage
+        # 2. Advantages by GAE(lambda); value targets R_t = A_t + V(s_t).
+        advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, c.gamma, c.gae_lambda)
+        batch = s.flatten(advantages=advantages, returns=advantages + s.values)
+        if c.kl_penalty:  # pi_old's parameters, for the exact KL(pi_old || pi_theta)
+            with torch.no_grad():
+                batch["old_params"] = self.policy.dist_params(batch["x"])
+            old_log_std = self.policy.log_std.detach().clone() if self.policy.action_kind == "box" else None
+        # 3. Update: n_epochs passes of minibatch steps.
+        progress = self.progress
+        lr, clip = schedule(c.learning_rate, progress), schedule(c.clip_range, progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        stats: list[torch.Tensor] = []
+        B = batch["x"].shape[0]
+        stop = False
+        for _ in range(c.n_epochs):
+            for idx in torch.randperm(B).split(c.batch_size):
+                mb = {k: v[idx] for k, v in batch.items()}
+                old_dist = self.policy.make_dist(mb["old_params"], old_log_std) if c.kl_penalty else None
+                loss, terms = ppo_loss(self.policy, mb, c, clip, self.kl_coef.beta, old_dist)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.max_grad_norm, foreach=True)
+                self.optimizer.step()
+                stats.append(terms)
+                if c.target_kl is not None and terms[3].item() > 1.5 * c.target_kl:
+                    stop = True  # the new policy left the trust region: stop this iteration's update
+                    break
+            if stop:
+                break
+        mean = torch.stack(stats).mean(0).tolist()
+        metrics = dict(zip(TERM_NAMES, mean))
+        if c.kl_penalty:  # adapt beta towards d_targ with the iteration's mean KL (eq. 8's rule)
+            metrics["kl_beta"] = self.kl_coef.adapt(metrics["kl"], c.kl_target)
+        returns, values = batch["returns"], batch["values"]
+        var_ret = returns.var()
+        metrics["explained_variance"] = float(1 - (returns - values).var() / var_ret) if var_ret > 0 else float("nan")
+        metrics["learning_rate"] = lr
+        metrics["clip_range"] = clip
+        metrics["updates"] = float(len(stats))
+        if self.policy.action_kind == "box":
+            metrics["action_std"] = float(self.policy.log_std.exp().mean())
+        return metrics
+
+
+TERM_NAMES = ("loss", "policy_loss", "value_loss", "approx_kl", "clip_fraction", "entropy", "kl")
+
+
+def ppo_loss(policy: ActorCritic, mb: dict[str, torch.Tensor], c: PPOConfig, clip: float, beta: float,
+             old_dist=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The PPO objective on one minibatch. Returns (loss, detached terms in TERM_NAMES order)."""
+    dist, value = policy(mb["x"])
+    logprob = dist.log_prob(mb["actions"])
+    entropy = dist.entropy().mean()
+    adv = mb["advantages"]
+    if c.normalize_advantage and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    log_ratio = logprob - mb["logprobs"]
+    ratio = log_ratio.exp()  # r_t(theta) = pi_theta(a|s) / pi_old(a|s)
+    if old_dist is None:
+        # Clipped surrogate, eq. 7: pessimistic bound of the unclipped and clipped objectives.
+        policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
+        kl = torch.zeros(())
+    else:
+        # Adaptive KL penalty, eq. 8.
+        kl = old_dist.kl(dist).mean()
+        policy_loss = -(ratio * adv).mean() + beta * kl
+    if c.clip_range_vf is None:
+        value_loss = (value - mb["returns"]).square().mean()
+    else:  # pessimistic value clipping around the old prediction (baselines' ppo2)
+        clipped = mb["values"] + (value - mb["values"]).clamp(-c.clip_range_vf, c.clip_range_vf)
+        value_loss = torch.max((value - mb["returns"]).square(), (clipped - mb["returns"]).square()).mean()
+    loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()  # unbiased, non-negative estimator of KL(old||new)
+        clip_fraction = ((ratio - 1).abs() > clip).float().mean()
+        terms = torch.stack([loss, policy_loss, value_loss, approx_kl, clip_fraction, entropy, kl]).detach()
+    return loss, terms
+
+
+class KLCoefficient:
+    """beta of the adaptive KL penalty, with its update rule (PPO paper, section 4)."""
+
+    def __init__(self, beta: float):
+        self.beta = float(beta)
+
+    def adapt(self, kl: float, target: float) -> float:
+        if kl < target / 1.5:
+            self.beta /= 2.0
+        elif kl > target * 1.5:
+            self.beta *= 2.0
+        return self.beta
+
+    def state_dict(self) -> dict:
+        return {"beta": self.beta}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.beta = float(state["beta"])

@@ -1,0 +1,119 @@
+"""Action distributions: small immutable objects built from network outputs on every call.
+
+Written by hand rather than through `torch.distributions` because they sit on the hot path (one per
+rollout step and per minibatch) and need no argument validation or broadcasting machinery; tests
+check them against `torch.distributions` and closed forms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class Categorical:
+    """pi(a|s) = softmax(logits)[a]. logits: (B, n)."""
+
+    def __init__(self, logits: torch.Tensor):
+        self.logits = logits - logits.logsumexp(-1, keepdim=True)  # normalized log-probabilities
+
+    def sample(self) -> torch.Tensor:
+        # Gumbel-max: argmax(logits + Gumbel noise) is a sample of the categorical.
+        u = torch.rand_like(self.logits)
+        return (self.logits - torch.log(-torch.log(u))).argmax(-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.logits.argmax(-1)
+
+    def log_prob(self, action: torch.Tensor) -> torch.Tensor:
+        return self.logits.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return -(self.logits.exp() * self.logits).sum(-1)
+
+    def kl(self, other: "Categorical") -> torch.Tensor:
+        """KL(self || other) = sum_a p(a) (log p(a) - log q(a))."""
+        return (self.logits.exp() * (self.logits - other.logits)).sum(-1)
+
+
+class MultiCategorical:
+    """Independent categoricals, one per MultiDiscrete dimension. logits: (B, sum(nvec))."""
+
+    def __init__(self, logits: torch.Tensor, nvec: list[int]):
+        self.parts = [Categorical(chunk) for chunk in torch.split(logits, nvec, dim=-1)]
+
+    def sample(self) -> torch.Tensor:
+        return torch.stack([p.sample() for p in self.parts], dim=-1)
+
+    def mode(self) -> torch.Tensor:
+        return torch.stack([p.mode() for p in self.parts], dim=-1)
+
+    def log_prob(self, action: torch.Tensor) -> torch.Tensor:
+        return sum(p.log_prob(action[..., i]) for i, p in enumerate(self.parts))
+
+    def entropy(self) -> torch.Tensor:
+        return sum(p.entropy() for p in self.parts)
+
+    def kl(self, other: "MultiCategorical") -> torch.Tensor:
+        return sum(p.kl(q) for p, q in zip(self.parts, other.parts))
+
+
+class DiagGaussian:
+    """N(mean, diag(exp(log_std)^2)); log-prob and entropy summed over action dims. mean: (B, d)."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor):
+        self.mean = mean
+        self.log_std = log_std.expand_as(mean)
+
+    def sample(self) -> torch.Tensor:
+        return self.mean + self.log_std.exp() * torch.randn_like(self.mean)
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def log_prob(self, action: torch.Tensor) -> torch.Tensor:
+        z = (action - self.mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.square() - self.log_std - LOG_SQRT_2PI).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return (self.log_std + 0.5 + LOG_SQRT_2PI).sum(-1)
+
+    def kl(self, other: "DiagGaussian") -> torch.Tensor:
+        """KL(p||q) = sum log(s_q/s_p) + (s_p^2 + (m_p - m_q)^2) / (2 s_q^2) - 1/2."""
+        var_ratio = torch.exp(2 * (self.log_std - other.log_std))
+        t = (self.mean - other.mean).square() * torch.exp(-2 * other.log_std)
+        return (0.5 * (var_ratio + t) - 0.5 - (self.log_std - other.log_std)).sum(-1)
+
+
+class TanhGaussian:
+    """a = tanh(u), u ~ N(mean, std^2): log pi(a) = log N(u) - sum log(1 - tanh(u)^2) (SAC, App. C).
+
+    Actions live in (-1, 1); the caller rescales to the env's bounds. log_prob needs the
+    pre-squash sample u for exactness, so `sample_with_log_prob` returns both together.
+    """
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor):
+        self.normal = DiagGaussian(mean, log_std)
+
+    @staticmethod
+    def _log_det_jacobian(u: torch.Tensor) -> torch.Tensor:
+        # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), numerically stable form.
+        return (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+
+    def sample_with_log_prob(self) -> tuple[torch.Tensor, torch.Tensor]:
+        u = self.normal.mean + self.normal.log_std.exp() * torch.randn_like(self.normal.mean)  # reparameterized
+        return torch.tanh(u), self.normal.log_prob(u) - self._log_det_jacobian(u)
+
+    def sample(self) -> torch.Tensor:
+        return torch.tanh(self.normal.sample())
+
+    def mode(self) -> torch.Tensor:
+        return torch.tanh(self.normal.mean)
+
+    def log_prob(self, action: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+        u = torch.atanh(action.clamp(-1 + eps, 1 - eps))
+        return self.normal.log_prob(u) - self._log_det_jacobian(u)

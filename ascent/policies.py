@@ -1,0 +1,162 @@
+"""Stochastic actor-critic policy shared by the on-policy algorithms (PPO, A2C, TRPO, REINFORCE...).
+
+The policy maps an observation to an action distribution and a state value:
+  obs -> preprocess (one-hot / flatten, optional running normalization) -> features x
+  x   -> actor torso -> action head (categorical logits, or Gaussian mean + state-independent log-std)
+  x   -> critic torso -> V(s)
+Torsos are separate by default (`share_torso=False`), as in SB3's and CleanRL's MLP policies.
+Rollouts store the features x, so an update sees exactly what the behaviour policy saw even while
+the normalizer's statistics move.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ascent.distributions import Categorical, DiagGaussian, MultiCategorical, TanhGaussian
+from ascent.errors import EnvError
+from ascent.networks import mlp, orthogonal_init
+from ascent.normalize import RunningMeanStd
+
+ActionDist = Categorical | MultiCategorical | DiagGaussian | TanhGaussian
+
+
+class ObsEncoder(nn.Module):
+    """Raw observations -> flat float features: one-hot for Discrete/MultiDiscrete, flatten for Box,
+    then optional running normalization (Box only)."""
+
+    def __init__(self, space: gym.Space, normalize: bool = False):
+        super().__init__()
+        self.space = space
+        if isinstance(space, gym.spaces.Discrete):
+            self.kind, self.dim, self.nvec = "discrete", int(space.n), [int(space.n)]
+        elif isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+            self.kind, self.nvec = "multidiscrete", [int(n) for n in space.nvec]
+            self.dim = sum(self.nvec)
+        elif isinstance(space, gym.spaces.MultiBinary):
+            self.kind, self.dim = "box", int(np.prod(space.shape))
+        elif isinstance(space, gym.spaces.Box):
+            self.kind, self.dim = "box", int(np.prod(space.shape))
+        else:
+            raise EnvError(
+                f"observation space {space} is not supported (Box, Discrete, MultiDiscrete, MultiBinary are); "
+                "for Dict/Tuple observations wrap the env in gymnasium.wrappers.FlattenObservation"
+            )
+        self.normalizer = RunningMeanStd((self.dim,)) if normalize and self.kind == "box" else None
+
+    def forward(self, obs: torch.Tensor, update_stats: bool = False) -> torch.Tensor:
+        if self.kind == "discrete":
+            return F.one_hot(obs.long().reshape(-1), self.dim).float()
+        if self.kind == "multidiscrete":
+            obs = obs.long().reshape(-1, len(self.nvec))
+            return torch.cat([F.one_hot(obs[:, i], n) for i, n in enumerate(self.nvec)], -1).float()
+        x = obs.reshape(obs.shape[0], -1).float()
+        if self.normalizer is not None:
+            if update_stats:
+                self.normalizer.update(x)
+            x = self.normalizer(x)
+        return x
+
+
+class ActorCritic(nn.Module):
+    """pi(a|s) and V(s) over Discrete, MultiDiscrete and Box action spaces."""
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        net_arch: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        share_torso: bool = False,
+        log_std_init: float = 0.0,
+        ortho_init: bool = True,
+        normalize_obs: bool = False,
+        squash_actions: bool = False,
+    ):
+        super().__init__()
+        self.encoder = ObsEncoder(observation_space, normalize_obs)
+        self.action_space = action_space
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.action_kind, head_dim = "discrete", int(action_space.n)
+        elif isinstance(action_space, gym.spaces.MultiDiscrete) and action_space.nvec.ndim == 1:
+            self.action_kind, self.nvec = "multidiscrete", [int(n) for n in action_space.nvec]
+            head_dim = sum(self.nvec)
+        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+            self.action_kind, head_dim = "box", int(action_space.shape[0])
+            low, high = action_space.low.astype(np.float32), action_space.high.astype(np.float32)
+            self.bounded = bool(np.all(np.isfinite(low)) and np.all(np.isfinite(high)))
+            if squash_actions and not self.bounded:
+                raise EnvError("squash_actions=True needs a bounded Box action space; this one has infinite bounds")
+            self.squash = squash_actions
+            self.low, self.high = low, high
+        else:
+            raise EnvError(
+                f"action space {action_space} is not supported by this policy "
+                "(Discrete, MultiDiscrete and 1-D Box are)"
+            )
+        in_dim = self.encoder.dim
+        if share_torso:
+            self.actor_torso = self.critic_torso = mlp(in_dim, net_arch, None, activation, ortho_init=ortho_init)
+        else:
+            self.actor_torso = mlp(in_dim, net_arch, None, activation, ortho_init=ortho_init)
+            self.critic_torso = mlp(in_dim, net_arch, None, activation, ortho_init=ortho_init)
+        self.shared = share_torso
+        last = net_arch[-1] if len(net_arch) else in_dim
+        self.action_head = nn.Linear(last, head_dim)
+        self.value_head = nn.Linear(last, 1)
+        if ortho_init:  # small policy-head gain: near-uniform initial policy (PPO implementation detail)
+            orthogonal_init(self.action_head, 0.01)
+            orthogonal_init(self.value_head, 1.0)
+        if self.action_kind == "box":
+            self.log_std = nn.Parameter(torch.full((head_dim,), float(log_std_init)))
+
+    # ---- distribution and value -------------------------------------------------------------------
+    def dist_params(self, x: torch.Tensor) -> torch.Tensor:
+        """The action head's output: logits, or the Gaussian mean."""
+        return self.action_head(self.actor_torso(x))
+
+    def make_dist(self, params: torch.Tensor, log_std: torch.Tensor | None = None) -> ActionDist:
+        """The distribution for head outputs `params` (and a log-std, by default the current one)."""
+        if self.action_kind == "discrete":
+            return Categorical(params)
+        if self.action_kind == "multidiscrete":
+            return MultiCategorical(params, self.nvec)
+        log_std = self.log_std if log_std is None else log_std
+        return TanhGaussian(params, log_std) if self.squash else DiagGaussian(params, log_std)
+
+    def distribution(self, x: torch.Tensor) -> ActionDist:
+        return self.make_dist(self.dist_params(x))
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value_head(self.critic_torso(x)).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> tuple[ActionDist, torch.Tensor]:
+        """pi(.|s) and V(s); a shared torso is evaluated once."""
+        if self.shared:
+            h = self.actor_torso(x)
+            return self.make_dist(self.action_head(h)), self.value_head(h).squeeze(-1)
+        return self.distribution(x), self.value(x)
+
+    # ---- acting -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, x: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Features (B, d) -> action, log pi(action|s), V(s), for collecting experience."""
+        dist, value = self(x)
+        action = dist.mode() if deterministic else dist.sample()
+        return action, dist.log_prob(action), value
+
+    def to_env_action(self, action: torch.Tensor) -> np.ndarray:
+        """The action the env receives: Gaussian samples clipped to the bounds (the stored action
+        stays unclipped so its log-prob is exact), tanh-squashed ones rescaled from (-1, 1)."""
+        a = action.numpy()
+        if self.action_kind != "box":
+            return a
+        if self.squash:
+            return self.low + (a + 1.0) * 0.5 * (self.high - self.low)
+        return np.clip(a, self.low, self.high) if self.bounded else a

@@ -1,0 +1,66 @@
+"""Rollout storage for on-policy algorithms: preallocated (T, N, ...) tensors filled step by step.
+
+Env-side fields are numpy arrays sharing memory with their torch views, so writing a step costs a
+few array assignments and no allocation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ascent.envs import Step
+
+
+class RolloutStorage:
+    """One rollout of `n_steps` steps from `n_envs` envs."""
+
+    def __init__(self, n_steps: int, n_envs: int, feature_dim: int, action_shape: tuple[int, ...], action_dtype: torch.dtype):
+        T, N = n_steps, n_envs
+        self.n_steps, self.n_envs = T, N
+        self.x = torch.zeros(T, N, feature_dim)  # policy input features (normalized obs)
+        self.actions = torch.zeros((T, N, *action_shape), dtype=action_dtype)
+        self.logprobs = torch.zeros(T, N)
+        self.values = torch.zeros(T, N)
+        self.final_values = torch.zeros(T, N)  # V(final obs) where a truncated episode bootstraps
+        self._np = {
+            "rewards": np.zeros((T, N), np.float32),
+            "terminated": np.zeros((T, N), bool),
+            "dones": np.zeros((T, N), bool),
+            "valid": np.ones((T, N), bool),
+            "bootstrap": np.zeros((T, N), bool),
+        }
+        self.rewards, self.terminated, self.dones, self.valid, self.bootstrap = (
+            torch.from_numpy(self._np[k]) for k in ("rewards", "terminated", "dones", "valid", "bootstrap")
+        )
+
+    def add(self, t: int, x: torch.Tensor, action: torch.Tensor, logprob: torch.Tensor, value: torch.Tensor,
+            step: Step, reward: np.ndarray) -> None:
+        """Write step t: what the policy saw and did, and what the env answered (`reward` possibly scaled)."""
+        self.x[t] = x
+        self.actions[t] = action
+        self.logprobs[t] = logprob
+        self.values[t] = value
+        a = self._np
+        a["rewards"][t] = reward
+        a["terminated"][t] = step.terminated
+        a["dones"][t] = step.terminated | step.truncated
+        a["valid"][t] = step.valid
+        if step.bootstrap is not None:
+            a["bootstrap"][t] = step.bootstrap
+        else:
+            a["bootstrap"][t] = False
+
+    def next_values(self, last_value: torch.Tensor) -> torch.Tensor:
+        """V(s_{t+1}) for every step, (T, N): the next stored value, V(last obs) after the last step,
+        and V(final obs) where an episode was truncated and the env already reset."""
+        nxt = torch.cat([self.values[1:], last_value.unsqueeze(0)], 0)
+        return torch.where(self.bootstrap, self.final_values, nxt)
+
+    def flatten(self, **extra: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The valid transitions as flat (B, ...) tensors: x, actions, logprobs, values, and `extra`."""
+        fields = {"x": self.x, "actions": self.actions, "logprobs": self.logprobs, "values": self.values, **extra}
+        if bool(self.valid.all()):
+            return {k: v.reshape(-1, *v.shape[2:]) for k, v in fields.items()}
+        mask = self.valid
+        return {k: v[mask] for k, v in fields.items()}
