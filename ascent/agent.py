@@ -35,12 +35,12 @@ Callback = Callable[["Agent", dict], Any]
 def package_versions() -> dict[str, str]:
     import ascent
 
-    versions = {"python": platform.python_version(), "ascent": ascent.__version__, "torch": torch.__version__,
+    versions = {"python": platform.python_version(), "ascent": ascent.__version__, "torch": str(torch.__version__),
                 "gymnasium": gym.__version__, "numpy": np.__version__}
     for name in ("mujoco", "Box2D"):
         mod = sys.modules.get(name)
         if mod is not None and hasattr(mod, "__version__"):
-            versions[name] = mod.__version__
+            versions[name] = str(mod.__version__)
     return versions
 
 
@@ -174,6 +174,9 @@ class Agent:
         if self.run_dir is not None:
             self.save(self.run_dir / "checkpoints" / "last.pt")
             self.save(self.run_dir / "model.pt")
+            from ascent.plotting import plot_runs
+
+            plot_runs([self.run_dir], self.run_dir / "learning_curve.png", title=f"{self.algo} {self.env_id or ''}")
         return self
 
     def _next_multiple(self, every: int) -> int:

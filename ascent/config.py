@@ -169,6 +169,9 @@ def parse_set(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+PRESET_META_KEYS = ("envs", "description", "n_timesteps")  # preset keys that are not hyperparameters
+
+
 def load_presets(algo: str) -> dict[str, dict[str, Any]]:
     """All presets of an algorithm from `ascent/presets/{algo}.toml`: {name: {key: value, 'envs': [...]}}."""
     path = resources.files("ascent") / "presets" / f"{algo}.toml"
@@ -196,7 +199,7 @@ def build_config(cls: type, algo: str, env_id: str | None, preset: str | None, o
     chosen = preset if preset is not None else preset_for_env(presets, env_id)
     values: dict[str, Any] = {}
     if chosen is not None:
-        values.update({k: v for k, v in presets[chosen].items() if k not in ("envs", "description")})
+        values.update({k: v for k, v in presets[chosen].items() if k not in PRESET_META_KEYS})
     values.update(overrides)
     types = field_types(cls)
     for key in values:

@@ -85,7 +85,7 @@ class PPO(Agent):
             self.envs.observation_space, self.envs.action_space, c.net_arch, c.activation, c.share_torso,
             c.log_std_init, c.ortho_init, c.normalize_obs, c.squash_actions,
         )
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps, fused=True)
         action_shape = self.envs.action_space.shape or ()
         action_dtype = torch.float32 if self.policy.action_kind == "box" else torch.int64
         self.storage = RolloutStorage(c.n_steps, c.n_envs, self.policy.encoder.dim, action_shape, action_dtype)
@@ -152,7 +152,7 @@ class PPO(Agent):
         metrics["clip_range"] = clip
         metrics["updates"] = float(len(stats))
         if self.policy.action_kind == "box":
-            metrics["action_std"] = float(self.policy.log_std.exp().mean())
+            metrics["action_std"] = float(self.policy.log_std.detach().exp().mean())
         return metrics
 
 
