@@ -21,7 +21,7 @@ from torch import nn
 
 from ascent.distributions import Categorical, DiagGaussian, MultiCategorical, TanhGaussian
 from ascent.errors import EnvError
-from ascent.networks import mlp, orthogonal_init
+from ascent.networks import MLP, orthogonal_init
 from ascent.normalize import RunningMeanStd
 
 ActionDist = Categorical | MultiCategorical | DiagGaussian | TanhGaussian
@@ -101,15 +101,11 @@ class ActorCritic(nn.Module):
                 "(Discrete, MultiDiscrete and 1-D Box are)"
             )
         in_dim = self.encoder.dim
-        if share_torso:
-            self.actor_torso = self.critic_torso = mlp(in_dim, net_arch, None, activation, ortho_init=ortho_init)
-        else:
-            self.actor_torso = mlp(in_dim, net_arch, None, activation, ortho_init=ortho_init)
-            self.critic_torso = mlp(in_dim, net_arch, None, activation, ortho_init=ortho_init)
+        self.actor_torso = MLP(in_dim, net_arch, None, activation, ortho_init=ortho_init)
+        self.critic_torso = self.actor_torso if share_torso else MLP(in_dim, net_arch, None, activation, ortho_init=ortho_init)
         self.shared = share_torso
-        last = net_arch[-1] if len(net_arch) else in_dim
-        self.action_head = nn.Linear(last, head_dim)
-        self.value_head = nn.Linear(last, 1)
+        self.action_head = nn.Linear(self.actor_torso.out_dim, head_dim)
+        self.value_head = nn.Linear(self.critic_torso.out_dim, 1)
         if ortho_init:  # small policy-head gain: near-uniform initial policy (PPO implementation detail)
             orthogonal_init(self.action_head, 0.01)
             orthogonal_init(self.value_head, 1.0)

@@ -13,7 +13,7 @@ from ascent.policies import ActorCritic
 from ascent.storage import RolloutStorage
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def collect_rollout(
     envs: VecEnv,
     policy: ActorCritic,

@@ -64,3 +64,25 @@ class RolloutStorage:
             return {k: v.reshape(-1, *v.shape[2:]) for k, v in fields.items()}
         mask = self.valid
         return {k: v[mask] for k, v in fields.items()}
+
+
+def minibatches(batch: dict[str, torch.Tensor], batch_size: int):
+    """Yield random minibatches (dicts of (b, ...) tensors) covering `batch` once, like one epoch.
+
+    The float fields are packed into one matrix so that a minibatch costs one gather per dtype
+    instead of one per field; with batch_size >= the batch, the whole batch is yielded as is.
+    """
+    n = next(iter(batch.values())).shape[0]
+    if batch_size >= n:
+        yield batch
+        return
+    floats = {k: v for k, v in batch.items() if v.dtype == torch.float32}
+    others = {k: v for k, v in batch.items() if v.dtype != torch.float32}
+    shapes = {k: v.shape[1:] for k, v in floats.items()}
+    widths = [int(torch.Size(s).numel()) for s in shapes.values()]
+    packed = torch.cat([v.reshape(n, -1) for v in floats.values()], 1)  # (n, sum of widths)
+    for idx in torch.randperm(n).split(batch_size):
+        rows = packed[idx]
+        mb = {k: part.reshape(-1, *shapes[k]) for k, part in zip(floats, rows.split(widths, 1))}
+        mb.update({k: v[idx] for k, v in others.items()})
+        yield mb

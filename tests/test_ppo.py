@@ -7,7 +7,7 @@ import torch
 from torch import distributions as D
 
 import ascent
-from ascent.algorithms.ppo import KLCoefficient, PPOConfig, TERM_NAMES, ppo_loss
+from ascent.algorithms.ppo import LOSS_TERMS, KLCoefficient, PPOConfig, approx_kl, ppo_loss
 from ascent.policies import ActorCritic
 
 
@@ -28,7 +28,7 @@ def test_clipped_surrogate_value():
     policy = ActorCritic(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(3))
     mb = make_minibatch(policy)
     c = PPOConfig(normalize_advantage=False, ent_coef=0.01, vf_coef=0.5)
-    loss, terms = ppo_loss(policy, mb, c, clip=0.2, beta=0.0)
+    loss, terms, log_ratio = ppo_loss(policy, mb, c, clip=0.2, beta=0.0, normalize_advantage=False)
     logits = policy.action_head(policy.actor_torso(mb["x"]))
     ref = D.Categorical(logits=logits)
     value = policy.value_head(policy.critic_torso(mb["x"])).squeeze(-1)
@@ -39,13 +39,14 @@ def test_clipped_surrogate_value():
     policy_loss = -np.mean(surrogate)
     value_loss = ((value - mb["returns"]) ** 2).mean().item()
     entropy = ref.entropy().mean().item()
-    t = dict(zip(TERM_NAMES, terms.tolist()))
+    t = dict(zip(LOSS_TERMS, terms.tolist()))
     assert t["policy_loss"] == pytest.approx(policy_loss, rel=1e-5)
     assert t["value_loss"] == pytest.approx(value_loss, rel=1e-5)
     assert loss.item() == pytest.approx(policy_loss + 0.5 * value_loss - 0.01 * entropy, rel=1e-5)
     ratios = np.exp(ref.log_prob(mb["actions"]).detach().numpy() - mb["logprobs"].numpy())
-    assert t["clip_fraction"] == pytest.approx(np.mean(np.abs(ratios - 1) > 0.2))
-    assert 0 < t["clip_fraction"] < 1
+    np.testing.assert_allclose(log_ratio.exp().numpy(), ratios, rtol=1e-5)
+    assert 0 < np.mean(np.abs(ratios - 1) > 0.2) < 1  # the case exercises both branches of the min
+    assert approx_kl(log_ratio).item() == pytest.approx(np.mean((ratios - 1) - np.log(ratios)), rel=1e-4)
 
 
 def test_kl_penalty_objective_value():
@@ -56,12 +57,12 @@ def test_kl_penalty_objective_value():
     old_log_std = torch.tensor([-0.4, -0.6])
     old = policy.make_dist(old_mean, old_log_std)
     c = PPOConfig(normalize_advantage=False, kl_penalty=True)
-    _, terms = ppo_loss(policy, mb, c, clip=0.2, beta=3.0, old_dist=old)
+    _, terms, _ = ppo_loss(policy, mb, c, clip=0.2, beta=3.0, old_dist=old, normalize_advantage=False)
     new = D.Normal(policy.dist_params(mb["x"]), policy.log_std.exp())
     kl = D.kl_divergence(D.Normal(old_mean, old_log_std.exp()), new).sum(-1).mean().item()
     ratio = torch.exp(new.log_prob(mb["actions"]).sum(-1) - mb["logprobs"])
     expected = -(ratio * mb["advantages"]).mean().item() + 3.0 * kl
-    t = dict(zip(TERM_NAMES, terms.tolist()))
+    t = dict(zip(LOSS_TERMS, terms.tolist()))
     assert t["kl"] == pytest.approx(kl, rel=1e-5)
     assert t["policy_loss"] == pytest.approx(expected, rel=1e-5)
 

@@ -21,15 +21,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ascent.agent import Agent
 from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
 from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
+from ascent.optim import Adam, clip_grad_norm
 from ascent.policies import ActorCritic
 from ascent.returns import gae
 from ascent.rollout import collect_rollout
-from ascent.storage import RolloutStorage
+from ascent.storage import RolloutStorage, minibatches
 
 
 @dataclass
@@ -85,7 +87,8 @@ class PPO(Agent):
             self.envs.observation_space, self.envs.action_space, c.net_arch, c.activation, c.share_torso,
             c.log_std_init, c.ortho_init, c.normalize_obs, c.squash_actions,
         )
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps, fused=True)
+        self.optimizer = Adam(self.policy.parameters(), lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
+        self.params = list(self.policy.parameters())
         action_shape = self.envs.action_space.shape or ()
         action_dtype = torch.float32 if self.policy.action_kind == "box" else torch.int64
         self.storage = RolloutStorage(c.n_steps, c.n_envs, self.policy.encoder.dim, action_shape, action_dtype)
@@ -123,26 +126,37 @@ class PPO(Agent):
         lr, clip = schedule(c.learning_rate, progress), schedule(c.clip_range, progress)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        stats: list[torch.Tensor] = []
-        B = batch["x"].shape[0]
+        # When a minibatch is the whole batch, per-minibatch advantage normalization is the same
+        # every epoch: do it once.
+        full_batch = c.batch_size >= batch["x"].shape[0]
+        if c.normalize_advantage and full_batch:
+            batch["advantages"] = normalize(batch["advantages"])
+        terms, log_ratios = [], []
         stop = False
         for _ in range(c.n_epochs):
-            for idx in torch.randperm(B).split(c.batch_size):
-                mb = {k: v[idx] for k, v in batch.items()}
+            for mb in minibatches(batch, c.batch_size):
                 old_dist = self.policy.make_dist(mb["old_params"], old_log_std) if c.kl_penalty else None
-                loss, terms = ppo_loss(self.policy, mb, c, clip, self.kl_coef.beta, old_dist)
-                self.optimizer.zero_grad(set_to_none=True)
+                loss, mb_terms, log_ratio = ppo_loss(
+                    self.policy, mb, c, clip, self.kl_coef.beta, old_dist, c.normalize_advantage and not full_batch
+                )
+                self.optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.max_grad_norm, foreach=True)
+                clip_grad_norm(self.params, c.max_grad_norm)
                 self.optimizer.step()
-                stats.append(terms)
-                if c.target_kl is not None and terms[3].item() > 1.5 * c.target_kl:
+                terms.append(mb_terms)
+                log_ratios.append(log_ratio)
+                if c.target_kl is not None and approx_kl(log_ratio).item() > 1.5 * c.target_kl:
                     stop = True  # the new policy left the trust region: stop this iteration's update
                     break
             if stop:
                 break
-        mean = torch.stack(stats).mean(0).tolist()
-        metrics = dict(zip(TERM_NAMES, mean))
+        # 4. Statistics (computed once per iteration, off the gradient path).
+        metrics = dict(zip(LOSS_TERMS, torch.stack(terms).mean(0).tolist()))
+        log_ratio = torch.cat(log_ratios)
+        metrics["approx_kl"] = approx_kl(log_ratio).item()
+        metrics["clip_fraction"] = ((log_ratio.exp() - 1).abs() > clip).float().mean().item()
+        with torch.no_grad():
+            metrics["entropy"] = self.policy.distribution(batch["x"]).entropy().mean().item()
         if c.kl_penalty:  # adapt beta towards d_targ with the iteration's mean KL (eq. 8's rule)
             metrics["kl_beta"] = self.kl_coef.adapt(metrics["kl"], c.kl_target)
         returns, values = batch["returns"], batch["values"]
@@ -150,26 +164,25 @@ class PPO(Agent):
         metrics["explained_variance"] = float(1 - (returns - values).var() / var_ret) if var_ret > 0 else float("nan")
         metrics["learning_rate"] = lr
         metrics["clip_range"] = clip
-        metrics["updates"] = float(len(stats))
+        metrics["updates"] = float(len(terms))
         if self.policy.action_kind == "box":
             metrics["action_std"] = float(self.policy.log_std.detach().exp().mean())
         return metrics
 
 
-TERM_NAMES = ("loss", "policy_loss", "value_loss", "approx_kl", "clip_fraction", "entropy", "kl")
+LOSS_TERMS = ("loss", "policy_loss", "value_loss", "kl")
 
 
 def ppo_loss(policy: ActorCritic, mb: dict[str, torch.Tensor], c: PPOConfig, clip: float, beta: float,
-             old_dist=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The PPO objective on one minibatch. Returns (loss, detached terms in TERM_NAMES order)."""
+             old_dist=None, normalize_advantage: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The PPO objective on one minibatch.
+
+    Returns (loss, detached terms in LOSS_TERMS order, detached log-ratios log pi_theta - log pi_old).
+    """
     dist, value = policy(mb["x"])
-    logprob = dist.log_prob(mb["actions"])
-    entropy = dist.entropy().mean()
-    adv = mb["advantages"]
-    if c.normalize_advantage and adv.numel() > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    log_ratio = logprob - mb["logprobs"]
+    log_ratio = dist.log_prob(mb["actions"]) - mb["logprobs"]
     ratio = log_ratio.exp()  # r_t(theta) = pi_theta(a|s) / pi_old(a|s)
+    adv = normalize(mb["advantages"]) if normalize_advantage else mb["advantages"]
     if old_dist is None:
         # Clipped surrogate, eq. 7: pessimistic bound of the unclipped and clipped objectives.
         policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
@@ -179,16 +192,24 @@ def ppo_loss(policy: ActorCritic, mb: dict[str, torch.Tensor], c: PPOConfig, cli
         kl = old_dist.kl(dist).mean()
         policy_loss = -(ratio * adv).mean() + beta * kl
     if c.clip_range_vf is None:
-        value_loss = (value - mb["returns"]).square().mean()
+        value_loss = F.mse_loss(value, mb["returns"])
     else:  # pessimistic value clipping around the old prediction (baselines' ppo2)
         clipped = mb["values"] + (value - mb["values"]).clamp(-c.clip_range_vf, c.clip_range_vf)
         value_loss = torch.max((value - mb["returns"]).square(), (clipped - mb["returns"]).square()).mean()
-    loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
-    with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()  # unbiased, non-negative estimator of KL(old||new)
-        clip_fraction = ((ratio - 1).abs() > clip).float().mean()
-        terms = torch.stack([loss, policy_loss, value_loss, approx_kl, clip_fraction, entropy, kl]).detach()
-    return loss, terms
+    loss = policy_loss + c.vf_coef * value_loss
+    if c.ent_coef > 0:  # entropy bonus (skipped from the graph when unused)
+        loss = loss - c.ent_coef * dist.entropy().mean()
+    return loss, torch.stack([loss, policy_loss, value_loss, kl]).detach(), log_ratio.detach()
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / std, the advantage normalization of the reference implementation."""
+    return (x - x.mean()) / (x.std() + 1e-8) if x.numel() > 1 else x
+
+
+def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
+    """KL(pi_old || pi_theta) estimated as E[(r - 1) - log r]: unbiased and never negative (Schulman 2020)."""
+    return ((log_ratio.exp() - 1) - log_ratio).mean()
 
 
 class KLCoefficient:

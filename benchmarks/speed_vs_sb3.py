@@ -1,0 +1,93 @@
+"""Side-by-side speed against Stable-Baselines3, on this machine, in one run.
+
+  python benchmarks/speed_vs_sb3.py [--repeats 2] [--skip-threshold]
+
+(a) steps/s with identical hyperparameters (RL-Zoo's; for Pendulum without gSDE, which ascent does
+    not implement, so both libraries run the same plain Gaussian policy). SB3 runs at 1 and at 2
+    torch threads and its faster setting is used; ascent runs at 1 thread.
+(b) wall-clock training time (evaluations excluded) until a 10-episode deterministic evaluation,
+    run every 2,048 steps, first reaches 475 on CartPole-v1: each library with its best preset
+    (SB3: RL-Zoo's tuned one; ascent: its `cartpole-fast` preset).
+Each configuration runs in a fresh process; runs alternate between the libraries so that machine
+load drifts affect both alike. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SB3_PY = ROOT / ".venv-bench" / "bin" / "python"
+WORKER = str(ROOT / "benchmarks" / "workers.py")
+
+ZOO_CARTPOLE = {"n_envs": 8, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
+                "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2"}
+ZOO_PENDULUM = {"n_envs": 4, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
+                "learning_rate": 1e-3, "clip_range": 0.2}
+SPEED_TASKS = [("ppo", "CartPole-v1", 100_000, ZOO_CARTPOLE), ("ppo", "Pendulum-v1", 100_000, ZOO_PENDULUM)]
+
+
+def run(lib: str, algo: str, env: str, steps: int, threads: int, hp: dict, *extra) -> dict:
+    python = str(SB3_PY) if lib == "sb3" else sys.executable
+    out = subprocess.run([python, WORKER, lib, algo, env, str(steps), str(threads), json.dumps(hp), *map(str, extra)],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"{lib} {algo} {env} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--skip-threshold", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    args = ap.parse_args()
+    subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_sb3.sh")], check=True)
+
+    if not args.skip_speed:
+        print("| task | SB3 threads | SB3 steps/s | ascent steps/s (vectorization) | ratio | SB3 eval | ascent eval |")
+        print("|---|---|---|---|---|---|---|")
+        for algo, env, steps, hp in SPEED_TASKS:
+            sb3 = {1: [], 2: []}
+            ours = {"auto": []}
+            if env == "CartPole-v1":
+                ours["sync"] = []
+            for _ in range(args.repeats):
+                for threads in (1, 2):
+                    sb3[threads].append(run("sb3", algo, env, steps, threads, hp))
+                for vec in ours:
+                    ours[vec].append(run("ascent", algo, env, steps, 1, dict(hp, vectorization=vec)))
+            med = lambda rs: statistics.median(r["steps_per_s"] for r in rs)  # noqa: E731
+            best_threads = max(sb3, key=lambda t: med(sb3[t]))
+            sb3_sps = med(sb3[best_threads])
+            for vec, rs in ours.items():
+                evals_sb3 = "/".join(f"{r['eval_return']:.0f}" for r in sb3[best_threads])
+                evals_ours = "/".join(f"{r['eval_return']:.0f}" for r in rs)
+                print(f"| {algo} {env} {steps // 1000}k | {best_threads} | {sb3_sps:,.0f} | {med(rs):,.0f} ({vec}) | "
+                      f"{med(rs) / sb3_sps:.2f}x | {evals_sb3} | {evals_ours} |", flush=True)
+
+    if not args.skip_threshold:
+        print()
+        print("| CartPole-v1 to eval >= 475 | SB3 (RL-Zoo preset) | ascent (cartpole-fast) | ratio |")
+        print("|---|---|---|---|")
+        from ascent.config import load_presets
+
+        fast = {k: v for k, v in load_presets("ppo")["cartpole-fast"].items() if k not in ("envs", "description", "n_timesteps")}
+        sb3_runs, our_runs = [], []
+        for _ in range(args.repeats):
+            sb3_runs.append(run("sb3", "ppo", "CartPole-v1", 200_000, 1, ZOO_CARTPOLE, 475, 2048))
+            our_runs.append(run("ascent", "ppo", "CartPole-v1", 200_000, 1, fast, 475, 2048))
+        for i, (s, o) in enumerate(zip(sb3_runs, our_runs)):
+            st, ot = s["train_s_to_threshold"], o["train_s_to_threshold"]
+            ratio = f"{ot / st:.2f}" if st and ot else "n/a"
+            print(f"| run {i} | {st if st is None else round(st, 2)} s ({s['steps_to_threshold']} steps) | "
+                  f"{ot if ot is None else round(ot, 2)} s ({o['steps_to_threshold']} steps) | {ratio} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
