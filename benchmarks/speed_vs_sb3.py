@@ -7,7 +7,7 @@
     torch threads and its faster setting is used; ascent runs at 1 thread.
 (b) wall-clock training time (evaluations excluded) until a 10-episode deterministic evaluation,
     run every 2,048 steps, first reaches 475 on CartPole-v1: each library with its best preset
-    (SB3: RL-Zoo's tuned one; ascent: its `cartpole-fast` preset).
+    (SB3: RL-Zoo's tuned one; ascent: its `cartpole-fast` preset), median over --seeds seeds.
 Each configuration runs in a fresh process; runs alternate between the libraries so that machine
 load drifts affect both alike. Prints a markdown table.
 """
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-threshold", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds of the time-to-threshold comparison")
     args = ap.parse_args()
     subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_sb3.sh")], check=True)
 
@@ -72,21 +73,24 @@ def main() -> None:
                       f"{med(rs) / sb3_sps:.2f}x | {evals_sb3} | {evals_ours} |", flush=True)
 
     if not args.skip_threshold:
-        print()
-        print("| CartPole-v1 to eval >= 475 | SB3 (RL-Zoo preset) | ascent (cartpole-fast) | ratio |")
-        print("|---|---|---|---|")
-        from ascent.config import load_presets
+        from ascent.config import PRESET_META_KEYS, load_presets
 
-        fast = {k: v for k, v in load_presets("ppo")["cartpole-fast"].items() if k not in ("envs", "description", "n_timesteps")}
-        sb3_runs, our_runs = [], []
-        for _ in range(args.repeats):
-            sb3_runs.append(run("sb3", "ppo", "CartPole-v1", 200_000, 1, ZOO_CARTPOLE, 475, 2048))
-            our_runs.append(run("ascent", "ppo", "CartPole-v1", 200_000, 1, fast, 475, 2048))
-        for i, (s, o) in enumerate(zip(sb3_runs, our_runs)):
-            st, ot = s["train_s_to_threshold"], o["train_s_to_threshold"]
-            ratio = f"{ot / st:.2f}" if st and ot else "n/a"
-            print(f"| run {i} | {st if st is None else round(st, 2)} s ({s['steps_to_threshold']} steps) | "
-                  f"{ot if ot is None else round(ot, 2)} s ({o['steps_to_threshold']} steps) | {ratio} |", flush=True)
+        fast = {k: v for k, v in load_presets("ppo")["cartpole-fast"].items() if k not in PRESET_META_KEYS}
+        rows = []
+        for seed in range(args.seeds):
+            s = run("sb3", "ppo", "CartPole-v1", 200_000, 1, dict(ZOO_CARTPOLE, seed=seed), 475, 2048)
+            o = run("ascent", "ppo", "CartPole-v1", 200_000, 1, dict(fast, seed=seed), 475, 2048)
+            rows.append((seed, s, o))
+        print()
+        print("| CartPole-v1, train time to eval >= 475 | SB3, RL-Zoo preset: s (steps) | ascent, cartpole-fast: s (steps) |")
+        print("|---|---|---|")
+        fmt = lambda r: "not reached" if r["train_s_to_threshold"] is None else f"{r['train_s_to_threshold']:.2f} ({r['steps_to_threshold']})"  # noqa: E731
+        for seed, s, o in rows:
+            print(f"| seed {seed} | {fmt(s)} | {fmt(o)} |")
+        big = float("inf")
+        med_s = statistics.median(r["train_s_to_threshold"] or big for _, r, _ in rows)
+        med_o = statistics.median(r["train_s_to_threshold"] or big for _, _, r in rows)
+        print(f"| median | {med_s:.2f} | {med_o:.2f} (ratio {med_o / med_s:.2f}) |")
 
 
 if __name__ == "__main__":

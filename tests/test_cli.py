@@ -86,3 +86,23 @@ def test_corrupt_run_dir(tmp_path):
     assert r.returncode == 2 and "corrupt" in r.stderr
     r = run("eval", str(tmp_path))
     assert r.returncode == 2 and "not an ascent run directory" in r.stderr
+
+
+def test_eval_records_video(tmp_path):
+    pytest.importorskip("moviepy")
+    rd = tmp_path / "run"
+    assert run("train", "ppo", "--env", "CartPole-v1", "--steps", "128", "--run-dir", str(rd), "--no-progress",
+               *FAST, "--eval-episodes", "1").returncode == 0
+    r = run("eval", str(rd), "--episodes", "1", "--video")
+    assert r.returncode == 0, r.stderr
+    assert list((rd / "videos").glob("*.mp4"))
+
+
+def test_mujoco_env_trains_a_few_steps(tmp_path):
+    pytest.importorskip("mujoco")
+    import ascent
+
+    agent = ascent.PPO("HalfCheetah-v5", seed=0, verbose=0, n_steps=64, batch_size=64, n_epochs=1)
+    assert agent.preset == "mujoco" and agent.config.normalize_obs
+    agent.learn(64)
+    assert agent.act(agent.envs.observation_space.sample()).shape == (6,)

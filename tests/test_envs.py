@@ -68,3 +68,13 @@ def test_nan_observation_is_reported():
     vec.reset(seed=0)
     with pytest.raises(TrainingDiverged, match="NaN"):
         vec.step(np.zeros(1, dtype=np.int64))
+
+
+def test_async_vectorization_steps():
+    vec = VecEnv(make_vec_env("CartPole-v1", n_envs=2, vectorization="async"))
+    try:
+        vec.reset(seed=0)
+        step = vec.step(np.zeros(2, dtype=np.int64))
+        assert step.obs.shape == (2, 4) and step.valid.all()
+    finally:
+        vec.close()

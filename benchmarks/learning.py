@@ -1,0 +1,60 @@
+"""Learning benchmark: final deterministic evaluation (10 episodes) over seeds, with each env's
+default preset, plus learning-curve figures.
+
+  python benchmarks/learning.py --tasks cartpole,pendulum --seeds 3 [--out runs/bench]
+
+Prints a markdown table; figures go to benchmarks/figures/ppo-ENV.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import ascent
+from ascent.plotting import plot_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+# name: (algo, env id, steps, target return or None, what the target means)
+TASKS = {
+    "cartpole": ("ppo", "CartPole-v1", 100_000, 475.0, ">= 475 within 100k (RL-Zoo: 500)"),
+    "pendulum": ("ppo", "Pendulum-v1", 150_000, -200.0, ">= -200 within 150k (RL-Zoo: -172 @100k)"),
+    "acrobot": ("ppo", "Acrobot-v1", 200_000, -100.0, "no preset (defaults): learns (random: -500)"),
+    "lunarlander": ("ppo", "LunarLander-v3", 500_000, 100.0, "no preset (defaults): learns (random: about -200)"),
+    "halfcheetah": ("ppo", "HalfCheetah-v5", 1_000_000, None, "learning clearly within 1M (RL-Zoo v3: 5819 @1M)"),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", default="cartpole,pendulum")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "runs" / "bench"))
+    args = ap.parse_args()
+    figures = ROOT / "benchmarks" / "figures"
+    print("| algo | env | steps | preset | eval return per seed | mean +- std | target | wall s per seed |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.tasks.split(","):
+        algo, env_id, steps, target, what = TASKS[name]
+        returns, walls, dirs, preset = [], [], [], None
+        for seed in range(args.seeds):
+            run_dir = Path(args.out) / f"{algo}-{env_id}-s{seed}"
+            agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0)
+            preset = agent.preset
+            start = time.perf_counter()
+            agent.learn(steps, progress_bar=False)
+            walls.append(time.perf_counter() - start)
+            returns.append(agent.evaluate(10)["mean_return"])
+            dirs.append(run_dir)
+        plot_runs(dirs, figures / f"{algo}-{env_id}.png", title=f"{algo} {env_id} ({args.seeds} seeds)")
+        mean = statistics.mean(returns)
+        std = statistics.pstdev(returns)
+        met = "" if target is None else (" (met)" if mean >= target else " (NOT met)")
+        print(f"| {algo} | {env_id} | {steps // 1000}k | {preset or 'defaults'} | {', '.join(f'{r:.1f}' for r in returns)} | "
+              f"{mean:.1f} +- {std:.1f} | {what}{met} | {', '.join(f'{w:.0f}' for w in walls)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
