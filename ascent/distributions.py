@@ -29,6 +29,10 @@ class Categorical:
             self._log_probs = F.log_softmax(self.raw, -1)
         return self._log_probs
 
+    def sample_with_log_prob(self) -> tuple[torch.Tensor, torch.Tensor]:
+        action = self.sample()
+        return action, self.log_prob(action)
+
     def sample(self) -> torch.Tensor:
         # Inverse-CDF sampling: the number of cumulative probabilities below u ~ U(0, 1).
         # (torch.multinomial costs ~4x more per call on small CPU batches.)
@@ -60,6 +64,10 @@ class MultiCategorical:
     def sample(self) -> torch.Tensor:
         return torch.stack([p.sample() for p in self.parts], dim=-1)
 
+    def sample_with_log_prob(self) -> tuple[torch.Tensor, torch.Tensor]:
+        action = self.sample()
+        return action, self.log_prob(action)
+
     def mode(self) -> torch.Tensor:
         return torch.stack([p.mode() for p in self.parts], dim=-1)
 
@@ -82,6 +90,12 @@ class DiagGaussian:
 
     def sample(self) -> torch.Tensor:
         return self.mean + self.log_std.exp() * torch.randn_like(self.mean)
+
+    def sample_with_log_prob(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """a = mean + std * eps and log N(a) = sum(-eps^2 / 2 - log_std) - d log sqrt(2 pi), from eps directly."""
+        eps = torch.randn_like(self.mean)
+        action = self.mean + self.log_std.exp() * eps
+        return action, (eps.square().mul_(-0.5) - self.log_std).sum(-1) - LOG_SQRT_2PI * eps.shape[-1]
 
     def mode(self) -> torch.Tensor:
         return self.mean

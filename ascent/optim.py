@@ -27,34 +27,38 @@ class Adam(torch.optim.Adam):
             cache = []
             for group in self.param_groups:
                 params = [p for p in group["params"]]
+                # The parameters of a group always step together, so they share one step counter
+                # (one increment per step instead of one per parameter).
+                old = [self.state[p]["step"] for p in params if self.state[p]]
+                step = torch.tensor(float(old[0]) if old else 0.0, dtype=torch.float32)
                 for p in params:
                     st = self.state[p]
                     if not st:  # lazy state initialization, as torch.optim.Adam does
-                        st["step"] = torch.tensor(0.0, dtype=torch.float32)
                         st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                         st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["step"] = step
                 cache.append((group, params, [self.state[p]["exp_avg"] for p in params],
-                              [self.state[p]["exp_avg_sq"] for p in params], [self.state[p]["step"] for p in params]))
+                              [self.state[p]["exp_avg_sq"] for p in params], step))
             self._cache = cache
         return self._cache
 
     @torch.no_grad()
     def step(self, closure=None):
         assert closure is None, "closures are not supported"
-        for group, params, exp_avgs, exp_avg_sqs, steps in self._state_lists():
-            with_grad = [i for i, p in enumerate(params) if p.grad is not None]
-            if len(with_grad) != len(params):  # some parameters got no gradient this step
-                sel = lambda xs: [xs[i] for i in with_grad]  # noqa: E731
-                ps, ea, eas, st = sel(params), sel(exp_avgs), sel(exp_avg_sqs), sel(steps)
-            else:
-                ps, ea, eas, st = params, exp_avgs, exp_avg_sqs, steps
-            if not ps:
+        for group, params, exp_avgs, exp_avg_sqs, step in self._state_lists():
+            grads = [p.grad for p in params]
+            if any(g is None for g in grads):
+                raise RuntimeError(
+                    "ascent.optim.Adam steps all parameters of a group together; a parameter got no gradient "
+                    "(use one optimizer per set of parameters that is updated together)"
+                )
+            if not params:
                 continue
             beta1, beta2 = group["betas"]
-            torch._foreach_add_(st, 1)
-            torch._fused_adam_(ps, [p.grad for p in ps], ea, eas, [], st, amsgrad=False, lr=group["lr"],
-                               beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-                               maximize=False, grad_scale=None, found_inf=None)
+            step.add_(1)
+            torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], [step] * len(params), amsgrad=False,
+                               lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                               eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:

@@ -115,7 +115,7 @@ class ActorCritic(nn.Module):
     # ---- distribution and value -------------------------------------------------------------------
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
         """The action head's output: logits, or the Gaussian mean."""
-        return self.action_head(self.actor_torso(x))
+        return F.linear(self.actor_torso(x), self.action_head.weight, self.action_head.bias)
 
     def make_dist(self, params: torch.Tensor, log_std: torch.Tensor | None = None) -> ActionDist:
         """The distribution for head outputs `params` (and a log-std, by default the current one)."""
@@ -130,7 +130,7 @@ class ActorCritic(nn.Module):
         return self.make_dist(self.dist_params(x))
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
-        return self.value_head(self.critic_torso(x)).squeeze(-1)
+        return F.linear(self.critic_torso(x), self.value_head.weight, self.value_head.bias).squeeze(-1)
 
     def forward(self, x: torch.Tensor) -> tuple[ActionDist, torch.Tensor]:
         """pi(.|s) and V(s); a shared torso is evaluated once."""
@@ -140,12 +140,15 @@ class ActorCritic(nn.Module):
         return self.distribution(x), self.value(x)
 
     # ---- acting -----------------------------------------------------------------------------------
-    @torch.no_grad()
     def act(self, x: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Features (B, d) -> action, log pi(action|s), V(s), for collecting experience."""
+        """Features (B, d) -> action, log pi(action|s), V(s), for collecting experience.
+        Call it under torch.no_grad() or torch.inference_mode() (it sits on the rollout's hot path)."""
         dist, value = self(x)
-        action = dist.mode() if deterministic else dist.sample()
-        return action, dist.log_prob(action), value
+        if deterministic:
+            action = dist.mode()
+            return action, dist.log_prob(action), value
+        action, logprob = dist.sample_with_log_prob()
+        return action, logprob, value
 
     def to_env_action(self, action: torch.Tensor) -> np.ndarray:
         """The action the env receives: Gaussian samples clipped to the bounds (the stored action

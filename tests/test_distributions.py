@@ -75,3 +75,11 @@ def test_tanh_gaussian_sample_log_prob_consistent():
     a, logp = dist.sample_with_log_prob()
     assert (a.abs() < 1).all()
     torch.testing.assert_close(logp, dist.log_prob(a), atol=2e-3, rtol=1e-3)
+
+
+def test_sample_with_log_prob_matches_log_prob():
+    torch.manual_seed(0)
+    for dist in (DiagGaussian(torch.randn(5, 3), torch.randn(3) * 0.2), Categorical(torch.randn(5, 4)),
+                 MultiCategorical(torch.randn(5, 5), [2, 3])):
+        a, logp = dist.sample_with_log_prob()
+        torch.testing.assert_close(logp, dist.log_prob(a))

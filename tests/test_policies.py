@@ -21,7 +21,8 @@ def test_spaces_shapes(obs_space, action_space, action_shape):
     policy = ActorCritic(obs_space, action_space)
     obs = torch.as_tensor(np.stack([obs_space.sample() for _ in range(7)]))
     x = policy.encoder(obs)
-    action, logprob, value = policy.act(x)
+    with torch.no_grad():
+        action, logprob, value = policy.act(x)
     assert action.shape == (7, *action_shape) and logprob.shape == (7,) and value.shape == (7,)
     env_action = policy.to_env_action(action)
     assert all(action_space.contains(a.astype(action_space.dtype)) for a in env_action)
@@ -40,7 +41,8 @@ def test_gaussian_actions_clipped_or_squashed_into_bounds():
     space = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 5.0], np.float32))
     for squash in (False, True):
         policy = ActorCritic(BOX, space, log_std_init=2.0, squash_actions=squash)
-        a = policy.to_env_action(policy.act(torch.randn(500, 3))[0])
+        with torch.no_grad():
+            a = policy.to_env_action(policy.act(torch.randn(500, 3))[0])
         assert (a >= space.low - 1e-6).all() and (a <= space.high + 1e-6).all()
 
 
