@@ -48,7 +48,7 @@ def main() -> None:
             walls.append(time.perf_counter() - start)
             returns.append(agent.evaluate(10)["mean_return"])
             dirs.append(run_dir)
-        plot_runs(dirs, figures / f"{algo}-{env_id}.png", title=f"{algo} {env_id} ({args.seeds} seeds)")
+        plot_runs(dirs, figures / f"{algo}-{env_id}.png", title=f"{algo} {env_id} ({args.seeds} seed{'s' if args.seeds > 1 else ''})")
         mean = statistics.mean(returns)
         std = statistics.pstdev(returns)
         met = "" if target is None else (" (met)" if mean >= target else " (NOT met)")
