@@ -321,12 +321,9 @@ class Agent:
         if not ckpt.exists():
             raise CheckpointError(f"{run_dir} has no checkpoint (checkpoints/last.pt); it cannot be resumed, start it again")
         agent = cls.load(ckpt, run_dir=run_dir, verbose=verbose)
-        target = agent.target_steps
-        info = read_run_config(run_dir)
-        target = int(info.get("target_steps", target))
-        truncate_csv(run_dir / "metrics.csv", agent.num_steps)
-        if agent.num_steps < target:
-            agent.learn(target - agent.num_steps, progress_bar=progress_bar)
+        truncate_csv(run_dir / "metrics.csv", agent.num_steps)  # rows after the checkpoint are redone
+        if agent.num_steps < agent.target_steps:
+            agent.learn(agent.target_steps - agent.num_steps, progress_bar=progress_bar)
         return agent
 
     def _write_run_config(self) -> None:

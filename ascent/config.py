@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -110,7 +111,7 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
     """Convert a value from a preset file, the CLI or Python to the field's declared type."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             if type(None) in args:
                 return None

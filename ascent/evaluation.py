@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import gymnasium as gym
 import numpy as np
 
 from ascent.envs import EnvLike, VecEnv, make_vec_env
@@ -21,8 +22,6 @@ def evaluate_policy(
     Up to `max_parallel` envs run side by side and each is given a fixed quota of episodes, so the
     result is not biased towards short episodes (those that end first).
     """
-    import gymnasium as gym
-
     owned = isinstance(env, str) or (callable(env) and not isinstance(env, (gym.Env, gym.vector.VectorEnv)))
     vec = VecEnv(make_vec_env(env, n_envs=min(episodes, max_parallel) if owned else 1))
     n = vec.num_envs

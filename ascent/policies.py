@@ -150,6 +150,19 @@ class ActorCritic(nn.Module):
         action, logprob = dist.sample_with_log_prob()
         return action, logprob, value
 
+    @classmethod
+    def from_config(cls, observation_space: gym.Space, action_space: gym.Space, c) -> "ActorCritic":
+        """Built from an algorithm config's network fields (net_arch, activation, share_torso,
+        log_std_init, ortho_init, normalize_obs, squash_actions)."""
+        return cls(observation_space, action_space, c.net_arch, c.activation, c.share_torso, c.log_std_init,
+                   c.ortho_init, c.normalize_obs, c.squash_actions)
+
+    @torch.no_grad()
+    def env_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Batched raw observations -> the actions the env receives (acting and evaluation)."""
+        action, _, _ = self.act(self.encoder(torch.as_tensor(obs)), deterministic)
+        return self.to_env_action(action)
+
     def to_env_action(self, action: torch.Tensor) -> np.ndarray:
         """The action the env receives: Gaussian samples clipped to the bounds (the stored action
         stays unclipped so its log-prob is exact), tanh-squashed ones rescaled from (-1, 1)."""

@@ -52,3 +52,10 @@ def discounted_returns(
         running = rewards[t] + gamma * keep[t] * running
         returns[t] = running
     return returns
+
+
+def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    """1 - Var(target - predicted) / Var(target): 1 is a perfect value function, 0 no better than a
+    constant, negative worse (NaN when the targets do not vary)."""
+    var = target.var()
+    return float(1 - (target - predicted).var() / var) if var > 0 else float("nan")

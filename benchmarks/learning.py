@@ -23,6 +23,7 @@ TASKS = {
     "pendulum": ("ppo", "Pendulum-v1", 150_000, -200.0, ">= -200 within 150k (RL-Zoo: -172 @100k)"),
     "acrobot": ("ppo", "Acrobot-v1", 200_000, -100.0, "no preset (defaults): learns (random: -500)"),
     "lunarlander": ("ppo", "LunarLander-v3", 500_000, 100.0, "no preset (defaults): learns (random: about -200)"),
+    "a2c-cartpole": ("a2c", "CartPole-v1", 200_000, 475.0, ">= 475 within 200k (RL-Zoo: 500 @500k)"),
     "halfcheetah": ("ppo", "HalfCheetah-v5", 1_000_000, None, "learning clearly within 1M (RL-Zoo v3: 5819 @1M)"),
 }
 

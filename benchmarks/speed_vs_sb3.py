@@ -29,7 +29,9 @@ ZOO_CARTPOLE = {"n_envs": 8, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8
                 "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2"}
 ZOO_PENDULUM = {"n_envs": 4, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
                 "learning_rate": 1e-3, "clip_range": 0.2}
-SPEED_TASKS = [("ppo", "CartPole-v1", 100_000, ZOO_CARTPOLE), ("ppo", "Pendulum-v1", 100_000, ZOO_PENDULUM)]
+ZOO_A2C_CARTPOLE = {"n_envs": 8, "ent_coef": 0.0}
+SPEED_TASKS = [("ppo", "CartPole-v1", 100_000, ZOO_CARTPOLE), ("ppo", "Pendulum-v1", 100_000, ZOO_PENDULUM),
+               ("a2c", "CartPole-v1", 100_000, ZOO_A2C_CARTPOLE)]
 
 
 def run(lib: str, algo: str, env: str, steps: int, threads: int, hp: dict, *extra) -> dict:
@@ -46,6 +48,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-threshold", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--tasks", default=None, help="comma-separated subset of the speed tasks, e.g. a2c:CartPole-v1")
     ap.add_argument("--seeds", type=int, default=5, help="seeds of the time-to-threshold comparison")
     args = ap.parse_args()
     subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_sb3.sh")], check=True)
@@ -53,10 +56,11 @@ def main() -> None:
     if not args.skip_speed:
         print("| task | SB3 threads | SB3 steps/s | ascent steps/s (vectorization) | ratio | SB3 eval | ascent eval |")
         print("|---|---|---|---|---|---|---|")
-        for algo, env, steps, hp in SPEED_TASKS:
+        tasks = [t for t in SPEED_TASKS if args.tasks is None or f"{t[0]}:{t[1]}" in args.tasks.split(",")]
+        for algo, env, steps, hp in tasks:
             sb3 = {1: [], 2: []}
             ours = {"auto": []}
-            if env == "CartPole-v1":
+            if env == "CartPole-v1" and algo == "ppo":
                 ours["sync"] = []
             for _ in range(args.repeats):
                 for threads in (1, 2):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ascent.algorithms.a2c import A2C
 from ascent.algorithms.ppo import PPO
 from ascent.errors import ConfigError, did_you_mean
 
-ALGORITHMS = {cls.algo: cls for cls in (PPO,)}
+ALGORITHMS = {cls.algo: cls for cls in (PPO, A2C)}
 
 
 def get_algorithm(name: str) -> type:

@@ -29,7 +29,7 @@ from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
 from ascent.optim import Adam, clip_grad_norm
 from ascent.policies import ActorCritic
-from ascent.returns import gae
+from ascent.returns import explained_variance, gae
 from ascent.rollout import collect_rollout
 from ascent.storage import RolloutStorage, minibatches
 
@@ -83,10 +83,7 @@ class PPO(Agent):
 
     def setup(self) -> None:
         c = self.config
-        self.policy = ActorCritic(
-            self.envs.observation_space, self.envs.action_space, c.net_arch, c.activation, c.share_torso,
-            c.log_std_init, c.ortho_init, c.normalize_obs, c.squash_actions,
-        )
+        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
         self.optimizer = Adam(self.policy.parameters(), lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
         self.params = list(self.policy.parameters())
         action_shape = self.envs.action_space.shape or ()
@@ -101,10 +98,8 @@ class PPO(Agent):
             mods["reward_scaler"] = self.reward_scaler
         return mods
 
-    @torch.no_grad()
     def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        action, _, _ = self.policy.act(self.policy.encoder(torch.as_tensor(obs)), deterministic)
-        return self.policy.to_env_action(action)
+        return self.policy.env_action(obs, deterministic)
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
@@ -159,9 +154,7 @@ class PPO(Agent):
             metrics["entropy"] = self.policy.distribution(batch["x"]).entropy().mean().item()
         if c.kl_penalty:  # adapt beta towards d_targ with the iteration's mean KL (eq. 8's rule)
             metrics["kl_beta"] = self.kl_coef.adapt(metrics["kl"], c.kl_target)
-        returns, values = batch["returns"], batch["values"]
-        var_ret = returns.var()
-        metrics["explained_variance"] = float(1 - (returns - values).var() / var_ret) if var_ret > 0 else float("nan")
+        metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
         metrics["learning_rate"] = lr
         metrics["clip_range"] = clip
         metrics["updates"] = float(len(terms))

@@ -1,0 +1,122 @@
+"""Advantage actor-critic, synchronous (A2C): A3C (Mnih et al. 2016, arXiv:1602.01783) with the
+asynchronous workers replaced by a batch of vectorized envs, as in OpenAI baselines.
+
+One iteration: n_steps x n_envs transitions from the current policy, then ONE gradient step on
+
+  L(theta) = -E[log pi(a_t|s_t) A_t] + vf_coef * E[(V(s_t) - R_t)^2] - ent_coef * H[pi(.|s_t)]
+
+with A_t from GAE(lambda) over the rollout: lambda = 1 (the default) gives the n-step advantage
+A_t = sum_{k<n-t} gamma^k r_{t+k} + gamma^(n-t) V(s_n) - V(s_t) of the A3C paper; R_t = A_t + V(s_t).
+Optimized with RMSprop (the paper's choice) or Adam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ascent.agent import Agent
+from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
+from ascent.errors import ConfigError
+from ascent.normalize import RewardScaler
+from ascent.optim import Adam, clip_grad_norm
+from ascent.policies import ActorCritic
+from ascent.returns import explained_variance, gae
+from ascent.rollout import collect_rollout
+from ascent.storage import RolloutStorage
+
+
+@dataclass
+class A2CConfig(CommonConfig):
+    n_envs: int = param(8, "number of parallel environments")
+    n_steps: int = param(5, "steps per env per update (the n of n-step returns)")
+    learning_rate: float | str = param(7e-4, "step size; 'lin_X' decays linearly from X to 0")
+    gae_lambda: float = param(1.0, "GAE lambda (1: n-step returns, as in A3C)")
+    ent_coef: float = param(0.0, "entropy bonus coefficient")
+    vf_coef: float = param(0.5, "value loss coefficient")
+    max_grad_norm: float = param(0.5, "global gradient-norm clip")
+    use_rms_prop: bool = param(True, "RMSprop (A3C paper) instead of Adam")
+    rms_prop_eps: float = param(1e-5, "RMSprop epsilon (and Adam's, when use_rms_prop=False)")
+    rms_prop_alpha: float = param(0.99, "RMSprop smoothing constant")
+    normalize_advantage: bool = param(False, "normalize advantages over the batch")
+    share_torso: bool = param(False, "one torso for actor and critic")
+    log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
+    squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.n_steps <= 0:
+            raise ConfigError(f"n_steps must be a positive integer, got {self.n_steps}")
+        check_schedule("learning_rate", self.learning_rate)
+        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        for name in ("ent_coef", "vf_coef"):
+            check_range(name, getattr(self, name), 0.0, float("inf"))
+        for name in ("max_grad_norm", "rms_prop_eps"):
+            check_range(name, getattr(self, name), 0.0, float("inf"), low_open=True)
+        check_range("rms_prop_alpha", self.rms_prop_alpha, 0.0, 1.0, low_open=True)
+
+
+class A2C(Agent):
+    """Synchronous advantage actor-critic."""
+
+    algo = "a2c"
+    Config = A2CConfig
+
+    def setup(self) -> None:
+        c = self.config
+        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
+        self.params = list(self.policy.parameters())
+        lr = schedule(c.learning_rate, 0.0)
+        if c.use_rms_prop:
+            self.optimizer = torch.optim.RMSprop(self.params, lr=lr, alpha=c.rms_prop_alpha, eps=c.rms_prop_eps, foreach=True)
+        else:
+            self.optimizer = Adam(self.params, lr=lr, eps=c.rms_prop_eps)
+        action_dtype = torch.float32 if self.policy.action_kind == "box" else torch.int64
+        self.storage = RolloutStorage(c.n_steps, c.n_envs, self.policy.encoder.dim,
+                                      self.envs.action_space.shape or (), action_dtype)
+        self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
+
+    def modules(self) -> dict:
+        mods = {"policy": self.policy, "optimizer": self.optimizer}
+        if self.reward_scaler is not None:
+            mods["reward_scaler"] = self.reward_scaler
+        return mods
+
+    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        return self.policy.env_action(obs, deterministic)
+
+    def train_iteration(self) -> dict[str, float]:
+        c = self.config
+        # 1. Experience: n_steps x n_envs transitions.
+        self.obs, last_value = collect_rollout(
+            self.envs, self.policy, self.storage, self.obs, self.record_episodes, self.reward_scaler
+        )
+        self.num_steps += c.n_steps * c.n_envs
+        s = self.storage
+        # 2. Advantages (n-step with lambda = 1) and value targets R_t = A_t + V(s_t).
+        advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, c.gamma, c.gae_lambda)
+        batch = s.flatten(advantages=advantages, returns=advantages + s.values)
+        adv = batch["advantages"]
+        if c.normalize_advantage and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        # 3. One gradient step on the actor-critic loss.
+        lr = schedule(c.learning_rate, self.progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        dist, value = self.policy(batch["x"])
+        policy_loss = -(dist.log_prob(batch["actions"]) * adv).mean()  # policy gradient theorem, A as weight
+        value_loss = F.mse_loss(value, batch["returns"])
+        entropy = dist.entropy().mean()
+        loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
+        self.optimizer.zero_grad()
+        loss.backward()
+        clip_grad_norm(self.params, c.max_grad_norm)
+        self.optimizer.step()
+        metrics = dict(zip(("loss", "policy_loss", "value_loss", "entropy"),
+                           torch.stack([loss, policy_loss, value_loss, entropy]).detach().tolist()))
+        metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
+        metrics["learning_rate"] = lr
+        return metrics
