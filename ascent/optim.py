@@ -12,53 +12,39 @@ from typing import Iterable
 import torch
 
 
-class Adam(torch.optim.Adam):
-    """torch.optim.Adam whose step calls the fused CPU/GPU kernel directly on cached tensor lists.
+class _LeanStep:
+    """What the lean optimizers share: per-parameter state created once and cached as tensor lists,
+    one step counter per parameter group (its parameters always step together), zero_grad by
+    dropping the gradients, and a cache reset when a checkpoint is loaded."""
 
-    Same hyperparameters, same update (tested against torch.optim.Adam), same state_dict format.
-    """
+    _state_keys: tuple[str, ...] = ()
 
-    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-3, eps: float = 1e-8, betas=(0.9, 0.999)):
-        super().__init__(params, lr=lr, eps=eps, betas=betas, fused=True)
-        self._cache: list | None = None
-
-    def _state_lists(self):
+    def _state_lists(self) -> list:
         if self._cache is None:
             cache = []
             for group in self.param_groups:
-                params = [p for p in group["params"]]
-                # The parameters of a group always step together, so they share one step counter
-                # (one increment per step instead of one per parameter).
+                params = list(group["params"])
                 old = [self.state[p]["step"] for p in params if self.state[p]]
                 step = torch.tensor(float(old[0]) if old else 0.0, dtype=torch.float32)
                 for p in params:
                     st = self.state[p]
-                    if not st:  # lazy state initialization, as torch.optim.Adam does
-                        st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                        st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    for key in self._state_keys:  # lazy initialization, as torch's optimizers do
+                        if key not in st:
+                            st[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["step"] = step
-                cache.append((group, params, [self.state[p]["exp_avg"] for p in params],
-                              [self.state[p]["exp_avg_sq"] for p in params], step))
+                states = [[self.state[p][key] for p in params] for key in self._state_keys]
+                cache.append((group, params, states, step))
             self._cache = cache
         return self._cache
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        assert closure is None, "closures are not supported"
-        for group, params, exp_avgs, exp_avg_sqs, step in self._state_lists():
-            grads = [p.grad for p in params]
-            if any(g is None for g in grads):
-                raise RuntimeError(
-                    "ascent.optim.Adam steps all parameters of a group together; a parameter got no gradient "
-                    "(use one optimizer per set of parameters that is updated together)"
-                )
-            if not params:
-                continue
-            beta1, beta2 = group["betas"]
-            step.add_(1)
-            torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], [step] * len(params), amsgrad=False,
-                               lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                               eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+    def _grads(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        grads = [p.grad for p in params]
+        if any(g is None for g in grads):
+            raise RuntimeError(
+                f"ascent.optim.{type(self).__name__} steps all parameters of a group together; a parameter got "
+                "no gradient (use one optimizer per set of parameters that is updated together)"
+            )
+        return grads
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
@@ -68,6 +54,54 @@ class Adam(torch.optim.Adam):
     def load_state_dict(self, state_dict) -> None:
         super().load_state_dict(state_dict)
         self._cache = None
+
+
+class Adam(_LeanStep, torch.optim.Adam):
+    """torch.optim.Adam whose step calls the fused kernel directly on cached tensor lists.
+
+    Same hyperparameters, same update (tested against torch.optim.Adam), same state_dict format.
+    """
+
+    _state_keys = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-3, eps: float = 1e-8, betas=(0.9, 0.999)):
+        torch.optim.Adam.__init__(self, params, lr=lr, eps=eps, betas=betas, fused=True)
+        self._cache: list | None = None
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        assert closure is None, "closures are not supported"
+        for group, params, (exp_avgs, exp_avg_sqs), step in self._state_lists():
+            grads = self._grads(params)
+            beta1, beta2 = group["betas"]
+            step.add_(1)
+            torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], [step] * len(params), amsgrad=False,
+                               lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                               eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+
+
+class RMSprop(_LeanStep, torch.optim.RMSprop):
+    """torch.optim.RMSprop (no momentum, not centered) as a few foreach ops on cached tensor lists:
+    v <- alpha v + (1 - alpha) g^2;  p <- p - lr g / (sqrt(v) + eps). Same state_dict format."""
+
+    _state_keys = ("square_avg",)
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8):
+        torch.optim.RMSprop.__init__(self, params, lr=lr, alpha=alpha, eps=eps, foreach=True)
+        self._cache: list | None = None
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        assert closure is None, "closures are not supported"
+        for group, params, (square_avgs,), step in self._state_lists():
+            grads = self._grads(params)
+            alpha = group["alpha"]
+            step.add_(1)
+            torch._foreach_mul_(square_avgs, alpha)
+            torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - alpha)
+            denom = torch._foreach_sqrt(square_avgs)
+            torch._foreach_add_(denom, group["eps"])
+            torch._foreach_addcdiv_(params, grads, denom, value=-group["lr"])
 
 
 def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:

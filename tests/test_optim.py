@@ -2,7 +2,7 @@
 
 import torch
 
-from ascent.optim import Adam, clip_grad_norm
+from ascent.optim import Adam, RMSprop, clip_grad_norm
 
 
 def make_params(seed):
@@ -50,3 +50,19 @@ def test_clip_grad_norm_matches_torch():
     torch.testing.assert_close(norm, ref_norm)
     for x, y in zip(a, b):
         torch.testing.assert_close(x.grad, y.grad)
+
+
+def test_rmsprop_matches_torch_rmsprop():
+    ours, ref = make_params(3), make_params(3)
+    opt = RMSprop(ours, lr=0.01, alpha=0.99, eps=1e-5)
+    ref_opt = torch.optim.RMSprop(ref, lr=0.01, alpha=0.99, eps=1e-5)
+    for t in range(6):
+        for params, o in ((ours, opt), (ref, ref_opt)):
+            o.zero_grad()
+            loss_of(params, t).backward()
+            o.step()
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(opt.state_dict()["state"].values(), ref_opt.state_dict()["state"].values()):
+        torch.testing.assert_close(a["square_avg"], b["square_avg"])
+        assert float(a["step"]) == float(b["step"]) == 6

@@ -22,7 +22,7 @@ from ascent.agent import Agent
 from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
 from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
-from ascent.optim import Adam, clip_grad_norm
+from ascent.optim import Adam, RMSprop, clip_grad_norm
 from ascent.policies import ActorCritic
 from ascent.returns import explained_variance, gae
 from ascent.rollout import collect_rollout
@@ -71,7 +71,7 @@ class A2C(Agent):
         self.params = list(self.policy.parameters())
         lr = schedule(c.learning_rate, 0.0)
         if c.use_rms_prop:
-            self.optimizer = torch.optim.RMSprop(self.params, lr=lr, alpha=c.rms_prop_alpha, eps=c.rms_prop_eps, foreach=True)
+            self.optimizer = RMSprop(self.params, lr=lr, alpha=c.rms_prop_alpha, eps=c.rms_prop_eps)
         else:
             self.optimizer = Adam(self.params, lr=lr, eps=c.rms_prop_eps)
         action_dtype = torch.float32 if self.policy.action_kind == "box" else torch.int64
