@@ -59,3 +59,10 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     constant, negative worse (NaN when the targets do not vary)."""
     var = target.var()
     return float(1 - (target - predicted).var() / var) if var > 0 else float("nan")
+
+
+def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """(A - mean) / std over a batch (an implementation detail of PPO/A2C, not of the estimator)."""
+    if advantages.numel() < 2:
+        return advantages
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)

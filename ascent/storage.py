@@ -34,6 +34,12 @@ class RolloutStorage:
             torch.from_numpy(self._np[k]) for k in ("rewards", "terminated", "dones", "valid", "bootstrap")
         )
 
+    @classmethod
+    def for_policy(cls, policy, n_steps: int, n_envs: int) -> "RolloutStorage":
+        """Storage shaped for an ActorCritic's features and actions."""
+        action_dtype = torch.float32 if policy.action_kind == "box" else torch.int64
+        return cls(n_steps, n_envs, policy.encoder.dim, policy.action_space.shape or (), action_dtype)
+
     def add(self, t: int, x: torch.Tensor, action: torch.Tensor, logprob: torch.Tensor, value: torch.Tensor,
             step: Step, reward: np.ndarray) -> None:
         """Write step t: what the policy saw and did, and what the env answered (`reward` possibly scaled)."""

@@ -24,7 +24,7 @@ from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
 from ascent.optim import Adam, RMSprop, clip_grad_norm
 from ascent.policies import ActorCritic
-from ascent.returns import explained_variance, gae
+from ascent.returns import explained_variance, gae, normalize_advantages
 from ascent.rollout import collect_rollout
 from ascent.storage import RolloutStorage
 
@@ -74,9 +74,7 @@ class A2C(Agent):
             self.optimizer = RMSprop(self.params, lr=lr, alpha=c.rms_prop_alpha, eps=c.rms_prop_eps)
         else:
             self.optimizer = Adam(self.params, lr=lr, eps=c.rms_prop_eps)
-        action_dtype = torch.float32 if self.policy.action_kind == "box" else torch.int64
-        self.storage = RolloutStorage(c.n_steps, c.n_envs, self.policy.encoder.dim,
-                                      self.envs.action_space.shape or (), action_dtype)
+        self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
 
     def modules(self) -> dict:
@@ -99,9 +97,7 @@ class A2C(Agent):
         # 2. Advantages (n-step with lambda = 1) and value targets R_t = A_t + V(s_t).
         advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, c.gamma, c.gae_lambda)
         batch = s.flatten(advantages=advantages, returns=advantages + s.values)
-        adv = batch["advantages"]
-        if c.normalize_advantage and adv.numel() > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv = normalize_advantages(batch["advantages"]) if c.normalize_advantage else batch["advantages"]
         # 3. One gradient step on the actor-critic loss.
         lr = schedule(c.learning_rate, self.progress)
         for group in self.optimizer.param_groups:

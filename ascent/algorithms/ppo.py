@@ -29,7 +29,7 @@ from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
 from ascent.optim import Adam, clip_grad_norm
 from ascent.policies import ActorCritic
-from ascent.returns import explained_variance, gae
+from ascent.returns import explained_variance, gae, normalize_advantages
 from ascent.rollout import collect_rollout
 from ascent.storage import RolloutStorage, minibatches
 
@@ -84,11 +84,9 @@ class PPO(Agent):
     def setup(self) -> None:
         c = self.config
         self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
-        self.optimizer = Adam(self.policy.parameters(), lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
         self.params = list(self.policy.parameters())
-        action_shape = self.envs.action_space.shape or ()
-        action_dtype = torch.float32 if self.policy.action_kind == "box" else torch.int64
-        self.storage = RolloutStorage(c.n_steps, c.n_envs, self.policy.encoder.dim, action_shape, action_dtype)
+        self.optimizer = Adam(self.params, lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
+        self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
         self.kl_coef = KLCoefficient(c.kl_beta)
 
@@ -112,6 +110,7 @@ class PPO(Agent):
         # 2. Advantages by GAE(lambda); value targets R_t = A_t + V(s_t).
         advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, c.gamma, c.gae_lambda)
         batch = s.flatten(advantages=advantages, returns=advantages + s.values)
+        old_log_std = None
         if c.kl_penalty:  # pi_old's parameters, for the exact KL(pi_old || pi_theta)
             with torch.no_grad():
                 batch["old_params"] = self.policy.dist_params(batch["x"])
@@ -125,7 +124,7 @@ class PPO(Agent):
         # every epoch: do it once.
         full_batch = c.batch_size >= batch["x"].shape[0]
         if c.normalize_advantage and full_batch:
-            batch["advantages"] = normalize(batch["advantages"])
+            batch["advantages"] = normalize_advantages(batch["advantages"])
         terms, log_ratios = [], []
         stop = False
         for _ in range(c.n_epochs):
@@ -175,7 +174,7 @@ def ppo_loss(policy: ActorCritic, mb: dict[str, torch.Tensor], c: PPOConfig, cli
     dist, value = policy(mb["x"])
     log_ratio = dist.log_prob(mb["actions"]) - mb["logprobs"]
     ratio = log_ratio.exp()  # r_t(theta) = pi_theta(a|s) / pi_old(a|s)
-    adv = normalize(mb["advantages"]) if normalize_advantage else mb["advantages"]
+    adv = normalize_advantages(mb["advantages"]) if normalize_advantage else mb["advantages"]
     if old_dist is None:
         # Clipped surrogate, eq. 7: pessimistic bound of the unclipped and clipped objectives.
         policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
@@ -193,11 +192,6 @@ def ppo_loss(policy: ActorCritic, mb: dict[str, torch.Tensor], c: PPOConfig, cli
     if c.ent_coef > 0:  # entropy bonus (skipped from the graph when unused)
         loss = loss - c.ent_coef * dist.entropy().mean()
     return loss, torch.stack([loss, policy_loss, value_loss, kl]).detach(), log_ratio.detach()
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    """(x - mean) / std, the advantage normalization of the reference implementation."""
-    return (x - x.mean()) / (x.std() + 1e-8) if x.numel() > 1 else x
 
 
 def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
