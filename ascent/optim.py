@@ -1,4 +1,5 @@
-"""Optimization helpers shared by algorithms: a low-overhead Adam and global gradient clipping.
+"""Optimization helpers shared by algorithms: low-overhead Adam and RMSprop, flat parameter and
+gradient buffers with global gradient clipping.
 
 Both are thin layers over PyTorch's own kernels. For the small networks of classic RL, the Python
 bookkeeping around a step (grouping tensors by device, hooks, per-parameter checks) costs more than
@@ -104,9 +105,32 @@ class RMSprop(_LeanStep, torch.optim.RMSprop):
             torch._foreach_addcdiv_(params, grads, denom, value=-group["lr"])
 
 
-def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Scale gradients so that their global L2 norm is at most max_norm; returns the norm before."""
-    grads = [p.grad for p in params if p.grad is not None]
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_(max=1.0))
-    return total
+class FlatParameters:
+    """A module's parameters and gradients as views into two flat buffers.
+
+    Backward accumulates each parameter's gradient in place into its view (the gradients are zeroed
+    in place, never set to None), so the global gradient norm, its clipping and the optimizer step
+    each become one operation on one tensor instead of one per parameter (the trick behind DDP's
+    gradient-as-bucket-view). The module keeps its ordinary parameters and state_dict; optimize
+    `self.param` (whose `.grad` is the flat gradient) instead of `module.parameters()`.
+    """
+
+    def __init__(self, module: torch.nn.Module):
+        params = list(module.parameters())
+        self.param = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+        self.param.grad = torch.zeros_like(self.param)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.data = self.param.data[offset:offset + n].view_as(p)
+            p.grad = self.param.grad[offset:offset + n].view_as(p)
+            offset += n
+
+    def zero_grad(self) -> None:
+        self.param.grad.zero_()
+
+    def clip_grad_norm(self, max_norm: float) -> torch.Tensor:
+        """Scale the gradient to global L2 norm <= max_norm; returns the norm before."""
+        total = torch.linalg.vector_norm(self.param.grad)
+        self.param.grad.mul_((max_norm / (total + 1e-6)).clamp_(max=1.0))
+        return total

@@ -2,7 +2,7 @@
 
 import torch
 
-from ascent.optim import Adam, RMSprop, clip_grad_norm
+from ascent.optim import Adam, FlatParameters, RMSprop
 
 
 def make_params(seed):
@@ -41,17 +41,6 @@ def test_adam_matches_torch_adam_and_round_trips_state():
         torch.testing.assert_close(a, b)
 
 
-def test_clip_grad_norm_matches_torch():
-    a, b = make_params(2), make_params(2)
-    for params in (a, b):
-        (loss_of(params, 0) * 50).backward()
-    norm = clip_grad_norm(a, 0.5)
-    ref_norm = torch.nn.utils.clip_grad_norm_(b, 0.5)
-    torch.testing.assert_close(norm, ref_norm)
-    for x, y in zip(a, b):
-        torch.testing.assert_close(x.grad, y.grad)
-
-
 def test_rmsprop_matches_torch_rmsprop():
     ours, ref = make_params(3), make_params(3)
     opt = RMSprop(ours, lr=0.01, alpha=0.99, eps=1e-5)
@@ -66,3 +55,29 @@ def test_rmsprop_matches_torch_rmsprop():
     for a, b in zip(opt.state_dict()["state"].values(), ref_opt.state_dict()["state"].values()):
         torch.testing.assert_close(a["square_avg"], b["square_avg"])
         assert float(a["step"]) == float(b["step"]) == 6
+
+
+def test_flat_parameters_are_views_and_clip_like_torch():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    ref = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    ref.load_state_dict(net.state_dict())
+    flat = FlatParameters(net)
+    x = torch.randn(5, 3)
+    for _ in range(2):  # accumulates in place into the flat buffer, zeroed in place
+        flat.zero_grad()
+        (net(x) ** 2).sum().mul(10).backward()
+    ref.zero_grad()
+    (ref(x) ** 2).sum().mul(10).backward()
+    for p, q in zip(net.parameters(), ref.parameters()):
+        assert p.grad.untyped_storage().data_ptr() == flat.param.grad.untyped_storage().data_ptr()  # a view
+        torch.testing.assert_close(p.grad, q.grad)
+    norm = flat.clip_grad_norm(0.5)
+    ref_norm = torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.5)
+    torch.testing.assert_close(norm, ref_norm)
+    torch.testing.assert_close(torch.cat([p.grad.reshape(-1) for p in net.parameters()]), flat.param.grad)
+    opt = Adam([flat.param], lr=0.1)
+    opt.step()  # updating the flat parameter updates the module's own parameters
+    assert not torch.equal(net[0].weight, ref[0].weight)
+    net.load_state_dict(ref.state_dict())  # loading writes through the views
+    torch.testing.assert_close(flat.param.data, torch.cat([p.reshape(-1) for p in ref.parameters()]))

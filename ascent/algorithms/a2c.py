@@ -22,7 +22,7 @@ from ascent.agent import Agent
 from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
 from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
-from ascent.optim import Adam, RMSprop, clip_grad_norm
+from ascent.optim import Adam, FlatParameters, RMSprop
 from ascent.policies import ActorCritic
 from ascent.returns import explained_variance, gae, normalize_advantages
 from ascent.rollout import collect_rollout
@@ -68,12 +68,12 @@ class A2C(Agent):
     def setup(self) -> None:
         c = self.config
         self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
-        self.params = list(self.policy.parameters())
+        self.flat = FlatParameters(self.policy)  # one tensor for the norm, the clip and the optimizer
         lr = schedule(c.learning_rate, 0.0)
         if c.use_rms_prop:
-            self.optimizer = RMSprop(self.params, lr=lr, alpha=c.rms_prop_alpha, eps=c.rms_prop_eps)
+            self.optimizer = RMSprop([self.flat.param], lr=lr, alpha=c.rms_prop_alpha, eps=c.rms_prop_eps)
         else:
-            self.optimizer = Adam(self.params, lr=lr, eps=c.rms_prop_eps)
+            self.optimizer = Adam([self.flat.param], lr=lr, eps=c.rms_prop_eps)
         self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
 
@@ -107,9 +107,9 @@ class A2C(Agent):
         value_loss = F.mse_loss(value, batch["returns"])
         entropy = dist.entropy().mean()
         loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
-        self.optimizer.zero_grad()
+        self.flat.zero_grad()
         loss.backward()
-        clip_grad_norm(self.params, c.max_grad_norm)
+        self.flat.clip_grad_norm(c.max_grad_norm)
         self.optimizer.step()
         metrics = dict(zip(("loss", "policy_loss", "value_loss", "entropy"),
                            torch.stack([loss, policy_loss, value_loss, entropy]).detach().tolist()))

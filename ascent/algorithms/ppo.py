@@ -27,7 +27,7 @@ from ascent.agent import Agent
 from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
 from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
-from ascent.optim import Adam, clip_grad_norm
+from ascent.optim import Adam, FlatParameters
 from ascent.policies import ActorCritic
 from ascent.returns import explained_variance, gae, normalize_advantages
 from ascent.rollout import collect_rollout
@@ -84,8 +84,8 @@ class PPO(Agent):
     def setup(self) -> None:
         c = self.config
         self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
-        self.params = list(self.policy.parameters())
-        self.optimizer = Adam(self.params, lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
+        self.flat = FlatParameters(self.policy)  # one tensor for the norm, the clip and Adam
+        self.optimizer = Adam([self.flat.param], lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
         self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
         self.kl_coef = KLCoefficient(c.kl_beta)
@@ -133,9 +133,9 @@ class PPO(Agent):
                 loss, mb_terms, log_ratio = ppo_loss(
                     self.policy, mb, c, clip, self.kl_coef.beta, old_dist, c.normalize_advantage and not full_batch
                 )
-                self.optimizer.zero_grad()
+                self.flat.zero_grad()
                 loss.backward()
-                clip_grad_norm(self.params, c.max_grad_norm)
+                self.flat.clip_grad_norm(c.max_grad_norm)
                 self.optimizer.step()
                 terms.append(mb_terms)
                 log_ratios.append(log_ratio)
