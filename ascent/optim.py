@@ -1,7 +1,7 @@
 """Optimization helpers shared by algorithms: low-overhead Adam and RMSprop, flat parameter and
 gradient buffers with global gradient clipping.
 
-Both are thin layers over PyTorch's own kernels. For the small networks of classic RL, the Python
+All are thin layers over PyTorch's own kernels. For the small networks of classic RL, the Python
 bookkeeping around a step (grouping tensors by device, hooks, per-parameter checks) costs more than
 the arithmetic; these keep the arithmetic and drop the bookkeeping.
 """
