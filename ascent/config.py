@@ -155,7 +155,10 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
             value = [v for v in text.replace(" ", "").split(",") if v] if text else []
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name} must be a list like 64,64; got {value!r}")
-        return tuple(coerce(name, v, int) for v in value)
+        try:
+            return tuple(coerce(name, v, int) for v in value)
+        except ConfigError:
+            raise ConfigError(f"{name} must be a list of integers like 64,64; got {value!r}") from None
     return value
 
 
