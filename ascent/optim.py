@@ -137,9 +137,11 @@ class FlatParameters:
 
 
 # ---- second-order helpers for the natural policy gradient and TRPO ------------------------------------
-def flat_grad(output: torch.Tensor, params: list[torch.Tensor], create_graph: bool = False) -> torch.Tensor:
+def flat_grad(output: torch.Tensor, params: list[torch.Tensor], create_graph: bool = False,
+              retain_graph: bool | None = None) -> torch.Tensor:
     """d output / d params as one flat vector (zeros for parameters output does not depend on)."""
-    grads = torch.autograd.grad(output, params, create_graph=create_graph, allow_unused=True)
+    grads = torch.autograd.grad(output, params, create_graph=create_graph, retain_graph=retain_graph,
+                                allow_unused=True)
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)])
 
 
@@ -153,7 +155,8 @@ def fisher_vector_product(mean_kl: torch.Tensor, params: list[torch.Tensor], dam
     grad_kl = flat_grad(mean_kl, params, create_graph=True)
 
     def product(v: torch.Tensor) -> torch.Tensor:
-        return flat_grad(grad_kl @ v, params, create_graph=False) + damping * v
+        # the graph of grad_kl is kept: conjugate gradient asks for several products
+        return flat_grad(grad_kl @ v, params, retain_graph=True) + damping * v
 
     return product
 

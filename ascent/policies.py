@@ -112,6 +112,14 @@ class ActorCritic(nn.Module):
         if self.action_kind == "box":
             self.log_std = nn.Parameter(torch.full((head_dim,), float(log_std_init)))
 
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """Parameters of pi (torso, head, log-std); with a shared torso they overlap the critic's."""
+        params = list(self.actor_torso.parameters()) + list(self.action_head.parameters())
+        return params + ([self.log_std] if self.action_kind == "box" else [])
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        return list(self.critic_torso.parameters()) + list(self.value_head.parameters())
+
     # ---- distribution and value -------------------------------------------------------------------
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
         """The action head's output: logits, or the Gaussian mean."""

@@ -24,6 +24,9 @@ TASKS = {
     "acrobot": ("ppo", "Acrobot-v1", 200_000, -100.0, "no preset (defaults): learns (random: -500)"),
     "lunarlander": ("ppo", "LunarLander-v3", 500_000, 100.0, "no preset (defaults): learns (random: about -200)"),
     "a2c-cartpole": ("a2c", "CartPole-v1", 200_000, 475.0, ">= 475 within 200k (RL-Zoo: 500 @500k)"),
+    "trpo-cartpole": ("trpo", "CartPole-v1", 100_000, 475.0, ">= 475 within 100k (issue 3; RL-Zoo: 500)"),
+    "trpo-pendulum": ("trpo", "Pendulum-v1", 150_000, -200.0, ">= -200 within 150k (issue 3; RL-Zoo: -175 @100k)"),
+    "npg-cartpole": ("npg", "CartPole-v1", 300_000, 400.0, ">= 400 within 300k (issue 3)"),
     "halfcheetah": ("ppo", "HalfCheetah-v5", 1_000_000, None, "learning clearly within 1M (RL-Zoo v3: 5819 @1M)"),
 }
 

@@ -121,6 +121,7 @@ def test_fisher_vector_product_is_hessian_of_mean_kl():
     fvp = fisher_vector_product(old.kl(Categorical(net(x))).mean(), params, damping=0.1)
     v = torch.randn(theta.numel(), dtype=torch.float64)
     torch.testing.assert_close(fvp(v), hessian @ v + 0.1 * v)
+    torch.testing.assert_close(fvp(2 * v), 2 * (hessian @ v + 0.1 * v))  # reusable, as CG needs
 
 
 def test_line_search_rejects_steps_that_break_the_kl_bound():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ascent.algorithms.a2c import A2C
 from ascent.algorithms.ppo import PPO
+from ascent.algorithms.trpo import NPG, TRPO
 from ascent.errors import ConfigError, did_you_mean
 
-ALGORITHMS = {cls.algo: cls for cls in (PPO, A2C)}
+ALGORITHMS = {cls.algo: cls for cls in (PPO, A2C, TRPO, NPG)}
 
 
 def get_algorithm(name: str) -> type:
