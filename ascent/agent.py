@@ -103,8 +103,16 @@ class Agent:
         raise NotImplementedError
 
     def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        """Batched raw observations -> env actions (used by act and evaluate)."""
-        raise NotImplementedError
+        """Batched raw observations -> env actions (used by act and evaluate); by default the
+        algorithm's `self.policy.env_action`."""
+        return self.policy.env_action(obs, deterministic)
+
+    def _checkpointed(self) -> dict[str, Any]:
+        """modules() plus the reward scaler, when the algorithm has one."""
+        mods = dict(self.modules())
+        if getattr(self, "reward_scaler", None) is not None:
+            mods["reward_scaler"] = self.reward_scaler
+        return mods
 
     # ---- shared helpers for algorithms ----------------------------------------------------------------
     @property
@@ -268,7 +276,7 @@ class Agent:
             "target_steps": self.target_steps,
             "episode_returns": list(self.episode_returns),
             "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.rng.bit_generator.state)},
-            "modules": {name: mod.state_dict() for name, mod in self.modules().items()},
+            "modules": {name: mod.state_dict() for name, mod in self._checkpointed().items()},
             "versions": package_versions(),
         }
 
@@ -300,7 +308,7 @@ class Agent:
 
     def _restore(self, payload: dict[str, Any], where: str) -> None:
         try:
-            for name, mod in self.modules().items():
+            for name, mod in self._checkpointed().items():
                 mod.load_state_dict(payload["modules"][name])
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"{where}: its weights do not fit this env/config ({str(err).splitlines()[0][:200]})") from None

@@ -10,6 +10,7 @@ import torch
 from ascent.envs import VecEnv
 from ascent.normalize import RewardScaler
 from ascent.policies import ActorCritic
+from ascent.returns import gae
 from ascent.storage import RolloutStorage
 
 
@@ -43,3 +44,24 @@ def collect_rollout(
         obs = step.obs
     last_value = policy.value(policy.encoder(torch.from_numpy(obs)))
     return obs, last_value
+
+
+def collect_advantage_batch(
+    envs: VecEnv,
+    policy: ActorCritic,
+    storage: RolloutStorage,
+    obs: np.ndarray,
+    on_episodes: Callable[[list[tuple[float, int]]], None],
+    reward_scaler: RewardScaler | None,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+    """One rollout, then GAE(lambda) advantages and value targets R_t = A_t + V(s_t).
+
+    Returns the observation to continue from and the flat batch of valid transitions: x, actions,
+    logprobs, values, advantages, returns (the actor-critic methods' common first half).
+    """
+    obs, last_value = collect_rollout(envs, policy, storage, obs, on_episodes, reward_scaler)
+    s = storage
+    advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, gamma, gae_lambda)
+    return obs, s.flatten(advantages=advantages, returns=advantages + s.values)

@@ -1,7 +1,6 @@
 """GAE and discounted returns against hand-worked cases and independent loops."""
 
 import numpy as np
-import pytest
 import torch
 
 from ascent.returns import discounted_returns, gae

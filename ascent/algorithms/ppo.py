@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -29,8 +28,8 @@ from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
 from ascent.optim import Adam, FlatParameters
 from ascent.policies import ActorCritic
-from ascent.returns import explained_variance, gae, normalize_advantages
-from ascent.rollout import collect_rollout
+from ascent.returns import explained_variance, normalize_advantages
+from ascent.rollout import collect_advantage_batch
 from ascent.storage import RolloutStorage, minibatches
 
 
@@ -91,25 +90,14 @@ class PPO(Agent):
         self.kl_coef = KLCoefficient(c.kl_beta)
 
     def modules(self) -> dict:
-        mods = {"policy": self.policy, "optimizer": self.optimizer, "kl_coef": self.kl_coef}
-        if self.reward_scaler is not None:
-            mods["reward_scaler"] = self.reward_scaler
-        return mods
-
-    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        return self.policy.env_action(obs, deterministic)
+        return {"policy": self.policy, "optimizer": self.optimizer, "kl_coef": self.kl_coef}
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
-        # 1. Experience: n_steps x n_envs transitions from the current policy.
-        self.obs, last_value = collect_rollout(
-            self.envs, self.policy, self.storage, self.obs, self.record_episodes, self.reward_scaler
-        )
+        # 1-2. Experience (n_steps x n_envs transitions), GAE(lambda) advantages, targets R = A + V.
+        self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.record_episodes,
+                                                  self.reward_scaler, c.gamma, c.gae_lambda)
         self.num_steps += c.n_steps * c.n_envs
-        s = self.storage
-        # 2. Advantages by GAE(lambda); value targets R_t = A_t + V(s_t).
-        advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, c.gamma, c.gae_lambda)
-        batch = s.flatten(advantages=advantages, returns=advantages + s.values)
         old_log_std = None
         if c.kl_penalty:  # pi_old's parameters, for the exact KL(pi_old || pi_theta)
             with torch.no_grad():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -28,8 +27,8 @@ from ascent.errors import ConfigError
 from ascent.normalize import RewardScaler
 from ascent.optim import Adam, backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from ascent.policies import ActorCritic
-from ascent.returns import explained_variance, gae, normalize_advantages
-from ascent.rollout import collect_rollout
+from ascent.returns import explained_variance, normalize_advantages
+from ascent.rollout import collect_advantage_batch
 from ascent.storage import RolloutStorage, minibatches
 
 
@@ -85,24 +84,14 @@ class TRPO(Agent):
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
 
     def modules(self) -> dict:
-        mods = {"policy": self.policy, "critic_optimizer": self.critic_optimizer}
-        if self.reward_scaler is not None:
-            mods["reward_scaler"] = self.reward_scaler
-        return mods
-
-    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        return self.policy.env_action(obs, deterministic)
+        return {"policy": self.policy, "critic_optimizer": self.critic_optimizer}
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
-        # Experience and GAE advantages, as in every actor-critic method here.
-        self.obs, last_value = collect_rollout(
-            self.envs, self.policy, self.storage, self.obs, self.record_episodes, self.reward_scaler
-        )
+        # Experience, GAE(lambda) advantages and value targets R = A + V.
+        self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.record_episodes,
+                                                  self.reward_scaler, c.gamma, c.gae_lambda)
         self.num_steps += c.n_steps * c.n_envs
-        s = self.storage
-        advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, c.gamma, c.gae_lambda)
-        batch = s.flatten(advantages=advantages, returns=advantages + s.values)
         x, actions, old_logprob = batch["x"], batch["actions"], batch["logprobs"]
         adv = normalize_advantages(batch["advantages"]) if c.normalize_advantage else batch["advantages"]
         policy = self.policy
