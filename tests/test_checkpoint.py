@@ -106,3 +106,12 @@ def test_nan_in_training_stops_and_keeps_last_checkpoint(tmp_path):
         agent.learn(2048, callbacks=poison)
     good = ascent.PPO.load(tmp_path / "checkpoints" / "last.pt", verbose=0)
     assert all(torch.isfinite(p).all() for p in good.policy.parameters())
+
+
+def test_periodic_evaluation_is_logged(tmp_path):
+    agent = ascent.PPO("CartPole-v1", seed=0, verbose=0, run_dir=tmp_path, eval_every=256, eval_episodes=2, **SMALL)
+    agent.learn(512)
+    rows = read_csv(tmp_path / "metrics.csv")
+    evals = [r for r in rows if r.get("eval_return")]
+    assert [int(r["steps"]) for r in evals] == [256, 512]
+    assert all(float(r["eval_return"]) > 0 for r in evals)
