@@ -1,0 +1,181 @@
+"""REINFORCE (Williams 1992): the Monte Carlo policy gradient, with the variance reductions of the
+theory as switches a user can compare.
+
+One iteration collects `n_episodes` complete episodes with the current policy and ascends
+
+  grad J ~= 1/N sum_i sum_t grad log pi(a_t|s_t) (w_t - b)
+
+through the pseudo-loss -1/N sum_i sum_t log pi(a_t|s_t) (w_t - b) (autodiff computes the gradient):
+  return_type = "full":         w_t = R(tau) = sum_t gamma^t r_t, the same weight at every step
+                "reward_to_go": w_t = G_t = sum_{t' >= t} gamma^(t'-t) r_t'  (causality)
+  baseline    = "none":         b = 0
+                "mean":         b = the batch mean of the weights
+                "optimal":      b_k = E[(d_k log p(tau))^2 R] / E[(d_k log p(tau))^2] per parameter k,
+                                the variance-minimizing constant (full return; per-episode gradients)
+                "value":        b = V(s_t), a learned state value regressed on G_t
+Episodes still running when the batch is full are discarded (the estimator needs whole episodes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ascent.agent import Agent
+from ascent.config import CommonConfig, check_range, param
+from ascent.errors import ConfigError
+from ascent.optim import Adam
+from ascent.policies import ActorCritic
+from ascent.returns import discounted_returns
+
+RETURN_TYPES = ("full", "reward_to_go")
+BASELINES = ("none", "mean", "optimal", "value")
+
+
+@dataclass
+class REINFORCEConfig(CommonConfig):
+    n_envs: int = param(8, "number of parallel environments")
+    n_episodes: int = param(16, "complete episodes per gradient step")
+    learning_rate: float = param(1e-2, "Adam step size of the policy")
+    return_type: str = param("reward_to_go", "full | reward_to_go")
+    baseline: str = param("value", "none | mean | optimal | value")
+    vf_learning_rate: float = param(1e-2, "Adam step size of the value baseline")
+    n_critic_updates: int = param(5, "value-regression steps per iteration (baseline=value)")
+    normalize_advantage: bool = param(False, "normalize the weights w - b over the batch (not in the theory)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.n_episodes <= 0 or self.n_critic_updates <= 0:
+            raise ConfigError("n_episodes and n_critic_updates must be positive integers")
+        for name in ("learning_rate", "vf_learning_rate"):
+            check_range(name, getattr(self, name), 0.0, float("inf"), low_open=True)
+        if self.return_type not in RETURN_TYPES:
+            raise ConfigError(f"return_type must be one of {', '.join(RETURN_TYPES)}; got {self.return_type!r}")
+        if self.baseline not in BASELINES:
+            raise ConfigError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
+        if self.baseline == "optimal" and self.return_type != "full":
+            raise ConfigError("baseline=optimal is implemented for return_type=full (per-episode gradients)")
+
+
+class REINFORCE(Agent):
+    """Monte Carlo policy gradient over batches of complete episodes."""
+
+    algo = "reinforce"
+    Config = REINFORCEConfig
+
+    def setup(self) -> None:
+        c = self.config
+        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, c.net_arch, c.activation,
+                                  False, 0.0, c.ortho_init, c.normalize_obs)
+        self.actor_params = self.policy.actor_parameters()
+        self.optimizer = Adam(self.actor_params, lr=c.learning_rate)
+        self.critic_optimizer = Adam(self.policy.critic_parameters(), lr=c.vf_learning_rate)
+
+    def modules(self) -> dict:
+        return {"policy": self.policy, "optimizer": self.optimizer, "critic_optimizer": self.critic_optimizer}
+
+    @torch.no_grad()
+    def collect_episodes(self) -> list[dict[str, torch.Tensor]]:
+        """n_episodes complete episodes: per episode x (T, d), actions (T, ...), rewards (T,)."""
+        n = self.envs.num_envs
+        obs = self.envs.reset(seed=int(self.rng.integers(2**31)))  # partial episodes are not reused
+        running = [[] for _ in range(n)]
+        episodes: list[dict[str, torch.Tensor]] = []
+        while len(episodes) < self.config.n_episodes:
+            x = self.policy.encoder(torch.as_tensor(obs), update_stats=True)
+            action, _, _ = self.policy.act(x)
+            step = self.envs.step(self.policy.to_env_action(action))
+            self.num_steps += n
+            for i in range(n):
+                if step.valid[i]:
+                    running[i].append((x[i], action[i], float(step.reward[i])))
+                if (step.terminated[i] or step.truncated[i]) and step.valid[i]:
+                    xs, acts, rews = zip(*running[i])
+                    episodes.append({"x": torch.stack(xs), "actions": torch.stack(acts),
+                                     "rewards": torch.tensor(rews, dtype=torch.float32)})
+                    running[i] = []
+            if step.episodes:
+                self.record_episodes(step.episodes)
+            obs = step.obs
+        return episodes[: self.config.n_episodes]
+
+    def train_iteration(self) -> dict[str, float]:
+        c = self.config
+        episodes = self.collect_episodes()
+        # Weights: the full discounted return at every step, or the reward-to-go G_t.
+        for ep in episodes:
+            rtg = discounted_returns(ep["rewards"].unsqueeze(1), torch.zeros(len(ep["rewards"]), 1, dtype=torch.bool),
+                                     c.gamma).squeeze(1)
+            ep["weights"] = rtg if c.return_type == "reward_to_go" else rtg[:1].expand_as(rtg)
+            ep["returns"] = rtg
+        x = torch.cat([ep["x"] for ep in episodes])
+        actions = torch.cat([ep["actions"] for ep in episodes])
+        weights = torch.cat([ep["weights"] for ep in episodes])
+        N = len(episodes)
+        metrics: dict[str, float] = {}
+        if c.baseline == "optimal":
+            self.optimizer.zero_grad()
+            grad = self.optimal_baseline_gradient(episodes, metrics)
+            for p, g in zip(self.actor_params, self.unflatten(-grad)):
+                p.grad = g
+        else:
+            if c.baseline == "mean":
+                baseline = weights.mean()
+            elif c.baseline == "value":
+                with torch.no_grad():
+                    baseline = self.policy.value(x)
+            else:
+                baseline = torch.zeros(())
+            adv = weights - baseline
+            if c.normalize_advantage:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            logprob = self.policy.distribution(x).log_prob(actions)
+            loss = -(logprob * adv).sum() / N  # pseudo-loss: its gradient is minus the estimator
+            self.optimizer.zero_grad()
+            loss.backward()
+            metrics["policy_loss"] = loss.item()
+        self.optimizer.step()
+        if c.baseline == "value":  # fit V(s_t) to the reward-to-go
+            returns = torch.cat([ep["returns"] for ep in episodes])
+            for _ in range(c.n_critic_updates):
+                value_loss = F.mse_loss(self.policy.value(x), returns)
+                self.critic_optimizer.zero_grad()
+                value_loss.backward()
+                self.critic_optimizer.step()
+            metrics["value_loss"] = value_loss.item()
+        metrics["batch_return"] = float(np.mean([float(ep["returns"][0]) for ep in episodes]))
+        return metrics
+
+    def optimal_baseline_gradient(self, episodes: list[dict[str, torch.Tensor]], metrics: dict) -> torch.Tensor:
+        """grad J estimate with the per-parameter variance-optimal constant baseline:
+        g_i = grad log p(tau_i) (one backward per episode), b_k = sum_i g_ik^2 R_i / sum_i g_ik^2,
+        estimate = mean_i g_i (R_i - b)."""
+        grads, returns = [], []
+        for ep in episodes:
+            logp = self.policy.distribution(ep["x"]).log_prob(ep["actions"]).sum()
+            g = torch.autograd.grad(logp, self.actor_params)
+            grads.append(torch.cat([t.reshape(-1) for t in g]))
+            returns.append(ep["weights"][0])
+        G = torch.stack(grads)  # (N, P)
+        R = torch.stack(returns)  # (N,)
+        b = optimal_baseline(G, R)
+        metrics["baseline_mean"] = b.mean().item()
+        return (G * (R[:, None] - b)).mean(0)
+
+    def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        out, i = [], 0
+        for p in self.actor_params:
+            out.append(flat[i:i + p.numel()].view_as(p).clone())
+            i += p.numel()
+        return out
+
+
+def optimal_baseline(grads: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """b_k = sum_i g_ik^2 R_i / sum_i g_ik^2 for per-episode score gradients g (N, P) and returns R (N,):
+    the constant per parameter that minimizes the second moment of g_k (R - b_k), hence the variance
+    of the gradient estimate (its mean does not depend on b, since E[g] = 0)."""
+    sq = grads.square()
+    return (sq * returns[:, None]).sum(0) / sq.sum(0).clamp(min=1e-12)
