@@ -17,7 +17,7 @@ import ascent
 from ascent.plotting import plot_runs
 
 ROOT = Path(__file__).resolve().parent.parent
-# name: (algo, env id, steps, target return or None, what the target means)
+# name: (algo, env id, steps, target return or None, what the target means[, hyperparameter overrides])
 TASKS = {
     "cartpole": ("ppo", "CartPole-v1", 100_000, 475.0, ">= 475 within 100k (RL-Zoo: 500)"),
     "pendulum": ("ppo", "Pendulum-v1", 150_000, -200.0, ">= -200 within 150k (RL-Zoo: -172 @100k)"),
@@ -27,6 +27,14 @@ TASKS = {
     "trpo-cartpole": ("trpo", "CartPole-v1", 100_000, 475.0, ">= 475 within 100k (issue 3; RL-Zoo: 500)"),
     "trpo-pendulum": ("trpo", "Pendulum-v1", 150_000, -200.0, ">= -200 within 150k (issue 3; RL-Zoo: -175 @100k)"),
     "npg-cartpole": ("npg", "CartPole-v1", 300_000, 400.0, ">= 400 within 300k (issue 3)"),
+    "reinforce-cartpole": ("reinforce", "CartPole-v1", 300_000, 450.0, ">= 450 within 300k (issue 3): reward-to-go + learned baseline"),
+    "reinforce-rtg-mean": ("reinforce", "CartPole-v1", 300_000, None, "reward-to-go, batch-mean baseline",
+                           {"baseline": "mean"}),
+    "reinforce-rtg-none": ("reinforce", "CartPole-v1", 300_000, None, "reward-to-go, no baseline", {"baseline": "none"}),
+    "reinforce-full-optimal": ("reinforce", "CartPole-v1", 300_000, None, "full return, variance-optimal baseline",
+                               {"baseline": "optimal", "return_type": "full"}),
+    "reinforce-full-none": ("reinforce", "CartPole-v1", 300_000, None, "full return, no baseline (vanilla)",
+                            {"baseline": "none", "return_type": "full"}),
     "halfcheetah": ("ppo", "HalfCheetah-v5", 1_000_000, None, "learning clearly within 1M (RL-Zoo v3: 5819 @1M)"),
 }
 
@@ -41,22 +49,26 @@ def main() -> None:
     print("| algo | env | steps | preset | eval return per seed | mean +- std | target | wall s per seed |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.tasks.split(","):
-        algo, env_id, steps, target, what = TASKS[name]
+        algo, env_id, steps, target, what, *rest = TASKS[name]
+        overrides = rest[0] if rest else {}
         returns, walls, dirs, preset = [], [], [], None
         for seed in range(args.seeds):
-            run_dir = Path(args.out) / f"{algo}-{env_id}-s{seed}"
-            agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0)
+            run_dir = Path(args.out) / f"{name}-{env_id}-s{seed}"
+            agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0, **overrides)
             preset = agent.preset
             start = time.perf_counter()
             agent.learn(steps, progress_bar=False)
             walls.append(time.perf_counter() - start)
             returns.append(agent.evaluate(10)["mean_return"])
             dirs.append(run_dir)
-        plot_runs(dirs, figures / f"{algo}-{env_id}.png", title=f"{algo} {env_id} ({args.seeds} seed{'s' if args.seeds > 1 else ''})")
+        figure = f"{algo}-{env_id}.png" if not overrides else f"{name}-{env_id}.png"
+        seeds = f"{args.seeds} seed{'s' if args.seeds > 1 else ''}"
+        plot_runs(dirs, figures / figure, title=f"{algo} {env_id} ({what.split(':')[-1].strip() if overrides else seeds})")
         mean = statistics.mean(returns)
         std = statistics.pstdev(returns)
         met = "" if target is None else (" (met)" if mean >= target else " (NOT met)")
-        print(f"| {algo} | {env_id} | {steps // 1000}k | {preset or 'defaults'} | {', '.join(f'{r:.1f}' for r in returns)} | "
+        label = algo if not overrides else f"{algo} ({what})"
+        print(f"| {label} | {env_id} | {steps // 1000}k | {preset or 'defaults'} | {', '.join(f'{r:.1f}' for r in returns)} | "
               f"{mean:.1f} +- {std:.1f} | {what}{met} | {', '.join(f'{w:.0f}' for w in walls)} |", flush=True)
 
 
