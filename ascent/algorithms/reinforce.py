@@ -56,6 +56,8 @@ class REINFORCEConfig(CommonConfig):
             raise ConfigError(f"return_type must be one of {', '.join(RETURN_TYPES)}; got {self.return_type!r}")
         if self.baseline not in BASELINES:
             raise ConfigError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
+        if self.normalize_reward:
+            raise ConfigError("normalize_reward is not supported by REINFORCE (it weights by raw Monte Carlo returns)")
         if self.baseline == "optimal" and self.return_type != "full":
             raise ConfigError("baseline=optimal is implemented for return_type=full (per-episode gradients)")
 
