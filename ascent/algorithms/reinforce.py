@@ -14,6 +14,9 @@ through the pseudo-loss -1/N sum_i sum_t log pi(a_t|s_t) (w_t - b) (autodiff com
                                 the variance-minimizing constant (full return; per-episode gradients)
                 "value":        b = V(s_t), a learned state value regressed on G_t
 Episodes still running when the batch is full are discarded (the estimator needs whole episodes).
+With gamma < 1 the reward-to-go weight omits the gamma^t factor of the discounted objective's exact
+gradient, as is usual in practice; with gamma = 1 every variant is an unbiased estimate of grad J
+(checked against the exact gradient of a small MDP in tests/test_reinforce.py).
 """
 
 from __future__ import annotations
@@ -107,40 +110,14 @@ class REINFORCE(Agent):
     def train_iteration(self) -> dict[str, float]:
         c = self.config
         episodes = self.collect_episodes()
-        # Weights: the full discounted return at every step, or the reward-to-go G_t.
-        for ep in episodes:
-            rtg = discounted_returns(ep["rewards"].unsqueeze(1), torch.zeros(len(ep["rewards"]), 1, dtype=torch.bool),
-                                     c.gamma).squeeze(1)
-            ep["weights"] = rtg if c.return_type == "reward_to_go" else rtg[:1].expand_as(rtg)
-            ep["returns"] = rtg
-        x = torch.cat([ep["x"] for ep in episodes])
-        actions = torch.cat([ep["actions"] for ep in episodes])
-        weights = torch.cat([ep["weights"] for ep in episodes])
-        N = len(episodes)
         metrics: dict[str, float] = {}
-        if c.baseline == "optimal":
-            self.optimizer.zero_grad()
-            grad = self.optimal_baseline_gradient(episodes, metrics)
-            for p, g in zip(self.actor_params, self.unflatten(-grad)):
-                p.grad = g
-        else:
-            if c.baseline == "mean":
-                baseline = weights.mean()
-            elif c.baseline == "value":
-                with torch.no_grad():
-                    baseline = self.policy.value(x)
-            else:
-                baseline = torch.zeros(())
-            adv = weights - baseline
-            if c.normalize_advantage:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            logprob = self.policy.distribution(x).log_prob(actions)
-            loss = -(logprob * adv).sum() / N  # pseudo-loss: its gradient is minus the estimator
-            self.optimizer.zero_grad()
-            loss.backward()
-            metrics["policy_loss"] = loss.item()
+        grad = self.gradient_estimate(episodes, metrics)
+        # Ascent on J: hand the optimizer minus the estimate as the gradient of a loss.
+        for p, g in zip(self.actor_params, self.unflatten(-grad)):
+            p.grad = g
         self.optimizer.step()
         if c.baseline == "value":  # fit V(s_t) to the reward-to-go
+            x = torch.cat([ep["x"] for ep in episodes])
             returns = torch.cat([ep["returns"] for ep in episodes])
             for _ in range(c.n_critic_updates):
                 value_loss = F.mse_loss(self.policy.value(x), returns)
@@ -150,6 +127,36 @@ class REINFORCE(Agent):
             metrics["value_loss"] = value_loss.item()
         metrics["batch_return"] = float(np.mean([float(ep["returns"][0]) for ep in episodes]))
         return metrics
+
+    def gradient_estimate(self, episodes: list[dict[str, torch.Tensor]], metrics: dict | None = None) -> torch.Tensor:
+        """The policy-gradient estimate of grad J from complete episodes, as one flat vector over the
+        policy's parameters (the configured return type and baseline; nothing is updated)."""
+        c = self.config
+        metrics = {} if metrics is None else metrics
+        for ep in episodes:  # weights: the full discounted return at every step, or the reward-to-go G_t
+            no_cut = torch.zeros(len(ep["rewards"]), 1, dtype=torch.bool)
+            rtg = discounted_returns(ep["rewards"].unsqueeze(1), no_cut, c.gamma).squeeze(1)
+            ep["weights"] = rtg if c.return_type == "reward_to_go" else rtg[:1].expand_as(rtg)
+            ep["returns"] = rtg
+        if c.baseline == "optimal":
+            return self.optimal_baseline_gradient(episodes, metrics)
+        x = torch.cat([ep["x"] for ep in episodes])
+        weights = torch.cat([ep["weights"] for ep in episodes])
+        if c.baseline == "mean":
+            baseline = weights.mean()
+        elif c.baseline == "value":
+            with torch.no_grad():
+                baseline = self.policy.value(x)
+        else:
+            baseline = torch.zeros(())
+        adv = weights - baseline
+        if c.normalize_advantage:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        logprob = self.policy.distribution(x).log_prob(torch.cat([ep["actions"] for ep in episodes]))
+        objective = (logprob * adv).sum() / len(episodes)  # pseudo-objective: its gradient is the estimate
+        metrics["policy_loss"] = -objective.item()
+        grads = torch.autograd.grad(objective, self.actor_params)
+        return torch.cat([g.reshape(-1) for g in grads])
 
     def optimal_baseline_gradient(self, episodes: list[dict[str, torch.Tensor]], metrics: dict) -> torch.Tensor:
         """grad J estimate with the per-parameter variance-optimal constant baseline:
