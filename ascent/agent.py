@@ -157,19 +157,24 @@ class Agent:
                 before = self.num_steps
                 metrics = self.train_iteration()
                 self.iteration += 1
-                self._check_finite(metrics)
-                elapsed = time.perf_counter() - start
-                metrics.update(self._episode_metrics())
-                metrics["steps_per_s"] = (self.num_steps - start_steps) / max(elapsed, 1e-9)
-                metrics["wall_time"] = elapsed
+                self._check_finite(metrics, parameters=False)  # parameters: before each checkpoint
+                if self.episode_returns:
+                    metrics["episode_return_100"] = float(np.mean(self.episode_returns))
                 if next_eval and self.num_steps >= next_eval:
                     ev = self.evaluate(self.config.eval_episodes)
                     metrics["eval_return"], metrics["eval_return_std"] = ev["mean_return"], ev["std_return"]
                     next_eval = self._next_multiple(self.config.eval_every)
-                if self._log is not None:
+                # A row every log_interval iterations (and with every evaluation); the episodes that
+                # ended since the last row are averaged into it.
+                if self._log is not None and (self.iteration % self.config.log_interval == 0 or "eval_return" in metrics):
+                    elapsed = time.perf_counter() - start
+                    metrics.update(self._episode_metrics())
+                    metrics["steps_per_s"] = (self.num_steps - start_steps) / max(elapsed, 1e-9)
+                    metrics["wall_time"] = elapsed
                     self._log.write(self.num_steps, metrics)
-                bar.update(self.num_steps - before, float(np.mean(self.episode_returns)) if self.episode_returns else None)
+                bar.update(self.num_steps - before, metrics.get("episode_return_100"))
                 if next_checkpoint and self.num_steps >= next_checkpoint and self.run_dir is not None:
+                    self._check_finite(metrics)
                     self.save(self.run_dir / "checkpoints" / "last.pt")
                     next_checkpoint = self._next_multiple(self.config.checkpoint_every)
                 if any(cb(self, metrics) is False for cb in callbacks):
@@ -180,6 +185,7 @@ class Agent:
                 self._log.close()
                 self._log = None
         if self.run_dir is not None:
+            self._check_finite({})
             self.save(self.run_dir / "checkpoints" / "last.pt")
             self.save(self.run_dir / "model.pt")
             from ascent.plotting import plot_runs
@@ -191,17 +197,19 @@ class Agent:
         return (self.num_steps // every + 1) * every if every else 0
 
     def _episode_metrics(self) -> dict[str, float]:
+        """Mean return and length of the episodes that ended since the last call."""
         eps, self._iteration_episodes = self._iteration_episodes, []
-        out: dict[str, float] = {}
-        if eps:
-            out["episode_return"] = float(np.mean([r for r, _ in eps]))
-            out["episode_length"] = float(np.mean([n for _, n in eps]))
-        if self.episode_returns:
-            out["episode_return_100"] = float(np.mean(self.episode_returns))
-        return out
+        if not eps:
+            return {}
+        return {"episode_return": float(np.mean([r for r, _ in eps])),
+                "episode_length": float(np.mean([n for _, n in eps]))}
 
-    def _check_finite(self, metrics: dict[str, float]) -> None:
+    def _check_finite(self, metrics: dict[str, float], parameters: bool = True) -> None:
+        """TrainingDiverged if a metric (or, with `parameters`, a parameter) is NaN or inf.
+        Parameters are scanned when a metric is bad and before every checkpoint, not every iteration."""
         bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+        if not bad and not parameters:
+            return
         bad_params = [
             f"{name}.{pname}" for name, mod in self.modules().items() if isinstance(mod, torch.nn.Module)
             for pname, p in mod.named_parameters() if not torch.isfinite(p).all()

@@ -46,11 +46,12 @@ class CommonConfig:
     normalize_reward: bool = param(False, "scale rewards by the running std of the discounted return")
     torch_threads: int = param(1, "torch intra-op threads (small MLPs run fastest on one)")
     checkpoint_every: int = param(50_000, "write a checkpoint every this many env steps (0: only at the end)")
+    log_interval: int = param(1, "iterations per row of metrics (CSV, TensorBoard)")
     eval_every: int = param(0, "evaluate every this many env steps during training (0: never)")
     eval_episodes: int = param(10, "episodes per periodic evaluation")
 
     def validate(self) -> None:
-        positive = ["n_envs", "torch_threads", "eval_episodes"]
+        positive = ["n_envs", "torch_threads", "eval_episodes", "log_interval"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")

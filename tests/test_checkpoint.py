@@ -115,3 +115,13 @@ def test_periodic_evaluation_is_logged(tmp_path):
     evals = [r for r in rows if r.get("eval_return")]
     assert [int(r["steps"]) for r in evals] == [256, 512]
     assert all(float(r["eval_return"]) > 0 for r in evals)
+
+
+def test_log_interval_rows_keep_every_episode(tmp_path):
+    agent = ascent.A2C("CartPole-v1", seed=0, verbose=0, run_dir=tmp_path, log_interval=10, checkpoint_every=0)
+    agent.learn(4000)  # 100 iterations of 40 steps
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert [int(r["steps"]) for r in rows] == list(range(400, 4001, 400))
+    assert all(r["episode_return"] for r in rows)  # episodes between rows are averaged into them
+    with pytest.raises(ascent.ConfigError, match="log_interval"):
+        ascent.A2C("CartPole-v1", log_interval=0)

@@ -32,6 +32,7 @@ from ascent.storage import RolloutStorage
 class A2CConfig(CommonConfig):
     n_envs: int = param(8, "number of parallel environments")
     n_steps: int = param(5, "steps per env per update (the n of n-step returns)")
+    log_interval: int = param(10, "iterations per row of metrics (A2C's iterations are short)")
     learning_rate: float | str = param(7e-4, "step size; 'lin_X' decays linearly from X to 0")
     gae_lambda: float = param(1.0, "GAE lambda (1: n-step returns, as in A3C)")
     ent_coef: float = param(0.0, "entropy bonus coefficient")
