@@ -137,10 +137,6 @@ class VecEnv:
         self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
 
-    @property
-    def env_id(self) -> str | None:
-        return env_id_of(self.env)
-
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs, _ = self.env.reset(seed=seed)
         if seed is not None:

@@ -75,8 +75,3 @@ class MLP(nn.Module):
             if i < self.n_activated:
                 x = self.activation(x)
         return x
-
-
-def flat_params(module: nn.Module) -> torch.Tensor:
-    """All parameters of `module` as one flat vector (natural gradient, TRPO line search)."""
-    return torch.cat([p.data.reshape(-1) for p in module.parameters()])

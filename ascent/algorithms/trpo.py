@@ -103,11 +103,10 @@ class TRPO(Agent):
             ratio = torch.exp(dist.log_prob(actions) - old_logprob)
             return (ratio * adv).mean(), old_dist.kl(dist).mean()
 
-        # 1. Policy gradient of the surrogate at theta_old.
-        surrogate, _ = surrogate_and_kl(policy.distribution(x))
-        g = flat_grad(surrogate, self.actor_params)
+        # 1. Policy gradient of the surrogate at theta_old (one forward pass serves steps 1 and 2).
+        surrogate, kl = surrogate_and_kl(policy.distribution(x))
+        g = flat_grad(surrogate, self.actor_params, retain_graph=True)
         # 2. Natural direction x = F^-1 g by CG on Fisher-vector products of the mean KL.
-        _, kl = surrogate_and_kl(policy.distribution(x))
         fvp = fisher_vector_product(kl, self.actor_params, c.cg_damping)
         direction = conjugate_gradient(fvp, g, c.cg_max_steps)
         # 3. Scale so that the quadratic KL model 1/2 D^T F D equals delta.
