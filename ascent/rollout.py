@@ -65,3 +65,47 @@ def collect_advantage_batch(
     s = storage
     advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, gamma, gae_lambda)
     return obs, s.flatten(advantages=advantages, returns=advantages + s.values)
+
+
+@torch.no_grad()
+def collect_episodes(
+    envs: VecEnv,
+    policy: ActorCritic,
+    n_episodes: int,
+    seed: int,
+    on_episodes: Callable[[list[tuple[float, int]]], None],
+) -> tuple[list[dict[str, torch.Tensor]], int]:
+    """`n_episodes` complete episodes from fresh resets, for the Monte Carlo methods (REINFORCE,
+    off-policy PG): per episode x (T, d), actions (T, ...), logprobs (T,) (the behaviour policy's
+    log pi(a_t|s_t), for importance weights) and rewards (T,).
+
+    Env i contributes a fixed quota of its first episodes (n_episodes split evenly): taking the
+    first n_episodes to finish across envs instead would favour short episodes and bias the
+    gradient. Episodes still running when every quota is met are discarded. Also returns the number
+    of env steps taken.
+    """
+    n = envs.num_envs
+    quota = [n_episodes // n + (i < n_episodes % n) for i in range(n)]
+    obs = envs.reset(seed=seed)
+    running: list[list] = [[] for _ in range(n)]
+    finished: list[list[dict[str, torch.Tensor]]] = [[] for _ in range(n)]
+    steps = 0
+    while any(len(finished[i]) < quota[i] for i in range(n)):
+        x = policy.encoder(torch.as_tensor(obs), update_stats=True)
+        action, logprob, _ = policy.act(x)
+        step = envs.step(policy.to_env_action(action))
+        steps += n
+        for i in range(n):
+            if not step.valid[i] or len(finished[i]) >= quota[i]:
+                continue
+            running[i].append((x[i], action[i], logprob[i], float(step.reward[i])))
+            if step.terminated[i] or step.truncated[i]:
+                xs, actions, logprobs, rewards = zip(*running[i])
+                finished[i].append({"x": torch.stack(xs), "actions": torch.stack(actions),
+                                    "logprobs": torch.stack(logprobs),
+                                    "rewards": torch.tensor(rewards, dtype=torch.float32)})
+                running[i] = []
+        if step.episodes:
+            on_episodes(step.episodes)
+        obs = step.obs
+    return [ep for per_env in finished for ep in per_env], steps

@@ -10,10 +10,13 @@ through the pseudo-loss -1/N sum_i sum_t log pi(a_t|s_t) (w_t - b) (autodiff com
                 "reward_to_go": w_t = G_t = sum_{t' >= t} gamma^(t'-t) r_t'  (causality)
   baseline    = "none":         b = 0
                 "mean":         b = the batch mean of the weights
-                "optimal":      b_k = E[(d_k log p(tau))^2 R] / E[(d_k log p(tau))^2] per parameter k,
-                                the variance-minimizing constant (full return; per-episode gradients)
+                "optimal":      the variance-minimizing constant per parameter k, from per-episode gradients:
+                                b_k = E[(d_k log p(tau))^2 R] / E[(d_k log p(tau))^2] for the full return,
+                                b_k = E[A_k B_k] / E[B_k^2] with A = sum_t grad log pi_t G_t,
+                                B = sum_t grad log pi_t for reward-to-go (the same formula when G_t = R)
                 "value":        b = V(s_t), a learned state value regressed on G_t
-Episodes still running when the batch is full are discarded (the estimator needs whole episodes).
+Each env contributes a fixed quota of whole episodes per batch (taking the first to finish would
+favour short episodes); episodes still running when the batch is full are discarded.
 With gamma < 1 the reward-to-go weight omits the gamma^t factor of the discounted objective's exact
 gradient, as is usual in practice; with gamma = 1 every variant is an unbiased estimate of grad J
 (checked against the exact gradient of a small MDP in tests/test_reinforce.py).
@@ -33,6 +36,7 @@ from ascent.errors import ConfigError
 from ascent.optim import Adam
 from ascent.policies import ActorCritic
 from ascent.returns import discounted_returns
+from ascent.rollout import collect_episodes
 
 RETURN_TYPES = ("full", "reward_to_go")
 BASELINES = ("none", "mean", "optimal", "value")
@@ -61,8 +65,6 @@ class REINFORCEConfig(CommonConfig):
             raise ConfigError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
         if self.normalize_reward:
             raise ConfigError("normalize_reward is not supported by REINFORCE (it weights by raw Monte Carlo returns)")
-        if self.baseline == "optimal" and self.return_type != "full":
-            raise ConfigError("baseline=optimal is implemented for return_type=full (per-episode gradients)")
 
 
 class REINFORCE(Agent):
@@ -82,30 +84,12 @@ class REINFORCE(Agent):
     def modules(self) -> dict:
         return {"policy": self.policy, "optimizer": self.optimizer, "critic_optimizer": self.critic_optimizer}
 
-    @torch.no_grad()
     def collect_episodes(self) -> list[dict[str, torch.Tensor]]:
-        """n_episodes complete episodes: per episode x (T, d), actions (T, ...), rewards (T,)."""
-        n = self.envs.num_envs
-        obs = self.envs.reset(seed=int(self.rng.integers(2**31)))  # partial episodes are not reused
-        running = [[] for _ in range(n)]
-        episodes: list[dict[str, torch.Tensor]] = []
-        while len(episodes) < self.config.n_episodes:
-            x = self.policy.encoder(torch.as_tensor(obs), update_stats=True)
-            action, _, _ = self.policy.act(x)
-            step = self.envs.step(self.policy.to_env_action(action))
-            self.num_steps += n
-            for i in range(n):
-                if step.valid[i]:
-                    running[i].append((x[i], action[i], float(step.reward[i])))
-                if (step.terminated[i] or step.truncated[i]) and step.valid[i]:
-                    xs, acts, rews = zip(*running[i])
-                    episodes.append({"x": torch.stack(xs), "actions": torch.stack(acts),
-                                     "rewards": torch.tensor(rews, dtype=torch.float32)})
-                    running[i] = []
-            if step.episodes:
-                self.record_episodes(step.episodes)
-            obs = step.obs
-        return episodes[: self.config.n_episodes]
+        """n_episodes complete episodes with the current policy (see rollout.collect_episodes)."""
+        episodes, steps = collect_episodes(self.envs, self.policy, self.config.n_episodes,
+                                           int(self.rng.integers(2**31)), self.record_episodes)
+        self.num_steps += steps
+        return episodes
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
@@ -159,20 +143,20 @@ class REINFORCE(Agent):
         return torch.cat([g.reshape(-1) for g in grads])
 
     def optimal_baseline_gradient(self, episodes: list[dict[str, torch.Tensor]], metrics: dict) -> torch.Tensor:
-        """grad J estimate with the per-parameter variance-optimal constant baseline:
-        g_i = grad log p(tau_i) (one backward per episode), b_k = sum_i g_ik^2 R_i / sum_i g_ik^2,
-        estimate = mean_i g_i (R_i - b)."""
-        grads, returns = [], []
+        """grad J estimate with the per-parameter variance-optimal constant baseline. Per episode i
+        (two backward passes): A_i = grad sum_t log pi_t w_t and the score B_i = grad sum_t log pi_t;
+        the estimate mean_i (A_i - b B_i) has least variance at b_k = sum_i A_ik B_ik / sum_i B_ik^2."""
+        weighted, scores = [], []
         for ep in episodes:
-            logp = self.policy.distribution(ep["x"]).log_prob(ep["actions"]).sum()
-            g = torch.autograd.grad(logp, self.actor_params)
-            grads.append(torch.cat([t.reshape(-1) for t in g]))
-            returns.append(ep["weights"][0])
-        G = torch.stack(grads)  # (N, P)
-        R = torch.stack(returns)  # (N,)
-        b = optimal_baseline(G, R)
+            logprob = self.policy.distribution(ep["x"]).log_prob(ep["actions"])
+            a = torch.autograd.grad((logprob * ep["weights"]).sum(), self.actor_params, retain_graph=True)
+            b = torch.autograd.grad(logprob.sum(), self.actor_params)
+            weighted.append(torch.cat([t.reshape(-1) for t in a]))
+            scores.append(torch.cat([t.reshape(-1) for t in b]))
+        A, B = torch.stack(weighted), torch.stack(scores)  # (N, P) each
+        b = optimal_baseline(B, A)
         metrics["baseline_mean"] = b.mean().item()
-        return (G * (R[:, None] - b)).mean(0)
+        return (A - B * b).mean(0)
 
     def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
         out, i = [], 0
@@ -182,9 +166,9 @@ class REINFORCE(Agent):
         return out
 
 
-def optimal_baseline(grads: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
-    """b_k = sum_i g_ik^2 R_i / sum_i g_ik^2 for per-episode score gradients g (N, P) and returns R (N,):
-    the constant per parameter that minimizes the second moment of g_k (R - b_k), hence the variance
-    of the gradient estimate (its mean does not depend on b, since E[g] = 0)."""
-    sq = grads.square()
-    return (sq * returns[:, None]).sum(0) / sq.sum(0).clamp(min=1e-12)
+def optimal_baseline(scores: torch.Tensor, weighted: torch.Tensor) -> torch.Tensor:
+    """b_k = sum_i A_ik B_ik / sum_i B_ik^2 for per-episode score gradients B (N, P) and weighted score
+    gradients A (N, P) (A = B R for the full return): the constant per parameter that minimizes the
+    second moment of A_k - b_k B_k, hence the variance of the estimate (its mean does not depend on
+    b, since E[B] = 0)."""
+    return (weighted * scores).sum(0) / scores.square().sum(0).clamp(min=1e-12)
