@@ -187,7 +187,7 @@ class Agent:
         if self.run_dir is not None:
             self._check_finite({})
             self.save(self.run_dir / "checkpoints" / "last.pt")
-            self.save(self.run_dir / "model.pt")
+            self.save(self.run_dir / "model.pt", replay=False)
             from ascent.plotting import plot_runs
 
             plot_runs([self.run_dir], self.run_dir / "learning_curve.png", title=f"{self.algo} {self.env_id or ''}")
@@ -288,9 +288,17 @@ class Agent:
             "versions": package_versions(),
         }
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write a checkpoint (atomically); `Algo.load(path)` restores it."""
-        return save_checkpoint(path, self.state())
+    def save(self, path: str | os.PathLike, replay: bool | None = None) -> Path:
+        """Write a checkpoint (atomically); `Algo.load(path)` restores it. Off-policy agents also write
+        their replay buffer to PATH.replay.pt when `replay` is True (default: the config's
+        save_replay_buffer), and `load` picks it up from there."""
+        path = save_checkpoint(path, self.state())
+        buffer = getattr(self, "replay", None)
+        if replay is None:
+            replay = bool(getattr(self.config, "save_replay_buffer", False))
+        if replay and buffer is not None:
+            save_checkpoint(replay_path(path), {"replay": buffer.state_dict()})
+        return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, env: EnvLike | None = None, run_dir: str | os.PathLike | None = None,
@@ -312,6 +320,9 @@ class Agent:
             raise CheckpointError(f"{path}: its config does not match this version of {cls.algo}: {err}") from None
         agent = cls(env, seed=payload["seed"], run_dir=run_dir, preset=payload.get("preset"), verbose=verbose, config=config)
         agent._restore(payload, str(path))
+        buffer = getattr(agent, "replay", None)
+        if buffer is not None and replay_path(path).exists():
+            buffer.load_state_dict(load_checkpoint(replay_path(path))["replay"])
         return agent
 
     def _restore(self, payload: dict[str, Any], where: str) -> None:
@@ -358,6 +369,12 @@ class Agent:
         tmp = self.run_dir / "config.json.tmp"
         tmp.write_text(json.dumps(info, indent=2) + "\n")
         tmp.replace(self.run_dir / "config.json")
+
+
+def replay_path(checkpoint: str | os.PathLike) -> Path:
+    """Where the replay buffer of an off-policy checkpoint is written: last.pt -> last.replay.pt."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + ".replay.pt")
 
 
 def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:

@@ -75,3 +75,64 @@ class MLP(nn.Module):
             if i < self.n_activated:
                 x = self.activation(x)
         return x
+
+
+# ---- off-policy critics and mixed precision ----------------------------------------------------------
+
+def bf16_supported() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 matmuls
+    are emulated and slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' -> 'bf16' where the CPU computes it natively, else 'fp32'."""
+    if precision == "auto":
+        return "bf16" if bf16_supported() else "fp32"
+    return precision
+
+
+def autocast(precision: str) -> torch.autocast:
+    """The network passes' precision: with 'bf16', matmuls run in bfloat16 on the CPU (weights stay
+    fp32 masters; each weight is cast once per autocast region). Outputs that feed targets are
+    computed in fp32 by `fp32_output`."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+class QEnsemble(nn.Module):
+    """K independent MLP critics Q_k(s, a) evaluated in one batched pass: layer weights are stacked
+    (K, in, out) and applied with torch.baddbmm, so TD3/SAC's twin critics cost one call per layer.
+
+    Initialized like torch.nn.Linear (uniform +-1/sqrt(fan_in)), as SB3's critics are. The output
+    layer always runs in fp32 so that Q values, and the targets built from them, keep full precision
+    under bf16 autocast.
+    """
+
+    def __init__(self, n_critics: int, in_dim: int, hidden: Sequence[int], activation: str = "relu"):
+        super().__init__()
+        widths = [in_dim, *hidden, 1]
+        self.n_critics = n_critics
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for a, b in zip(widths[:-1], widths[1:]):
+            bound = 1.0 / math.sqrt(a)
+            self.weights.append(nn.Parameter(torch.empty(n_critics, a, b).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n_critics, 1, b).uniform_(-bound, bound)))
+        self.activation = ACTIVATIONS[activation]
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, n: int | None = None) -> torch.Tensor:
+        """(B, d_obs), (B, d_act) -> Q values (K, B); with `n`, only the first n critics (n, B)."""
+        k = self.n_critics if n is None else n
+        h = torch.cat([obs, action], -1).expand(k, -1, -1)  # (K, B, d)
+        last = len(self.weights) - 1
+        for i in range(last):
+            w, b = (self.weights[i], self.biases[i]) if n is None else (self.weights[i][:n], self.biases[i][:n])
+            h = self.activation(torch.baddbmm(b, h, w))  # (K, B, hidden)
+        w, b = (self.weights[last], self.biases[last]) if n is None else (self.weights[last][:n], self.biases[last][:n])
+        with torch.autocast("cpu", enabled=False):
+            return torch.baddbmm(b, h.float(), w).squeeze(-1)

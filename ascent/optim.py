@@ -195,3 +195,9 @@ def backtracking_line_search(evaluate, full_step: torch.Tensor, expected_improve
             return step, fraction, improve, kl
         fraction *= shrink
     return None, fraction, improve, kl
+
+
+@torch.no_grad()
+def polyak_update(target: list[torch.Tensor], source: list[torch.Tensor], tau: float) -> None:
+    """target <- (1 - tau) target + tau source, for every tensor at once (one fused foreach call)."""
+    torch._foreach_lerp_(target, source, tau)

@@ -1,0 +1,152 @@
+"""The replay buffer shared by every off-policy algorithm (DDPG, TD3, SAC, and the DQN family).
+
+Transitions from n_envs envs are stored in preallocated torch tensors laid out (rows, n_envs): row t
+holds what every env did at its t-th step, so an env's transitions stay consecutive (n-step returns
+read along a column). `terminated` and `truncated` are kept apart: a target bootstraps through a
+truncation (the stored next observation is the one the episode was cut at) and not through a
+termination.
+
+With `optimize_memory_usage` the next observations are not stored: next_obs of row t is obs of row
+t + 1 in the same column, except where an episode ended, whose true next observation is kept aside
+(episodes end rarely, so this halves the observation memory, as for Atari frames).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ascent.errors import CheckpointError, ConfigError
+
+
+@dataclass
+class Batch:
+    """A sampled minibatch, each tensor (B, ...)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor  # float 0/1: the target's (1 - terminated) mask
+    truncated: torch.Tensor
+
+
+def torch_dtype(space: gym.Space) -> torch.dtype:
+    if isinstance(space, gym.spaces.Discrete):
+        return torch.int64
+    return torch.from_numpy(np.zeros(1, dtype=space.dtype)).dtype
+
+
+class ReplayBuffer:
+    """Circular storage of `capacity` transitions (rounded down to a multiple of n_envs)."""
+
+    def __init__(self, capacity: int, n_envs: int, observation_space: gym.Space, action_space: gym.Space,
+                 optimize_memory_usage: bool = False):
+        if capacity < n_envs:
+            raise ConfigError(f"buffer_size ({capacity}) must be at least n_envs ({n_envs})")
+        self.rows = capacity // n_envs
+        self.n_envs = n_envs
+        self.lean = optimize_memory_usage
+        if self.lean and self.rows < 2:
+            raise ConfigError("optimize_memory_usage needs a buffer_size of at least 2 * n_envs")
+        obs_shape, act_shape = observation_space.shape, action_space.shape
+        self.obs = torch.zeros((self.rows, n_envs, *obs_shape), dtype=torch_dtype(observation_space))
+        self.next_obs = None if self.lean else torch.zeros_like(self.obs)
+        self.actions = torch.zeros((self.rows, n_envs, *act_shape), dtype=torch_dtype(action_space))
+        self.rewards = torch.zeros((self.rows, n_envs))
+        self.terminated = torch.zeros((self.rows, n_envs))
+        self.truncated = torch.zeros((self.rows, n_envs))
+        self.valid = torch.ones((self.rows, n_envs), dtype=torch.bool)
+        self.ended = torch.zeros((self.rows, n_envs), dtype=torch.bool)  # lean: next obs kept aside
+        self.final_obs: dict[int, torch.Tensor] = {}  # lean: flat index row * n_envs + env -> next obs
+        self.pos = 0
+        self.full = False
+
+    def __len__(self) -> int:
+        """Transitions that can be sampled."""
+        rows = self.rows if self.full else self.pos
+        if self.lean and self.full:
+            rows -= 1  # row `pos` holds the newest row's next observation, not its own
+        return rows * self.n_envs
+
+    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+            terminated: np.ndarray, truncated: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """One step of every env. next_obs is the true next observation (the final one where an
+        episode ended); valid=False marks transitions that must never be sampled (the autoreset
+        step of next-step-autoreset envs)."""
+        t = self.pos
+        self.obs[t] = torch.as_tensor(obs)
+        self.actions[t] = torch.as_tensor(actions).reshape(self.actions.shape[1:])
+        self.rewards[t] = torch.as_tensor(rewards)
+        self.terminated[t] = torch.as_tensor(terminated, dtype=torch.float32)
+        self.truncated[t] = torch.as_tensor(truncated, dtype=torch.float32)
+        self.valid[t] = True if valid is None else torch.as_tensor(valid)
+        next_obs = torch.as_tensor(next_obs)
+        if self.lean:
+            nxt = (t + 1) % self.rows
+            for env in np.flatnonzero(self.ended[t].numpy()):  # row t's old asides are overwritten
+                self.final_obs.pop(t * self.n_envs + int(env), None)
+            done = np.asarray(terminated) | np.asarray(truncated)
+            self.ended[t] = torch.as_tensor(done)
+            for env in np.flatnonzero(done):
+                self.final_obs[t * self.n_envs + int(env)] = next_obs[env].clone()
+            self.obs[nxt] = next_obs  # rewritten by the next add (equal where no episode ended)
+        else:
+            self.next_obs[t] = next_obs
+        self.pos = (t + 1) % self.rows
+        self.full = self.full or self.pos == 0
+
+    def sample(self, batch_size: int) -> Batch:
+        """A uniform minibatch of valid transitions."""
+        if len(self) == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        rows = len(self) // self.n_envs
+        offset = self.pos + 1 if (self.lean and self.full) else 0  # skip row `pos` in lean mode
+        row = (torch.randint(rows, (batch_size,)) + offset) % self.rows
+        env = torch.randint(self.n_envs, (batch_size,))
+        bad = ~self.valid[row, env]
+        while bad.any():  # rare: autoreset steps of next-step envs
+            n = int(bad.sum())
+            row[bad] = (torch.randint(rows, (n,)) + offset) % self.rows
+            env[bad] = torch.randint(self.n_envs, (n,))
+            bad = ~self.valid[row, env]
+        if self.lean:
+            next_obs = self.obs[(row + 1) % self.rows, env]
+            ended = self.ended[row, env].nonzero().squeeze(1)
+            for i in ended.tolist():
+                next_obs[i] = self.final_obs[int(row[i]) * self.n_envs + int(env[i])]
+        else:
+            next_obs = self.next_obs[row, env]
+        return Batch(self.obs[row, env], self.actions[row, env], self.rewards[row, env], next_obs,
+                     self.terminated[row, env], self.truncated[row, env])
+
+    # ---- checkpoints ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The filled part of the buffer and its position (saved with a checkpoint on request)."""
+        n = self.rows if self.full else self.pos
+        names = ["obs", "actions", "rewards", "terminated", "truncated", "valid", "ended"]
+        if not self.lean:
+            names.append("next_obs")
+        state = {name: getattr(self, name)[:n].clone() for name in names}
+        if self.lean and not self.full and n < self.rows:
+            state["pending_obs"] = self.obs[n].clone()  # the newest row's next observation
+        state.update(pos=self.pos, full=self.full, rows=self.rows, n_envs=self.n_envs, lean=self.lean,
+                     final_obs=dict(self.final_obs))
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if (state.get("rows"), state.get("n_envs"), state.get("lean")) != (self.rows, self.n_envs, self.lean):
+            raise CheckpointError(
+                f"the saved replay buffer has {state.get('rows')} rows x {state.get('n_envs')} envs "
+                f"(optimize_memory_usage={state.get('lean')}), this agent's {self.rows} x {self.n_envs} "
+                f"(optimize_memory_usage={self.lean}); load it with the same buffer_size, n_envs and setting")
+        n = len(state["obs"])
+        for name in ["obs", "actions", "rewards", "terminated", "truncated", "valid", "ended"] + ([] if self.lean else ["next_obs"]):
+            getattr(self, name)[:n] = state[name]
+        if "pending_obs" in state:
+            self.obs[n] = state["pending_obs"]
+        self.final_obs = dict(state["final_obs"])
+        self.pos, self.full = int(state["pos"]), bool(state["full"])
