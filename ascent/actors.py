@@ -27,7 +27,7 @@ class ActionScale:
     def __init__(self, space: gym.Space, algo: str):
         if not isinstance(space, gym.spaces.Box):
             raise EnvError(f"{algo} needs a continuous (Box) action space, this env's is {space}; "
-                           "for discrete actions use dqn, ppo or a2c (or sac with discrete=True)")
+                           "for discrete actions use sac (its discrete variant), ppo or a2c")
         if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
             raise EnvError(f"{algo} squashes actions into the env's bounds, but this env's action space {space} is "
                            "unbounded; wrap it in gymnasium.wrappers.ClipAction / RescaleAction to give it bounds")
@@ -107,6 +107,27 @@ class SquashedGaussianActor(nn.Module):
     def forward(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         dist = self.distribution(x)
         return dist.mode() if deterministic else dist.sample()
+
+
+class CategoricalActor(nn.Module):
+    """pi(.|s) = softmax(MLP(s)) over discrete actions (discrete SAC)."""
+
+    def __init__(self, observation_space: gym.Space, n_actions: int, hidden: Sequence[int], activation: str = "relu",
+                 normalize_obs: bool = False):
+        super().__init__()
+        self.torso = _Torso(observation_space, hidden, activation, normalize_obs)
+        self.encoder = self.torso.encoder
+        self.head = _linear(self.torso.out_dim, n_actions)
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """log pi(a|s) for every action, (B, |A|)."""
+        return torch.log_softmax(_fp32_linear(self.torso(x), self.head), -1)
+
+    def forward(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        logp = self.log_probs(x)
+        if deterministic:
+            return logp.argmax(-1)
+        return torch.multinomial(logp.exp(), 1).squeeze(-1)
 
 
 def target_entropy_default(action_dim: int) -> float:

@@ -113,9 +113,9 @@ class QEnsemble(nn.Module):
     under bf16 autocast.
     """
 
-    def __init__(self, n_critics: int, in_dim: int, hidden: Sequence[int], activation: str = "relu"):
+    def __init__(self, n_critics: int, in_dim: int, hidden: Sequence[int], activation: str = "relu", out_dim: int = 1):
         super().__init__()
-        widths = [in_dim, *hidden, 1]
+        widths = [in_dim, *hidden, out_dim]
         self.n_critics = n_critics
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -124,15 +124,18 @@ class QEnsemble(nn.Module):
             self.weights.append(nn.Parameter(torch.empty(n_critics, a, b).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n_critics, 1, b).uniform_(-bound, bound)))
         self.activation = ACTIVATIONS[activation]
+        self.out_dim = out_dim
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor, n: int | None = None) -> torch.Tensor:
-        """(B, d_obs), (B, d_act) -> Q values (K, B); with `n`, only the first n critics (n, B)."""
+    def forward(self, obs: torch.Tensor, action: torch.Tensor | None = None, n: int | None = None) -> torch.Tensor:
+        """(B, d_obs), (B, d_act) -> Q values (K, B); with `n`, only the first n critics (n, B).
+        Without an action (discrete actions, out_dim = |A|): Q(s, .) for every action, (K, B, |A|)."""
         k = self.n_critics if n is None else n
-        h = torch.cat([obs, action], -1).expand(k, -1, -1)  # (K, B, d)
+        h = (obs if action is None else torch.cat([obs, action], -1)).expand(k, -1, -1)  # (K, B, d)
         last = len(self.weights) - 1
         for i in range(last):
             w, b = (self.weights[i], self.biases[i]) if n is None else (self.weights[i][:n], self.biases[i][:n])
             h = self.activation(torch.baddbmm(b, h, w))  # (K, B, hidden)
         w, b = (self.weights[last], self.biases[last]) if n is None else (self.weights[last][:n], self.biases[last][:n])
         with torch.autocast("cpu", enabled=False):
-            return torch.baddbmm(b, h.float(), w).squeeze(-1)
+            q = torch.baddbmm(b, h.float(), w)
+        return q.squeeze(-1) if self.out_dim == 1 else q

@@ -62,6 +62,7 @@ class ReplayBuffer:
         self.valid = torch.ones((self.rows, n_envs), dtype=torch.bool)
         self.ended = torch.zeros((self.rows, n_envs), dtype=torch.bool)  # lean: next obs kept aside
         self.final_obs: dict[int, torch.Tensor] = {}  # lean: flat index row * n_envs + env -> next obs
+        self.all_valid = True
         self.pos = 0
         self.full = False
 
@@ -84,6 +85,8 @@ class ReplayBuffer:
         self.terminated[t] = torch.as_tensor(terminated, dtype=torch.float32)
         self.truncated[t] = torch.as_tensor(truncated, dtype=torch.float32)
         self.valid[t] = True if valid is None else torch.as_tensor(valid)
+        if valid is not None and not np.all(valid):
+            self.all_valid = False  # from now on sampling checks validity (stays conservative)
         next_obs = torch.as_tensor(next_obs)
         if self.lean:
             nxt = (t + 1) % self.rows
@@ -107,21 +110,27 @@ class ReplayBuffer:
         offset = self.pos + 1 if (self.lean and self.full) else 0  # skip row `pos` in lean mode
         row = (torch.randint(rows, (batch_size,)) + offset) % self.rows
         env = torch.randint(self.n_envs, (batch_size,))
-        bad = ~self.valid[row, env]
-        while bad.any():  # rare: autoreset steps of next-step envs
-            n = int(bad.sum())
-            row[bad] = (torch.randint(rows, (n,)) + offset) % self.rows
-            env[bad] = torch.randint(self.n_envs, (n,))
+        if not self.all_valid:
             bad = ~self.valid[row, env]
+            while bad.any():  # rare: autoreset steps of next-step envs
+                n = int(bad.sum())
+                row[bad] = (torch.randint(rows, (n,)) + offset) % self.rows
+                env[bad] = torch.randint(self.n_envs, (n,))
+                bad = ~self.valid[row, env]
+        flat = row * self.n_envs + env  # index the (rows * n_envs, ...) views: one gather per field
+
+        def take(t: torch.Tensor) -> torch.Tensor:
+            return t.view(-1, *t.shape[2:]).index_select(0, flat)
+
         if self.lean:
-            next_obs = self.obs[(row + 1) % self.rows, env]
-            ended = self.ended[row, env].nonzero().squeeze(1)
-            for i in ended.tolist():
-                next_obs[i] = self.final_obs[int(row[i]) * self.n_envs + int(env[i])]
+            following = ((row + 1) % self.rows) * self.n_envs + env  # obs of the same env's next row
+            next_obs = self.obs.view(-1, *self.obs.shape[2:]).index_select(0, following)
+            for i in self.ended.view(-1).index_select(0, flat).nonzero().squeeze(1).tolist():
+                next_obs[i] = self.final_obs[int(flat[i])]
         else:
-            next_obs = self.next_obs[row, env]
-        return Batch(self.obs[row, env], self.actions[row, env], self.rewards[row, env], next_obs,
-                     self.terminated[row, env], self.truncated[row, env])
+            next_obs = take(self.next_obs)
+        return Batch(take(self.obs), take(self.actions), take(self.rewards), next_obs, take(self.terminated),
+                     take(self.truncated))
 
     # ---- checkpoints ----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -150,3 +159,4 @@ class ReplayBuffer:
             self.obs[n] = state["pending_obs"]
         self.final_obs = dict(state["final_obs"])
         self.pos, self.full = int(state["pos"]), bool(state["full"])
+        self.all_valid = bool(self.valid.all())

@@ -2,9 +2,11 @@
 
   python benchmarks/speed_vs_sb3.py [--repeats 2] [--skip-threshold]
 
-(a) steps/s with identical hyperparameters (RL-Zoo's; for Pendulum without gSDE, which ascent does
-    not implement, so both libraries run the same plain Gaussian policy). SB3 runs at 1 and at 2
-    torch threads and its faster setting is used; ascent runs at 1 thread.
+(a) steps/s with identical hyperparameters (RL-Zoo's; for PPO Pendulum without gSDE, which ascent
+    does not implement, so both libraries run the same plain Gaussian policy). SB3 runs at 1 and at 2
+    torch threads and its faster setting is used; ascent runs on-policy algorithms at 1 thread and the
+    off-policy ones (SAC, TD3, DDPG: 256-400 wide nets, batch 256) at 2, plus an fp32 row next to
+    its default (bf16 matmuls where the CPU has them natively).
 (b) wall-clock training time (evaluations excluded) until a 10-episode deterministic evaluation,
     run every 2,048 steps, first reaches 475 on CartPole-v1: each library with its best preset
     (SB3: RL-Zoo's tuned one; ascent: its `cartpole-fast` preset), median over --seeds seeds.
@@ -30,8 +32,15 @@ ZOO_CARTPOLE = {"n_envs": 8, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8
 ZOO_PENDULUM = {"n_envs": 4, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10, "ent_coef": 0.0,
                 "learning_rate": 1e-3, "clip_range": 0.2}
 ZOO_A2C_CARTPOLE = {"n_envs": 8, "ent_coef": 0.0}
+# RL-Zoo's Pendulum-v1 settings for the off-policy algorithms (SB3's defaults elsewhere: buffer 1M,
+# batch 256, tau 0.005, train_freq 1, gradient_steps 1; SAC 256x256 nets and learning_starts 100).
+ZOO_SAC_PENDULUM = {"learning_rate": 1e-3}
+ZOO_TD3_PENDULUM = {"gamma": 0.98, "buffer_size": 200_000, "learning_starts": 10_000, "action_noise": "normal",
+                    "action_noise_std": 0.1, "learning_rate": 1e-3, "net_arch": [400, 300]}
 SPEED_TASKS = [("ppo", "CartPole-v1", 100_000, ZOO_CARTPOLE), ("ppo", "Pendulum-v1", 100_000, ZOO_PENDULUM),
-               ("a2c", "CartPole-v1", 100_000, ZOO_A2C_CARTPOLE)]
+               ("a2c", "CartPole-v1", 100_000, ZOO_A2C_CARTPOLE), ("sac", "Pendulum-v1", 20_000, ZOO_SAC_PENDULUM),
+               ("td3", "Pendulum-v1", 20_000, ZOO_TD3_PENDULUM), ("ddpg", "Pendulum-v1", 20_000, ZOO_TD3_PENDULUM)]
+OFF_POLICY = ("sac", "td3", "ddpg")
 
 
 def run(lib: str, algo: str, env: str, steps: int, threads: int, hp: dict, *extra) -> dict:
@@ -54,19 +63,23 @@ def main() -> None:
     subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_sb3.sh")], check=True)
 
     if not args.skip_speed:
-        print("| task | SB3 threads | SB3 steps/s | ascent steps/s (vectorization) | ratio | SB3 eval | ascent eval |")
+        print("| task | SB3 threads | SB3 steps/s | ascent steps/s (variant) | ratio | SB3 eval | ascent eval |")
         print("|---|---|---|---|---|---|---|")
         tasks = [t for t in SPEED_TASKS if args.tasks is None or f"{t[0]}:{t[1]}" in args.tasks.split(",")]
         for algo, env, steps, hp in tasks:
             sb3 = {1: [], 2: []}
-            ours = {"auto": []}
+            variants = {"auto": {"vectorization": "auto"}}
             if env == "CartPole-v1" and algo == "ppo":
-                ours["sync"] = []
+                variants["sync"] = {"vectorization": "sync"}
+            if algo in OFF_POLICY:
+                variants = {"bf16": {"precision": "auto"}, "fp32": {"precision": "fp32"}}
+            ours = {name: [] for name in variants}
+            our_threads = 2 if algo in OFF_POLICY else 1
             for _ in range(args.repeats):
                 for threads in (1, 2):
                     sb3[threads].append(run("sb3", algo, env, steps, threads, hp))
-                for vec in ours:
-                    ours[vec].append(run("ascent", algo, env, steps, 1, dict(hp, vectorization=vec)))
+                for name, extra in variants.items():
+                    ours[name].append(run("ascent", algo, env, steps, our_threads, dict(hp, **extra)))
             med = lambda rs: statistics.median(r["steps_per_s"] for r in rs)  # noqa: E731
             best_threads = max(sb3, key=lambda t: med(sb3[t]))
             sb3_sps = med(sb3[best_threads])

@@ -39,6 +39,15 @@ def run_sb3(algo, env_id, steps, hp, threshold, eval_every):
     policy_kwargs = {}
     if "net_arch" in hp:
         policy_kwargs["net_arch"] = list(hp.pop("net_arch"))
+    noise_type, noise_std = hp.pop("action_noise", None), hp.pop("action_noise_std", 0.1)
+    hp.pop("precision", None)  # ascent-only
+    if noise_type in ("normal", "ornstein_uhlenbeck"):  # RL-Zoo's noise_type/noise_std, on the [-1, 1] scale
+        import numpy as np
+        from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+        n_act = int(np.prod(make_vec_env(env_id, n_envs=1).action_space.shape))
+        cls = NormalActionNoise if noise_type == "normal" else OrnsteinUhlenbeckActionNoise
+        hp["action_noise"] = cls(mean=np.zeros(n_act), sigma=noise_std * np.ones(n_act))
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     model = getattr(sb3, algo.upper())("MlpPolicy", env, seed=seed, verbose=0, device="cpu", policy_kwargs=policy_kwargs, **hp)
     timer = {"eval": 0.0, "reached": None, "reached_steps": None}

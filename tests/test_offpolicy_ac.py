@@ -115,7 +115,7 @@ def test_actions_are_rescaled_to_the_env_bounds(continuous_identity_env):
 
 def test_unsupported_action_spaces_are_refused_clearly():
     with pytest.raises(ascent.EnvError, match="continuous"):
-        ascent.SAC("CartPole-v1")
+        ascent.TD3("CartPole-v1")
     unbounded = lambda: gym.wrappers.TransformAction(gym.make("Pendulum-v1"), lambda a: a,  # noqa: E731
                                                      gym.spaces.Box(-np.inf, np.inf, (1,), np.float32))
     with pytest.raises(ascent.EnvError, match="unbounded"):
@@ -140,3 +140,11 @@ def test_sac_learns_pendulum(precision):
     agent = ascent.SAC("Pendulum-v1", seed=0, verbose=0, learning_rate=1e-3, net_arch=(64, 64), precision=precision)
     agent.learn(6_000)
     assert agent.evaluate(10)["mean_return"] > -300  # random: about -1200
+
+
+def test_discrete_sac_learns_the_identity_env(identity_env):
+    agent = ascent.SAC(identity_env, seed=0, verbose=0, learning_starts=200, net_arch=(64, 64), batch_size=64,
+                       learning_rate=3e-3, gamma=0.5)
+    assert agent.critic(torch.zeros(4, 3)).shape == (2, 4, 3)  # Q(s, .) for the 3 actions, from both critics
+    agent.learn(2000)
+    assert agent.evaluate(10, env=identity_env)["mean_return"] >= 19  # of 20; random: about 6.7

@@ -29,7 +29,7 @@ from ascent.config import check_range, param
 from ascent.errors import ConfigError
 from ascent.networks import QEnsemble, autocast, resolve_precision
 from ascent.offpolicy import OffPolicyConfig, step_into_buffer
-from ascent.optim import Adam, polyak_update
+from ascent.optim import Adam, FlatParameters, polyak_update
 from ascent.replay import Batch, ReplayBuffer
 
 NOISE_TYPES = ("normal", "ornstein_uhlenbeck", "none")
@@ -103,8 +103,10 @@ class TD3(Agent):
         self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim + self.scale.dim, c.net_arch, c.activation)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_params = list(self.actor.parameters())
-        self.actor_optimizer = Adam(self.actor_params, lr=c.learning_rate)
-        self.critic_optimizer = Adam(self.critic.parameters(), lr=c.learning_rate)
+        # Flat parameter/gradient buffers: one zero_grad and one fused Adam call per network.
+        self.actor_flat, self.critic_flat = FlatParameters(self.actor), FlatParameters(self.critic)
+        self.actor_optimizer = Adam([self.actor_flat.param], lr=c.learning_rate)
+        self.critic_optimizer = Adam([self.critic_flat.param], lr=c.learning_rate)
         self.polyak_pairs = (list(self.actor_target.parameters()) + list(self.critic_target.parameters()),
                              self.actor_params + list(self.critic.parameters()))
         self.replay = ReplayBuffer(c.buffer_size, c.n_envs, self.envs.observation_space, self.envs.action_space,
@@ -166,7 +168,7 @@ class TD3(Agent):
         with autocast(self.precision):
             q = self.critic(x, batch.actions)  # (K, B), fp32
         critic_loss = (q - target).square().mean(1).sum()
-        self.critic_optimizer.zero_grad()
+        self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_optimizer.step()
         self.n_updates += 1
@@ -175,8 +177,8 @@ class TD3(Agent):
         if self.n_updates % c.policy_delay == 0:  # deterministic policy gradient through Q_1
             with autocast(self.precision):
                 actor_loss = -self.critic(x, self.actor(x), n=1)[0].mean()
-            for p, g in zip(self.actor_params, torch.autograd.grad(actor_loss, self.actor_params)):
-                p.grad = g
+            self.actor_flat.zero_grad()
+            actor_loss.backward(inputs=self.actor_params)  # the critics' weight gradients are skipped
             self.actor_optimizer.step()
             polyak_update(*self.polyak_pairs, c.tau)
             self.last_actor_loss = actor_loss.item()
