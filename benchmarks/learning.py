@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import ascent
+from ascent.config import parse_set
 from ascent.plotting import plot_runs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,16 @@ TASKS = {
     "reinforce-full-none": ("reinforce", "CartPole-v1", 300_000, None, "full return, no baseline (vanilla)",
                             {"baseline": "none", "return_type": "full"}),
     "halfcheetah": ("ppo", "HalfCheetah-v5", 1_000_000, None, "learning clearly within 1M (RL-Zoo v3: 5819 @1M)"),
+    "sac-pendulum": ("sac", "Pendulum-v1", 20_000, -200.0, ">= -200 within 20k (issue 4; RL-Zoo: -157)"),
+    "sac-pendulum-fp32": ("sac", "Pendulum-v1", 20_000, -200.0, "fp32 matmuls (the precision check)", {"precision": "fp32"}),
+    "td3-pendulum": ("td3", "Pendulum-v1", 20_000, -200.0, ">= -200 within 20k (issue 4; RL-Zoo: -152)"),
+    "td3-pendulum-fp32": ("td3", "Pendulum-v1", 20_000, -200.0, "fp32 matmuls (the precision check)", {"precision": "fp32"}),
+    "ddpg-pendulum": ("ddpg", "Pendulum-v1", 20_000, -200.0, ">= -200 within 20k (issue 4; RL-Zoo: -152)"),
+    "ddpg-pendulum-fp32": ("ddpg", "Pendulum-v1", 20_000, -200.0, "fp32 matmuls (the precision check)", {"precision": "fp32"}),
+    "sac-halfcheetah": ("sac", "HalfCheetah-v5", 300_000, None, "curve to 300k (RL-Zoo/CleanRL curves for comparison)"),
+    "td3-halfcheetah": ("td3", "HalfCheetah-v5", 300_000, None, "curve to 300k"),
+    "sac-hopper": ("sac", "Hopper-v5", 300_000, None, "curve to 300k"),
+    "td3-hopper": ("td3", "Hopper-v5", 300_000, None, "curve to 300k"),
 }
 
 
@@ -44,6 +55,8 @@ def main() -> None:
     ap.add_argument("--tasks", default="cartpole,pendulum")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench"))
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra hyperparameters for every task")
     args = ap.parse_args()
     figures = ROOT / "benchmarks" / "figures"
     print("| algo | env | steps | preset | eval return per seed | mean +- std | target | wall s per seed |")
@@ -51,10 +64,11 @@ def main() -> None:
     for name in args.tasks.split(","):
         algo, env_id, steps, target, what, *rest = TASKS[name]
         overrides = rest[0] if rest else {}
+        extra = parse_set(args.set)
         returns, walls, dirs, preset = [], [], [], None
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             run_dir = Path(args.out) / f"{name}-{env_id}-s{seed}"
-            agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0, **overrides)
+            agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0, **overrides, **extra)
             preset = agent.preset
             start = time.perf_counter()
             agent.learn(steps, progress_bar=False)

@@ -93,17 +93,25 @@ def test_save_load_resume_with_the_replay_buffer(tmp_path, algo):
     run = tmp_path / "run"
     agent = cls("Pendulum-v1", seed=1, verbose=0, run_dir=run, learning_starts=100, batch_size=32, net_arch=(16, 16),
                 save_replay_buffer=True, checkpoint_every=200)
-    agent.learn(300)
+    agent.learn(600, callbacks=lambda a, m: a.num_steps < 300)  # interrupted at 300 of 600 steps
     assert (run / "checkpoints" / "last.replay.pt").exists() and not (run / "model.replay.pt").exists()
     obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     loaded = cls.load(run / "checkpoints" / "last.pt", verbose=0)
     assert np.array_equal(agent.act(obs), loaded.act(obs))
     assert len(loaded.replay) == len(agent.replay) == 300 and loaded.replay.pos == agent.replay.pos
     assert torch.equal(loaded.replay.obs[:300], agent.replay.obs[:300])
-    loaded.learn(100)  # continues with the same buffer
-    assert len(loaded.replay) == 400
-    resumed = cls.resume(run, progress_bar=False, verbose=0)  # a finished run: nothing left to do
-    assert resumed.num_steps == 300
+    resumed = cls.resume(run, progress_bar=False, verbose=0)  # continues to 600 with the saved buffer
+    assert resumed.num_steps == 600 and len(resumed.replay) == 600
+    assert torch.equal(resumed.replay.obs[:300], agent.replay.obs[:300])
+
+
+@pytest.mark.parametrize("env_id", ["MountainCarContinuous-v0", "LunarLanderContinuous-v3", "BipedalWalker-v3",
+                                    "HalfCheetah-v5", "Hopper-v5"])
+def test_the_usual_continuous_control_envs_run(env_id):
+    """Box2D and MuJoCo come with the project's set-up; each env trains a few steps with its preset."""
+    agent = ascent.SAC(env_id, seed=0, verbose=0, learning_starts=50, batch_size=16, net_arch=(16, 16), buffer_size=1000)
+    agent.learn(100)
+    assert agent.replay.obs.shape[-1] == agent.envs.observation_space.shape[0] and len(agent.replay) == agent.num_steps >= 100
 
 
 def test_actions_are_rescaled_to_the_env_bounds(continuous_identity_env):
@@ -132,6 +140,13 @@ def test_learns_the_continuous_identity_env(algo, continuous_identity_env):
                                        net_arch=(64, 64), batch_size=64, learning_rate=3e-3, gamma=0.5)
     agent.learn(1500)
     assert agent.evaluate(10, env=continuous_identity_env)["mean_return"] > -0.5  # random: about -6.7 per episode
+
+
+@pytest.mark.slow
+def test_td3_learns_pendulum():
+    agent = ascent.TD3("Pendulum-v1", seed=0, verbose=0, net_arch=(64, 64), learning_starts=1000, preset="pendulum")
+    agent.learn(7_000)
+    assert agent.evaluate(10)["mean_return"] > -300  # random: about -1200
 
 
 @pytest.mark.slow
