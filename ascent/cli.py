@@ -1,4 +1,4 @@
-"""The `ascent` command line: train, eval, resume, plot, list.
+"""The `ascent` command line: train, eval, resume, plot, list, diagnose.
 
 Every user error (unknown algorithm/env/hyperparameter, bad value, missing or corrupt run dir)
 exits with status 2 and one line `ascent: error: ...`, never a traceback.
@@ -59,7 +59,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="algorithms and presets; `ascent list ALGO` shows its hyperparameters")
     ls.add_argument("algo", nargs="?")
+    _add_diagnose_parser(sub)
     return p
+
+
+def _add_diagnose_parser(sub) -> None:
+    d = sub.add_parser("diagnose", help="measure the theory: gradient-estimator variance, the LQR gradient fields")
+    dsub = d.add_subparsers(dest="diagnostic", required=True, metavar="DIAGNOSTIC")
+    gv = dsub.add_parser("gradient-variance", help="bias and variance of each policy-gradient estimator")
+    gv.add_argument("--env", default=None, help="Gymnasium env id (default CartPole-v1, or the run's env)")
+    gv.add_argument("--run-dir", default=None, help="use this trained run's policy (default: a fresh random one)")
+    gv.add_argument("--episodes", type=_positive_int, default=10, help="episodes per batch (one gradient estimate)")
+    gv.add_argument("--batches", type=_positive_int, default=50, help="independent batches (estimates per estimator)")
+    gv.add_argument("--reference-episodes", type=_positive_int, default=2000, help="episodes of the reference gradient")
+    gv.add_argument("--estimators", default="full,full+mean,full+optimal,rtg,rtg+mean,rtg+optimal,rtg+value",
+                    help="comma list: full, rtg (reward-to-go), each with +mean, +optimal or +value")
+    gv.add_argument("--gamma", type=float, default=1.0, help="discount (1: every estimator targets the same gradient)")
+    gv.add_argument("--seed", type=int, default=0)
+    gv.add_argument("--out", default=".", help="directory for gradient_variance.{png,csv,json}")
+    lq = dsub.add_parser("lqr-field", help="vanilla vs natural gradient fields and paths, 1-D linear-Gaussian problem")
+    lq.add_argument("--out", default=".", help="directory for lqr_field.png")
+    lq.add_argument("--horizon", type=_positive_int, default=20, help="steps per episode T")
+    lq.add_argument("--action-cost", type=float, default=1.0, help="c in r = -s^2 - c a^2")
+    lq.add_argument("--steps", "--iterations", dest="iterations", type=_positive_int, default=100,
+                    help="gradient steps of each path")
+    lq.add_argument("--lr", type=float, default=0.002, help="vanilla gradient step size")
+    lq.add_argument("--kl-step", type=float, default=0.02, help="natural gradient step: 1/2 d^T F d = KL_STEP")
+    lq.add_argument("--start-k", type=float, default=-0.2)
+    lq.add_argument("--start-sigma", type=float, default=1.0)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -163,7 +190,35 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "resume": cmd_resume, "plot": cmd_plot, "list": cmd_list}
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    if args.diagnostic == "lqr-field":
+        from ascent.lqr import SIGMA_FLOOR, lqr_field
+
+        s = lqr_field(args.out, args.horizon, args.action_cost, args.iterations, args.lr, args.kl_step,
+                      args.start_k, args.start_sigma)
+        print(f"k* = {s['k_star']:.4f} (best stationary gain for T = {s['horizon']}, sigma -> 0; "
+              f"infinite-horizon Riccati gain {s['riccati_gain']:.4f})")
+        for method, step in (("vanilla", f"lr {s['lr']:g}"), ("natural", f"KL step {s['kl_step']:g}")):
+            p, at = s[method], s[method]["sigma_quarter_at"]
+            quarter = f"sigma < start/4 from step {at}" if at is not None else "sigma stays above start/4"
+            if p["steps_at_sigma_floor"]:
+                quarter += f", at the floor sigma = {SIGMA_FLOOR:g} for {p['steps_at_sigma_floor']} steps"
+            print(f"{method:8s} ({step}, {s['iterations']} steps): ends at k = {p['final'][0]:.4f}, "
+                  f"sigma = {p['final'][1]:.4f}, |k - k*| = {p['distance_to_k_star']:.4f}, J = {p['J']:.4f}; {quarter}")
+        print(f"wrote {s['png']}")
+        return 0
+    from ascent.diagnose import format_table, gradient_variance, write_report
+
+    report = gradient_variance(args.env, args.estimators, args.episodes, args.batches, args.reference_episodes,
+                               args.seed, args.run_dir, args.gamma)
+    print(format_table(report))
+    paths = write_report(report, args.out)
+    print(f"wrote {paths['png']} ({paths['csv'].name}, {paths['json'].name})")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "resume": cmd_resume, "plot": cmd_plot, "list": cmd_list,
+            "diagnose": cmd_diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:
