@@ -13,16 +13,16 @@ and each one's bias and variance are reported:
              (full return, no baseline: the estimator of Williams 1992 before any reduction)
   scale      mean_b g_b . g_ref / ||g_ref||^2, with its standard error: the estimate's length along
              the reference, about 1 when unbiased (a sharper check than the bias norm for
-             shrinkage, which is what a baseline estimated on its own batch causes)
+             shrinkage, which is what a baseline estimated from the episode it weights causes)
   cosine     mean over batches of cos(g_b, g_ref)
 
 With gamma = 1 (the default) every estimator is unbiased for the same grad J. With gamma < 1 the
 reward-to-go estimators drop the gamma^t factor of the discounted objective's exact gradient (see
 ascent/algorithms/reinforce.py), so they and the full-return ones estimate different vectors and
 the bias column of the full-return estimators measures that difference.
-The batch-mean and variance-optimal baselines are computed from the batch they are used on, which
-biases them by O(1 / episodes_per_batch); the value baseline is fitted beforehand on the reference
-episodes (independent of the batches) and is therefore exactly unbiased.
+The batch-mean and variance-optimal baselines are computed leave-one-out (each episode's from the
+other episodes of its batch), and the value baseline is fitted beforehand on the reference episodes;
+so every estimator is exactly unbiased, and the scale column checks it.
 """
 
 from __future__ import annotations

@@ -9,11 +9,14 @@ through the pseudo-loss -1/N sum_i sum_t log pi(a_t|s_t) (w_t - b) (autodiff com
   return_type = "full":         w_t = R(tau) = sum_t gamma^t r_t, the same weight at every step
                 "reward_to_go": w_t = G_t = sum_{t' >= t} gamma^(t'-t) r_t'  (causality)
   baseline    = "none":         b = 0
-                "mean":         b = the batch mean of the weights
+                "mean":         b = the batch mean of the weights, leave-one-out (episode i's baseline
+                                from the other episodes, so that it is independent of episode i)
                 "optimal":      the variance-minimizing constant per parameter k, from per-episode gradients:
                                 b_k = E[(d_k log p(tau))^2 R] / E[(d_k log p(tau))^2] for the full return,
                                 b_k = E[A_k B_k] / E[B_k^2] with A = sum_t grad log pi_t G_t,
-                                B = sum_t grad log pi_t for reward-to-go (the same formula when G_t = R)
+                                B = sum_t grad log pi_t for reward-to-go (the same formula when G_t = R);
+                                leave-one-out too. A baseline computed from the episode it weights
+                                would shrink the gradient by O(1/N) (measured by `ascent diagnose`).
                 "value":        b = V(s_t), a learned state value regressed on G_t
 Each env contributes a fixed quota of whole episodes per batch (taking the first to finish would
 favour short episodes); episodes still running when the batch is full are discarded.
@@ -126,8 +129,11 @@ class REINFORCE(Agent):
             return self.optimal_baseline_gradient(episodes, metrics)
         x = torch.cat([ep["x"] for ep in episodes])
         weights = torch.cat([ep["weights"] for ep in episodes])
-        if c.baseline == "mean":
-            baseline = weights.mean()
+        if c.baseline == "mean":  # leave-one-out: episode i's baseline is the mean weight of the others
+            lengths = torch.tensor([len(ep["weights"]) for ep in episodes])
+            sums = torch.stack([ep["weights"].sum() for ep in episodes])
+            others = (sums.sum() - sums) / (lengths.sum() - lengths).clamp(min=1)
+            baseline = others.repeat_interleave(lengths) if len(episodes) > 1 else torch.zeros(())
         elif c.baseline == "value":
             with torch.no_grad():
                 baseline = self.policy.value(x)
@@ -154,7 +160,7 @@ class REINFORCE(Agent):
             weighted.append(torch.cat([t.reshape(-1) for t in a]))
             scores.append(torch.cat([t.reshape(-1) for t in b]))
         A, B = torch.stack(weighted), torch.stack(scores)  # (N, P) each
-        b = optimal_baseline(B, A)
+        b = optimal_baseline(B, A, leave_one_out=len(episodes) > 1)  # (N, P): episode i's from the others
         metrics["baseline_mean"] = b.mean().item()
         return (A - B * b).mean(0)
 
@@ -166,9 +172,13 @@ class REINFORCE(Agent):
         return out
 
 
-def optimal_baseline(scores: torch.Tensor, weighted: torch.Tensor) -> torch.Tensor:
+def optimal_baseline(scores: torch.Tensor, weighted: torch.Tensor, leave_one_out: bool = False) -> torch.Tensor:
     """b_k = sum_i A_ik B_ik / sum_i B_ik^2 for per-episode score gradients B (N, P) and weighted score
     gradients A (N, P) (A = B R for the full return): the constant per parameter that minimizes the
     second moment of A_k - b_k B_k, hence the variance of the estimate (its mean does not depend on
-    b, since E[B] = 0)."""
-    return (weighted * scores).sum(0) / scores.square().sum(0).clamp(min=1e-12)
+    a b independent of the episode it weights, since E[B] = 0). With `leave_one_out`, row i is
+    computed from the other episodes only (N, P), which keeps the estimate exactly unbiased."""
+    num, den = weighted * scores, scores.square()
+    if leave_one_out:
+        return (num.sum(0) - num) / (den.sum(0) - den).clamp(min=1e-12)
+    return num.sum(0) / den.sum(0).clamp(min=1e-12)
