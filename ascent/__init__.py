@@ -5,10 +5,11 @@ __version__ = "0.1.0"
 from ascent.agent import Agent  # noqa: E402
 from ascent.algorithms import ALGORITHMS, get_algorithm  # noqa: E402
 from ascent.algorithms.a2c import A2C, A2CConfig  # noqa: E402
+from ascent.algorithms.offpolicy_pg import OffPolicyPG, OffPolicyPGConfig  # noqa: E402
 from ascent.algorithms.ppo import PPO, PPOConfig  # noqa: E402
 from ascent.algorithms.reinforce import REINFORCE, REINFORCEConfig  # noqa: E402
 from ascent.algorithms.trpo import NPG, TRPO, NPGConfig, TRPOConfig  # noqa: E402
 from ascent.errors import AscentError, CheckpointError, ConfigError, EnvError, TrainingDiverged  # noqa: E402
 
-__all__ = ["Agent", "ALGORITHMS", "get_algorithm", "PPO", "PPOConfig", "A2C", "A2CConfig", "TRPO", "TRPOConfig", "NPG", "NPGConfig", "REINFORCE", "REINFORCEConfig", "AscentError", "CheckpointError",
+__all__ = ["Agent", "ALGORITHMS", "get_algorithm", "PPO", "PPOConfig", "A2C", "A2CConfig", "TRPO", "TRPOConfig", "NPG", "NPGConfig", "REINFORCE", "REINFORCEConfig", "OffPolicyPG", "OffPolicyPGConfig", "AscentError", "CheckpointError",
            "ConfigError", "EnvError", "TrainingDiverged"]

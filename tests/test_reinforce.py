@@ -1,27 +1,12 @@
 """REINFORCE: the variance-optimal baseline against brute force, learning with each switch."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 import ascent
 from ascent.algorithms.reinforce import optimal_baseline
-
-
-class Bandit(gym.Env):
-    """Two arms, one step: reward 1 + noise for arm 1, noise for arm 0."""
-
-    observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.ones(1, np.float32), {}
-
-    def step(self, action):
-        reward = float(action) + 0.5 + float(self.np_random.normal(0, 0.5))
-        return np.ones(1, np.float32), reward, True, False, {}
+from mdps import Bandit, TinyMDP, exact_policy_gradient
 
 
 def test_optimal_baseline_minimizes_estimator_variance_on_a_bandit():
@@ -66,44 +51,6 @@ def test_reinforce_invalid_switches():
         ascent.REINFORCE("CartPole-v1", baseline="median")
     with pytest.raises(ascent.ConfigError, match="return_type"):
         ascent.REINFORCE("CartPole-v1", return_type="causal")
-
-
-class TinyMDP(gym.Env):
-    """Two states, two actions, episodic: from s, action a pays R[s][a] and moves to 0, 1 or the end
-    with probabilities P[s][a] (the end has probability >= 0.2 every step, so no truncation is needed)."""
-
-    R = [[1.0, 0.0], [0.0, 2.0]]
-    P = [[[0.6, 0.2, 0.2], [0.1, 0.6, 0.3]], [[0.3, 0.3, 0.4], [0.5, 0.2, 0.3]]]
-    observation_space = gym.spaces.Discrete(2)
-    action_space = gym.spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.s = 0
-        return self.s, {}
-
-    def step(self, action):
-        reward = self.R[self.s][int(action)]
-        nxt = int(self.np_random.choice(3, p=self.P[self.s][int(action)]))
-        if nxt == 2:
-            return self.s, reward, True, False, {}
-        self.s = nxt
-        return nxt, reward, False, False, {}
-
-
-def exact_policy_gradient(policy):
-    """J(theta) = V_pi(s0) with V = (I - P_pi)^-1 r_pi (undiscounted, episodic), and its exact gradient
-    by autodiff through the linear solve."""
-    params = policy.actor_parameters()
-    logits = policy.dist_params(torch.eye(2))  # one row per state
-    pi = torch.softmax(logits, -1)  # (S, A)
-    P = torch.tensor(TinyMDP.P)[:, :, :2]  # transitions among the non-terminal states
-    R = torch.tensor(TinyMDP.R)
-    p_pi = torch.einsum("sa,sat->st", pi, P)
-    r_pi = (pi * R).sum(-1)
-    V = torch.linalg.solve(torch.eye(2) - p_pi, r_pi)
-    grads = torch.autograd.grad(V[0], params)
-    return V[0].item(), torch.cat([g.reshape(-1) for g in grads])
 
 
 @pytest.mark.parametrize("baseline, return_type", [("none", "full"), ("none", "reward_to_go"),

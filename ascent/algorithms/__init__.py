@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from ascent.algorithms.a2c import A2C
+from ascent.algorithms.offpolicy_pg import OffPolicyPG
 from ascent.algorithms.ppo import PPO
 from ascent.algorithms.reinforce import REINFORCE
 from ascent.algorithms.trpo import NPG, TRPO
 from ascent.errors import ConfigError, did_you_mean
 
-ALGORITHMS = {cls.algo: cls for cls in (PPO, A2C, TRPO, NPG, REINFORCE)}
+ALGORITHMS = {cls.algo: cls for cls in (PPO, A2C, TRPO, NPG, REINFORCE, OffPolicyPG)}
 
 
 def get_algorithm(name: str) -> type:
