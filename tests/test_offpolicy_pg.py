@@ -53,14 +53,15 @@ def test_estimator_weights_match_a_naive_loop(estimator, baseline, max_weight):
     rhos = list(torch.split((logprob.detach() - behaviour).exp().double(), lengths))
     rewards = [ep["rewards"].double() for ep in episodes]
     G = [[sum(gamma ** (k - t) * r[k] for k in range(t, len(r))) for t in range(len(r))] for r in rewards]
-    if baseline == "none":
-        b = 0.0
-    elif estimator == "trajectory":
-        b = np.mean([g[0] for g in G])
-    else:
-        b = np.mean([x for g in G for x in g])
     expected = []
-    for rho, r, g in zip(rhos, rewards, G):
+    for i, (rho, r, g) in enumerate(zip(rhos, rewards, G)):
+        others = [G[j] for j in range(len(G)) if j != i]  # leave-one-out
+        if baseline == "none":
+            b = 0.0
+        elif estimator == "trajectory":
+            b = np.mean([o[0] for o in others])
+        else:
+            b = np.mean([x for o in others for x in o])
         T = len(r)
         for t in range(T):
             if estimator == "trajectory":

@@ -28,7 +28,9 @@ constant (autodiff gives the estimate; the ratios come from the same forward pas
         surrogate sum_t rho_t (G_t - b) of conservative policy iteration (Kakade & Langford 2002) and
         TRPO (Schulman et al. 2015, eq. 14), which agrees with J(theta') to first order: exact at
         theta' = theta, biased for distant policies, and of far lower variance than the two above.
-  baseline "none": b = 0; "mean": b = the batch mean of R(tau_i) ("trajectory") or of G_t (the others).
+  baseline "none": b = 0; "mean": b = the mean of R(tau_j) ("trajectory") or of G_t (the others) over
+        the other episodes of the batch (leave-one-out: b is independent of the episode it weights, so
+        the estimate stays exactly unbiased; an in-batch mean would shrink it by O(1/N)).
   max_weight = c >= 1 truncates each importance weight w to min(c, w), w being the trajectory weight,
         the cumulative weight prod_{t' <= t''} rho_t' or the ratio rho_t (truncated importance sampling,
         Ionides 2008; Retrace and V-trace truncate per-step ratios alike): it bounds the variance and
@@ -75,7 +77,7 @@ class OffPolicyPGConfig(CommonConfig):
     n_updates: int = param(4, "Adam steps per iteration, each on all kept episodes")
     n_batches_kept: int = param(2, "the last this many batches of episodes are kept and reused (1: the newest only)")
     max_weight: float = param(0.0, "truncate each importance weight at this value, >= 1 (0: no truncation)")
-    baseline: str = param("mean", "none | mean (batch mean of the returns)")
+    baseline: str = param("mean", "none | mean (mean return of the batch's other episodes)")
 
     def validate(self) -> None:
         super().validate()
@@ -113,15 +115,15 @@ def off_policy_objective(logprob: torch.Tensor, batch: dict[str, torch.Tensor], 
 
     trajectory_weight = weight(cum_log_ratio[:, -1])  # (N,)
     if estimator == "trajectory":
-        b = returns[:, 0].mean() if baseline == "mean" else 0.0
+        b = leave_one_out_mean(returns[:, :1], mask[:, :1]) if baseline == "mean" else 0.0
         psi = trajectory_weight[:, None] * (returns[:, :1] - b)  # (N, 1): the same weight at every step
         psi = psi.expand_as(mask)
     elif estimator == "per_decision":
-        b = returns[mask].mean() if baseline == "mean" else 0.0
+        b = leave_one_out_mean(returns, mask) if baseline == "mean" else 0.0
         w = weight(cum_log_ratio)  # (N, T) prod_{t' <= t} rho_t'
         psi = reward_to_go(w * rewards, gamma) - w * b  # sum_{t'' >= t} gamma^(t''-t) w_t'' r_t'' - w_t b
     else:  # first_order
-        b = returns[mask].mean() if baseline == "mean" else 0.0
+        b = leave_one_out_mean(returns, mask) if baseline == "mean" else 0.0
         psi = weight(log_ratio) * (returns - b)
     objective = (logprob * psi[mask].to(logprob.dtype)).sum() / n
     ess = effective_sample_size(cum_log_ratio[:, -1].clamp(max=log_cap))
@@ -134,6 +136,13 @@ def off_policy_objective(logprob: torch.Tensor, batch: dict[str, torch.Tensor], 
         "mean_log_ratio": log_ratio[mask].mean().item(),  # -KL(pi_theta || pi_theta') estimated on the data
     }
     return objective, metrics
+
+
+def leave_one_out_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(N, 1): for episode i, the mean of `values` (N, T) over the valid steps of the other episodes
+    (0 when there is no other episode)."""
+    sums, counts = (values * mask).sum(1), mask.sum(1)
+    return ((sums.sum() - sums) / (counts.sum() - counts).clamp(min=1))[:, None]
 
 
 def effective_sample_size(log_weights: torch.Tensor) -> float:
