@@ -223,9 +223,11 @@ class OffPolicyPG(Agent):
         estimated from `episodes`: complete episodes as dicts of `obs` (or encoded features `x`),
         `actions`, `rewards` and `logprobs`, the behaviour policy's log pi(a_t|s_t). Returns the
         metrics averaged over the steps."""
+        n_updates = self.config.n_updates if n_updates is None else n_updates
+        if n_updates <= 0:
+            raise ConfigError(f"n_updates must be a positive integer, got {n_updates}")
         x, actions, batch = self.prepare(episodes)
         totals: collections.Counter = collections.Counter()
-        n_updates = self.config.n_updates if n_updates is None else n_updates
         for _ in range(n_updates):
             objective, metrics = self.objective(x, actions, batch)
             self.optimizer.zero_grad()
