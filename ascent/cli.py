@@ -1,4 +1,4 @@
-"""The `ascent` command line: train, eval, resume, plot, list, diagnose.
+"""The `ascent` command line: train, eval, resume, plot, list, diagnose, table.
 
 Every user error (unknown algorithm/env/hyperparameter, bad value, missing or corrupt run dir)
 exits with status 2 and one line `ascent: error: ...`, never a traceback.
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="algorithms and presets; `ascent list ALGO` shows its hyperparameters")
     ls.add_argument("algo", nargs="?")
     _add_diagnose_parser(sub)
+    tb = sub.add_parser("table", help="a tabular run's greedy policy (arrows on grid worlds) and a heat-map of its Q table")
+    tb.add_argument("run_dir")
+    tb.add_argument("--out", default=None, help="PNG path (default RUN_DIR/q_table.png)")
     return p
 
 
@@ -217,8 +220,21 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    from ascent.tabular_planning import plot_q_table, table_report
+
+    agent, _ = _load_run(args.run_dir)
+    if not hasattr(agent, "q_table"):
+        raise ConfigError(f"{args.run_dir} is a {agent.algo} run; `ascent table` shows the tables of qlearning and sarsa runs")
+    print(table_report(agent.q_table(), agent.env_id, agent.config.gamma))
+    out = plot_q_table(agent.q_table(), agent.env_id, args.out or Path(args.run_dir) / "q_table.png",
+                       title=f"{agent.algo} {agent.env_id}")
+    print(f"wrote {out}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "resume": cmd_resume, "plot": cmd_plot, "list": cmd_list,
-            "diagnose": cmd_diagnose}
+            "diagnose": cmd_diagnose, "table": cmd_table}
 
 
 def main(argv: list[str] | None = None) -> int:
