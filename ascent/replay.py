@@ -32,6 +32,7 @@ class Batch:
     next_obs: torch.Tensor
     terminated: torch.Tensor  # float 0/1: the target's (1 - terminated) mask
     truncated: torch.Tensor
+    discount: torch.Tensor | None = None  # n-step: gamma^L of each transition's bootstrap (None: gamma)
 
 
 def torch_dtype(space: gym.Space) -> torch.dtype:
@@ -104,10 +105,14 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> Batch:
         """A uniform minibatch of valid transitions."""
+        return self.batch(*self.sample_index(batch_size))
+
+    def sample_index(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row, env) of `batch_size` valid transitions drawn uniformly, each (B,) int64."""
         if len(self) == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         rows = len(self) // self.n_envs
-        offset = self.pos + 1 if (self.lean and self.full) else 0  # skip row `pos` in lean mode
+        offset = self.oldest_row()
         row = (torch.randint(rows, (batch_size,)) + offset) % self.rows
         env = torch.randint(self.n_envs, (batch_size,))
         if not self.all_valid:
@@ -117,20 +122,57 @@ class ReplayBuffer:
                 row[bad] = (torch.randint(rows, (n,)) + offset) % self.rows
                 env[bad] = torch.randint(self.n_envs, (n,))
                 bad = ~self.valid[row, env]
+        return row, env
+
+    def oldest_row(self) -> int:
+        """The row of the oldest sampleable transition (lean mode skips row `pos` once full)."""
+        if not self.full:
+            return 0
+        return (self.pos + 1) % self.rows if self.lean else self.pos
+
+    def batch(self, row: torch.Tensor, env: torch.Tensor, n_step: int = 1, gamma: float = 1.0) -> Batch:
+        """The transitions at (row, env). With n_step > 1, each is the n-step transition starting
+        there, read down its env's column:
+            reward  sum_{k<L} gamma^k r_{t+k},  next_obs s_{t+L},  discount gamma^L,
+        where L <= n stops at the first step that ends the episode (terminated: no bootstrap;
+        truncated: bootstrap from the observation it was cut at) and at the newest stored step."""
         flat = row * self.n_envs + env  # index the (rows * n_envs, ...) views: one gather per field
+        if n_step == 1:
+            return Batch(self._take(self.obs, flat), self._take(self.actions, flat), self._take(self.rewards, flat),
+                         self._next_obs(row, env), self._take(self.terminated, flat), self._take(self.truncated, flat))
+        k = torch.arange(n_step)
+        rows_k = (row.unsqueeze(1) + k) % self.rows  # (B, n)
+        newest = (self.pos - 1) % self.rows
+        available = (newest - row) % self.rows + 1  # steps stored from row on, in this column
+        flat_k = rows_k * self.n_envs + env.unsqueeze(1)
+        done_k = (self._take(self.terminated, flat_k) + self._take(self.truncated, flat_k)) > 0  # (B, n)
+        # L - 1: the first step that ends the episode, else the last one read (n - 1 or the newest).
+        last = torch.minimum(available - 1, torch.full_like(row, n_step - 1))
+        ends = done_k & (k <= last.unsqueeze(1))
+        last = torch.where(ends.any(1), ends.float().argmax(1), last)
+        used = k <= last.unsqueeze(1)  # (B, n)
+        rewards = (self._take(self.rewards, flat_k) * gamma ** k * used).sum(1)
+        row_last = rows_k.gather(1, last.unsqueeze(1)).squeeze(1)
+        flat_last = row_last * self.n_envs + env
+        return Batch(self._take(self.obs, flat), self._take(self.actions, flat), rewards,
+                     self._next_obs(row_last, env), self._take(self.terminated, flat_last),
+                     self._take(self.truncated, flat_last), discount=gamma ** (last + 1).float())
 
-        def take(t: torch.Tensor) -> torch.Tensor:
-            return t.view(-1, *t.shape[2:]).index_select(0, flat)
+    @staticmethod
+    def _take(t: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+        """t viewed (rows * n_envs, ...) at flat indices of any shape."""
+        view = t.view(-1, *t.shape[2:])
+        return view.index_select(0, flat) if flat.dim() == 1 else view[flat]
 
-        if self.lean:
-            following = ((row + 1) % self.rows) * self.n_envs + env  # obs of the same env's next row
-            next_obs = self.obs.view(-1, *self.obs.shape[2:]).index_select(0, following)
-            for i in self.ended.view(-1).index_select(0, flat).nonzero().squeeze(1).tolist():
-                next_obs[i] = self.final_obs[int(flat[i])]
-        else:
-            next_obs = take(self.next_obs)
-        return Batch(take(self.obs), take(self.actions), take(self.rewards), next_obs, take(self.terminated),
-                     take(self.truncated))
+    def _next_obs(self, row: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
+        flat = row * self.n_envs + env
+        if not self.lean:
+            return self._take(self.next_obs, flat)
+        following = ((row + 1) % self.rows) * self.n_envs + env  # obs of the same env's next row
+        next_obs = self.obs.view(-1, *self.obs.shape[2:]).index_select(0, following)
+        for i in self.ended.view(-1).index_select(0, flat).nonzero().squeeze(1).tolist():
+            next_obs[i] = self.final_obs[int(flat[i])]
+        return next_obs
 
     # ---- checkpoints ----------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -98,3 +98,37 @@ def test_state_dict_of_another_size_is_refused():
     a = ReplayBuffer(40, 2, OBS, ACT)
     with pytest.raises(CheckpointError, match="buffer_size"):
         ReplayBuffer(80, 2, OBS, ACT).load_state_dict(a.state_dict())
+
+
+def naive_n_step(t, env, n, gamma, newest):
+    """The n-step transition from step t of env `env` in `fill`'s stream, by a plain loop."""
+    ret, k = 0.0, 0
+    while True:
+        s = t + k
+        ret += gamma ** k * (s + 10 * env)
+        ended = (s + 1) % 5 == 0
+        if ended or k == n - 1 or s == newest:
+            truncated = ended and (s // 5) % 2 == 0
+            next_obs = -(s + 1) if ended else s + 1
+            return ret, next_obs, float(ended and not truncated), gamma ** (k + 1)
+        k += 1
+
+
+@pytest.mark.parametrize("lean", [False, True])
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_n_step_transitions_against_a_naive_loop_across_episode_ends_and_wrap_around(lean, n):
+    buffer = ReplayBuffer(40, 2, OBS, ACT, optimize_memory_usage=lean)  # 20 rows
+    gamma = 0.9
+    for steps in (13, 57):  # before and after wrap-around
+        fill(buffer, steps, start=0 if steps == 13 else 13)
+        row, env = buffer.sample_index(300)
+        batch = buffer.batch(row, env, n_step=n, gamma=gamma)
+        for i in range(300):
+            t, e = int(batch.obs[i, 0]), int(batch.obs[i, 1])
+            ret, next_obs, terminated, discount = naive_n_step(t, e, n, gamma, newest=steps - 1)
+            assert batch.rewards[i].item() == pytest.approx(ret, rel=1e-5)
+            assert batch.next_obs[i, 0].item() == next_obs and batch.next_obs[i, 1].item() == e
+            assert batch.terminated[i].item() == terminated
+            expected = discount if n > 1 else None
+            if expected is not None:
+                assert batch.discount[i].item() == pytest.approx(discount, rel=1e-6)
