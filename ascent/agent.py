@@ -76,6 +76,10 @@ class Agent:
         self.seed = int(seed)
         self.verbose = verbose
         torch.set_num_threads(self.config.torch_threads)
+        # Adam's second moments of parameters whose gradient is often zero (dead ReLUs, unused
+        # inputs) decay into subnormal floats, which x86 computes ~100x slower: a DQN update spent
+        # 0.5 ms of its 1.7 ms in Adam until subnormals were flushed to zero (benchmarks/RESULTS.md).
+        torch.set_flush_denormal(True)
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
         self._env_source = env

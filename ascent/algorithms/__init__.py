@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ascent.algorithms.a2c import A2C
 from ascent.algorithms.ac import AC
+from ascent.algorithms.dqn import DQN
 from ascent.algorithms.offpolicy_pg import OffPolicyPG
 from ascent.algorithms.ppo import PPO
 from ascent.algorithms.reinforce import REINFORCE
@@ -13,7 +14,7 @@ from ascent.algorithms.td3 import DDPG, TD3
 from ascent.algorithms.trpo import NPG, TRPO
 from ascent.errors import ConfigError, did_you_mean
 
-ALGORITHMS = {cls.algo: cls for cls in (PPO, A2C, TRPO, NPG, REINFORCE, OffPolicyPG, AC, SAC, TD3, DDPG, QLearning, SARSA)}
+ALGORITHMS = {cls.algo: cls for cls in (PPO, A2C, TRPO, NPG, REINFORCE, OffPolicyPG, AC, SAC, TD3, DDPG, QLearning, SARSA, DQN)}
 
 
 def get_algorithm(name: str) -> type:

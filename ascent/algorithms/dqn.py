@@ -1,0 +1,228 @@
+"""Deep Q-learning (Mnih et al. 2015, Nature) and its extensions, each a switch that composes with
+the others; all of them on is a Rainbow-style agent (Hessel et al. 2018, arXiv:1710.02298).
+
+Act epsilon-greedily on Q (or greedily on a noisy Q), store (s, a, r, s', terminated) in the replay
+buffer, and every `train_freq` env steps take `gradient_steps` steps on minibatches of the loss
+
+  DQN             L = E[ w * huber(Q(s, a) - y) ],  y = R + gamma^L (1 - terminated) max_a' Q'(s', a')
+  double_q        y uses Q'(s', argmax_a' Q(s', a')): the online net picks, the target net evaluates
+                  (van Hasselt et al. 2016, arXiv:1509.06461)
+  n_step          R = sum_{k<L} gamma^k r_{t+k} and s' = s_{t+L}, L <= n stopping at an episode's end
+                  (Sutton 1988; Rainbow section 2)
+  distributional  C51: L = E[ w * KL(Phi T Z' || Z(s, a)) ], the target distribution r + gamma^L z on
+                  the atoms, projected back onto them (Bellemare et al. 2017, algorithm 1)
+  prioritized     transitions drawn in proportion to p^alpha, w the importance weights with beta
+                  annealed to 1 (Schaul et al. 2016); p = |y - Q| (the KL for C51)
+  dueling, noisy  network switches (ascent/q_networks.py); noisy nets explore by their noise
+
+Q' is a target network, copied (tau = 1) or Polyak-averaged every `target_update_interval` env
+steps. Truncation is not termination: a truncated episode bootstraps from the observation it was
+cut at (the replay buffer stores it as s').
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ascent.agent import Agent
+from ascent.config import check_range, param
+from ascent.errors import ConfigError, EnvError
+from ascent.offpolicy import OffPolicyConfig, step_into_buffer
+from ascent.optim import Adam, FlatParameters
+from ascent.prioritized_replay import PrioritizedReplay
+from ascent.q_networks import QNetwork
+from ascent.replay import Batch, ReplayBuffer
+
+
+@dataclass
+class DQNConfig(OffPolicyConfig):
+    net_arch: tuple = param((64, 64), "hidden layer widths of the Q network (after the CNN for images)")
+    learning_rate: float = param(1e-4, "Adam step size")
+    batch_size: int = param(32, "minibatch size of each gradient step")
+    tau: float = param(1.0, "target network update coefficient (1: hard copy)")
+    train_freq: int = param(4, "env steps (per env) between rounds of gradient steps")
+    target_update_interval: int = param(10_000, "env steps between target network updates")
+    exploration_fraction: float = param(0.1, "fraction of training over which epsilon decays linearly")
+    exploration_initial_eps: float = param(1.0, "epsilon of the epsilon-greedy policy at the start")
+    exploration_final_eps: float = param(0.05, "epsilon after the decay")
+    max_grad_norm: float = param(10.0, "gradient-norm clip")
+    double_q: bool = param(False, "Double DQN: the online network picks the next action, the target evaluates it")
+    dueling: bool = param(False, "dueling heads: Q = V + A - mean A")
+    n_step: int = param(1, "n-step returns (1: one-step TD)")
+    prioritized_replay: bool = param(False, "proportional prioritized replay with importance-sampling weights")
+    prioritized_replay_alpha: float = param(0.6, "priority exponent alpha (0: uniform)")
+    prioritized_replay_beta0: float = param(0.4, "initial importance-sampling exponent, annealed linearly to 1")
+    prioritized_replay_eps: float = param(1e-6, "added to |TD error| so that no priority is zero")
+    noisy: bool = param(False, "noisy nets (factorized Gaussian) in the fully connected layers")
+    noisy_sigma0: float = param(0.5, "initial noise scale sigma0 of the noisy layers")
+    distributional: bool = param(False, "C51: a categorical return distribution per action")
+    n_atoms: int = param(51, "atoms of the C51 distribution")
+    v_min: float = param(-10.0, "lowest atom of the C51 support")
+    v_max: float = param(10.0, "highest atom of the C51 support")
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("target_update_interval", "n_step", "n_atoms"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps",
+                     "prioritized_replay_alpha", "prioritized_replay_beta0"):
+            check_range(name, getattr(self, name), 0.0, 1.0)
+        check_range("max_grad_norm", self.max_grad_norm, 0.0, float("inf"), low_open=True)
+        check_range("prioritized_replay_eps", self.prioritized_replay_eps, 0.0, float("inf"), low_open=True)
+        check_range("noisy_sigma0", self.noisy_sigma0, 0.0, float("inf"))
+        if self.distributional and (self.n_atoms < 2 or self.v_min >= self.v_max):
+            raise ConfigError(f"C51 needs n_atoms >= 2 and v_min < v_max, got n_atoms={self.n_atoms}, "
+                              f"v_min={self.v_min}, v_max={self.v_max}")
+
+
+def categorical_projection(next_probs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
+                           atoms: torch.Tensor) -> torch.Tensor:
+    """Phi T z (C51, Bellemare et al. 2017, algorithm 1): the distribution putting next_probs (B, k) on
+    r + discount * z_j, clipped to [v_min, v_max] and split between the two nearest atoms in
+    proportion to closeness. rewards and discounts (B,), discounts already 0 where terminated."""
+    v_min, v_max = atoms[0], atoms[-1]
+    delta = (v_max - v_min) / (len(atoms) - 1)
+    tz = (rewards.unsqueeze(1) + discounts.unsqueeze(1) * atoms).clamp(v_min, v_max)  # (B, k)
+    b = (tz - v_min) / delta  # fractional atom index in [0, k - 1]
+    lower, upper = b.floor().long(), b.ceil().long()
+    # Where b lands exactly on an atom (lower == upper) the whole mass goes there.
+    w_lower = torch.where(lower == upper, torch.ones_like(b), upper.float() - b)
+    w_upper = b - lower.float()
+    projected = torch.zeros_like(next_probs)
+    projected.scatter_add_(1, lower, next_probs * w_lower)
+    projected.scatter_add_(1, upper, next_probs * w_upper)
+    return projected
+
+
+class DQN(Agent):
+    """Deep Q-network with the Rainbow extensions as switches."""
+
+    algo = "dqn"
+    Config = DQNConfig
+
+    def setup(self) -> None:
+        c = self.config
+        if not isinstance(self.envs.action_space, gym.spaces.Discrete):
+            raise EnvError(f"dqn needs a Discrete action space; {self.env_id or 'this env'} has "
+                           f"{self.envs.action_space}: use sac, td3 or ppo for continuous actions")
+        self.n_actions = int(self.envs.action_space.n)
+        n_atoms = c.n_atoms if c.distributional else 1
+        self.q_net = QNetwork(self.envs.observation_space, self.n_actions, c.net_arch, c.activation, c.dueling,
+                              c.noisy, n_atoms, c.noisy_sigma0, c.normalize_obs)
+        self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
+        self.flat = FlatParameters(self.q_net)  # norm, clip and Adam as one op each
+        self.target_params = list(self.q_target.parameters())
+        self.optimizer = Adam([self.flat.param], lr=c.learning_rate)
+        self.atoms = torch.linspace(c.v_min, c.v_max, c.n_atoms) if c.distributional else None
+        buffer = ReplayBuffer(c.buffer_size, c.n_envs, self.envs.observation_space, self.envs.action_space,
+                                    c.optimize_memory_usage)
+        self.replay = PrioritizedReplay(buffer, c.prioritized_replay_alpha, c.prioritized_replay_eps) \
+            if c.prioritized_replay else buffer
+        self.next_target_update = c.target_update_interval
+
+    def modules(self) -> dict:
+        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
+
+    # ---- acting -------------------------------------------------------------------------------------
+    def epsilon(self) -> float:
+        c = self.config
+        done = min(1.0, self.progress / c.exploration_fraction) if c.exploration_fraction > 0 else 1.0
+        return c.exploration_initial_eps + done * (c.exploration_final_eps - c.exploration_initial_eps)
+
+    def q_values(self, net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
+        """Q(s, .) (B, |A|): the network's output, or the mean of each action's distribution."""
+        out = net(obs)
+        return out if self.atoms is None else (out.softmax(2) * self.atoms).sum(2)
+
+    @torch.no_grad()
+    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Greedy in Q (noise off when deterministic); epsilon-greedy at the current epsilon otherwise."""
+        self.q_net.set_noise(not deterministic)
+        greedy = self.q_values(self.q_net, torch.as_tensor(obs)).argmax(1).numpy()
+        self.q_net.set_noise(True)
+        if deterministic:
+            return greedy
+        explore = self.rng.random(len(greedy)) < self.epsilon()
+        return np.where(explore, self.rng.integers(self.n_actions, size=len(greedy)), greedy)
+
+    # ---- learning -----------------------------------------------------------------------------------
+    def train_iteration(self) -> dict[str, float]:
+        c = self.config
+        for _ in range(c.train_freq):  # act: uniform random actions until learning_starts
+            if self.num_steps < c.learning_starts:
+                action = self.rng.integers(self.n_actions, size=c.n_envs)
+            else:
+                action = self.policy_action(self.obs, deterministic=False)
+            self.obs, _ = step_into_buffer(self.envs, self.replay, self.obs, action, action, self.record_episodes)
+            self.num_steps += c.n_envs
+        if self.num_steps < c.learning_starts:
+            return {}
+        metrics: dict[str, float] = {}
+        n_updates = c.gradient_steps if c.gradient_steps > 0 else c.train_freq * c.n_envs
+        for _ in range(n_updates):
+            metrics = self.update()
+        if self.num_steps >= self.next_target_update:  # Q' <- (1 - tau) Q' + tau Q
+            torch._foreach_lerp_(self.target_params, list(self.q_net.parameters()), c.tau)
+            self.next_target_update = (self.num_steps // c.target_update_interval + 1) * c.target_update_interval
+        metrics["epsilon"] = self.epsilon()
+        return metrics
+
+    def update(self) -> dict[str, float]:
+        """One gradient step on a (prioritized) minibatch."""
+        c = self.config
+        if c.prioritized_replay:
+            beta = c.prioritized_replay_beta0 + self.progress * (1.0 - c.prioritized_replay_beta0)
+            row, env, flat, weights = self.replay.sample_index(c.batch_size, beta, self.rng)
+        else:
+            (row, env), weights = self.replay.sample_index(c.batch_size), None
+        batch = self.replay.batch(row, env, c.n_step, c.gamma)
+        if c.noisy:  # fresh noise for every step's online and target passes (Fortunato et al.)
+            self.q_net.reset_noise()
+            self.q_target.reset_noise()
+        loss, td_error, metrics = self.loss(batch, weights)
+        self.flat.zero_grad()
+        loss.backward()
+        self.flat.clip_grad_norm(c.max_grad_norm)
+        self.optimizer.step()
+        if c.prioritized_replay:
+            self.replay.update_priorities(flat, td_error.numpy())
+        return metrics
+
+    def loss(self, batch: Batch, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """(loss, per-sample priority signal (B,), metrics) on one minibatch."""
+        c = self.config
+        discount = batch.discount if batch.discount is not None else torch.full_like(batch.rewards, c.gamma)
+        discount = discount * (1.0 - batch.terminated)  # no bootstrap after a termination
+        action = batch.actions.long().reshape(-1, 1)  # (B, 1)
+        with torch.no_grad():
+            target_out = self.q_target(batch.next_obs)
+            if c.double_q:  # the online network chooses a', the target network evaluates it
+                next_action = self.q_values(self.q_net, batch.next_obs).argmax(1, keepdim=True)
+            else:
+                next_q = target_out if self.atoms is None else (target_out.softmax(2) * self.atoms).sum(2)
+                next_action = next_q.argmax(1, keepdim=True)
+        out = self.q_net(batch.obs)
+        if self.atoms is None:
+            with torch.no_grad():
+                target = batch.rewards + discount * target_out.gather(1, next_action).squeeze(1)  # (B,)
+            q = out.gather(1, action).squeeze(1)
+            per_sample = F.smooth_l1_loss(q, target, reduction="none")  # Huber
+            td_error = (target - q).detach()
+            q_mean = q.mean()
+        else:
+            with torch.no_grad():
+                next_probs = target_out.softmax(2)[torch.arange(len(action)), next_action.squeeze(1)]  # (B, k)
+                target = categorical_projection(next_probs, batch.rewards, discount, self.atoms)
+            log_p = out.log_softmax(2)[torch.arange(len(action)), action.squeeze(1)]  # (B, k)
+            per_sample = -(target * log_p).sum(1)  # cross-entropy = KL + const
+            td_error = per_sample.detach()
+            q_mean = (log_p.exp() * self.atoms).sum(1).mean()
+        loss = per_sample.mean() if weights is None else (weights * per_sample).mean()
+        return loss, td_error, {"loss": loss.item(), "q_mean": q_mean.item()}
