@@ -37,9 +37,13 @@ ZOO_A2C_CARTPOLE = {"n_envs": 8, "ent_coef": 0.0}
 ZOO_SAC_PENDULUM = {"learning_rate": 1e-3}
 ZOO_TD3_PENDULUM = {"gamma": 0.98, "buffer_size": 200_000, "learning_starts": 10_000, "action_noise": "normal",
                     "action_noise_std": 0.1, "learning_rate": 1e-3, "net_arch": [400, 300]}
+ZOO_DQN_CARTPOLE = {"learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1000,
+                    "gamma": 0.99, "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
+                    "exploration_fraction": 0.16, "exploration_final_eps": 0.04, "net_arch": [256, 256]}
 SPEED_TASKS = [("ppo", "CartPole-v1", 100_000, ZOO_CARTPOLE), ("ppo", "Pendulum-v1", 100_000, ZOO_PENDULUM),
                ("a2c", "CartPole-v1", 100_000, ZOO_A2C_CARTPOLE), ("sac", "Pendulum-v1", 20_000, ZOO_SAC_PENDULUM),
-               ("td3", "Pendulum-v1", 20_000, ZOO_TD3_PENDULUM), ("ddpg", "Pendulum-v1", 20_000, ZOO_TD3_PENDULUM)]
+               ("td3", "Pendulum-v1", 20_000, ZOO_TD3_PENDULUM), ("ddpg", "Pendulum-v1", 20_000, ZOO_TD3_PENDULUM),
+               ("dqn", "CartPole-v1", 50_000, ZOO_DQN_CARTPOLE)]
 OFF_POLICY = ("sac", "td3", "ddpg")
 
 
@@ -73,6 +77,8 @@ def main() -> None:
                 variants["sync"] = {"vectorization": "sync"}
             if algo in OFF_POLICY:
                 variants = {"bf16": {"precision": "auto"}, "fp32": {"precision": "fp32"}}
+            if algo == "dqn":
+                variants = {"fp32": {"precision": "fp32"}}
             ours = {name: [] for name in variants}
             our_threads = 2 if algo in OFF_POLICY else 1
             for _ in range(args.repeats):

@@ -34,6 +34,7 @@ from ascent.agent import Agent
 from ascent.config import check_range, param
 from ascent.errors import ConfigError, EnvError
 from ascent.offpolicy import OffPolicyConfig, step_into_buffer
+from ascent.networks import autocast, resolve_precision
 from ascent.optim import Adam, FlatParameters
 from ascent.prioritized_replay import PrioritizedReplay
 from ascent.q_networks import QNetwork
@@ -52,6 +53,9 @@ class DQNConfig(OffPolicyConfig):
     exploration_initial_eps: float = param(1.0, "epsilon of the epsilon-greedy policy at the start")
     exploration_final_eps: float = param(0.05, "epsilon after the decay")
     max_grad_norm: float = param(10.0, "gradient-norm clip")
+    # bf16 autocast did not pay on CartPole's 256x256 MLP at batch 64 (0.57 vs 0.50 ms per
+    # forward-backward): fp32 unless asked.
+    precision: str = param("fp32", "auto | fp32 | bf16: matmul precision of the network passes (auto: bf16 where native)")
     double_q: bool = param(False, "Double DQN: the online network picks the next action, the target evaluates it")
     dueling: bool = param(False, "dueling heads: Q = V + A - mean A")
     n_step: int = param(1, "n-step returns (1: one-step TD)")
@@ -120,6 +124,7 @@ class DQN(Agent):
         self.flat = FlatParameters(self.q_net)  # norm, clip and Adam as one op each
         self.target_params = list(self.q_target.parameters())
         self.optimizer = Adam([self.flat.param], lr=c.learning_rate)
+        self.precision = resolve_precision(c.precision)
         self.atoms = torch.linspace(c.v_min, c.v_max, c.n_atoms) if c.distributional else None
         buffer = ReplayBuffer(c.buffer_size, c.n_envs, self.envs.observation_space, self.envs.action_space,
                                     c.optimize_memory_usage)
@@ -138,7 +143,8 @@ class DQN(Agent):
 
     def q_values(self, net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
         """Q(s, .) (B, |A|): the network's output, or the mean of each action's distribution."""
-        out = net(obs)
+        with autocast(self.precision):
+            out = net(obs).float()
         return out if self.atoms is None else (out.softmax(2) * self.atoms).sum(2)
 
     @torch.no_grad()
@@ -202,13 +208,15 @@ class DQN(Agent):
         discount = discount * (1.0 - batch.terminated)  # no bootstrap after a termination
         action = batch.actions.long().reshape(-1, 1)  # (B, 1)
         with torch.no_grad():
-            target_out = self.q_target(batch.next_obs)
+            with autocast(self.precision):
+                target_out = self.q_target(batch.next_obs).float()
             if c.double_q:  # the online network chooses a', the target network evaluates it
                 next_action = self.q_values(self.q_net, batch.next_obs).argmax(1, keepdim=True)
             else:
                 next_q = target_out if self.atoms is None else (target_out.softmax(2) * self.atoms).sum(2)
                 next_action = next_q.argmax(1, keepdim=True)
-        out = self.q_net(batch.obs)
+        with autocast(self.precision):
+            out = self.q_net(batch.obs).float()
         if self.atoms is None:
             with torch.no_grad():
                 target = batch.rewards + discount * target_out.gather(1, next_action).squeeze(1)  # (B,)
