@@ -55,7 +55,7 @@ def make_vec_env(
 
     vectorization: "sync" (default for most envs), "async" (one process per env), or
     "vector_entry_point" (an env's own numpy-vectorized implementation, e.g. CartPole);
-    "auto" picks the env's vector entry point when it has a numpy one, else sync.
+    "auto" picks the env's vector entry point when it has a numpy one and n_envs >= 4, else sync.
     Sync and async envs autoreset in the same step (`final_obs` in the info dict); the vector
     entry points autoreset on the next step; `VecEnv` makes both look the same.
     """
@@ -82,7 +82,8 @@ def make_vec_env(
         entry = spec.vector_entry_point
         # Only numpy vector entry points: the phys2d ones need JAX and return JAX arrays.
         numpy_entry = isinstance(entry, str) and "phys2d" not in entry and "jax" not in entry.lower()
-        vectorization = "vector_entry_point" if numpy_entry and render_mode is None else "sync"
+        # Below 4 envs a SyncVectorEnv steps faster (CartPole: 38 vs 79 us for 1 env, 71 vs 76 for 2).
+        vectorization = "vector_entry_point" if numpy_entry and render_mode is None and n_envs >= 4 else "sync"
     kwargs: dict[str, Any] = {"render_mode": render_mode} if render_mode else {}
     try:
         if vectorization == "vector_entry_point":

@@ -100,5 +100,5 @@ class QNetwork(nn.Module):
             layer.reset_noise()
 
     def set_noise(self, on: bool) -> None:
-        for layer in self.noisy_layers:
+        for layer in self.noisy_layers:  # (none without noisy=True)
             layer.noisy = on

@@ -66,6 +66,11 @@ class ReplayBuffer:
         self.all_valid = True
         self.pos = 0
         self.full = False
+        # numpy views of the same memory: writing a step through them costs a fraction of torch's
+        # per-call overhead (the buffer is written after every env step).
+        self.np = {name: getattr(self, name).numpy() for name in self.FIELDS if getattr(self, name) is not None}
+
+    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated", "valid", "ended")
 
     def __len__(self) -> int:
         """Transitions that can be sampled."""
@@ -79,27 +84,26 @@ class ReplayBuffer:
         """One step of every env. next_obs is the true next observation (the final one where an
         episode ended); valid=False marks transitions that must never be sampled (the autoreset
         step of next-step-autoreset envs)."""
-        t = self.pos
-        self.obs[t] = torch.as_tensor(obs)
-        self.actions[t] = torch.as_tensor(actions).reshape(self.actions.shape[1:])
-        self.rewards[t] = torch.as_tensor(rewards)
-        self.terminated[t] = torch.as_tensor(terminated, dtype=torch.float32)
-        self.truncated[t] = torch.as_tensor(truncated, dtype=torch.float32)
-        self.valid[t] = True if valid is None else torch.as_tensor(valid)
+        t, a = self.pos, self.np
+        a["obs"][t] = obs
+        a["actions"][t] = np.asarray(actions).reshape(a["actions"].shape[1:])
+        a["rewards"][t] = rewards
+        a["terminated"][t] = terminated
+        a["truncated"][t] = truncated
+        a["valid"][t] = True if valid is None else valid
         if valid is not None and not np.all(valid):
             self.all_valid = False  # from now on sampling checks validity (stays conservative)
-        next_obs = torch.as_tensor(next_obs)
         if self.lean:
             nxt = (t + 1) % self.rows
-            for env in np.flatnonzero(self.ended[t].numpy()):  # row t's old asides are overwritten
+            for env in np.flatnonzero(a["ended"][t]):  # row t's old asides are overwritten
                 self.final_obs.pop(t * self.n_envs + int(env), None)
             done = np.asarray(terminated) | np.asarray(truncated)
-            self.ended[t] = torch.as_tensor(done)
+            a["ended"][t] = done
             for env in np.flatnonzero(done):
-                self.final_obs[t * self.n_envs + int(env)] = next_obs[env].clone()
-            self.obs[nxt] = next_obs  # rewritten by the next add (equal where no episode ended)
+                self.final_obs[t * self.n_envs + int(env)] = torch.tensor(np.asarray(next_obs[env]))
+            a["obs"][nxt] = next_obs  # rewritten by the next add (equal where no episode ended)
         else:
-            self.next_obs[t] = next_obs
+            a["next_obs"][t] = next_obs
         self.pos = (t + 1) % self.rows
         self.full = self.full or self.pos == 0
 

@@ -143,20 +143,25 @@ class DQN(Agent):
 
     def q_values(self, net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
         """Q(s, .) (B, |A|): the network's output, or the mean of each action's distribution."""
-        with autocast(self.precision):
-            out = net(obs).float()
+        if self.precision == "fp32":
+            out = net(obs)
+        else:
+            with autocast(self.precision):
+                out = net(obs).float()
         return out if self.atoms is None else (out.softmax(2) * self.atoms).sum(2)
 
     @torch.no_grad()
     def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         """Greedy in Q (noise off when deterministic); epsilon-greedy at the current epsilon otherwise."""
-        self.q_net.set_noise(not deterministic)
-        greedy = self.q_values(self.q_net, torch.as_tensor(obs)).argmax(1).numpy()
-        self.q_net.set_noise(True)
-        if deterministic:
-            return greedy
-        explore = self.rng.random(len(greedy)) < self.epsilon()
-        return np.where(explore, self.rng.integers(self.n_actions, size=len(greedy)), greedy)
+        n = len(obs)
+        explore = np.zeros(n, dtype=bool) if deterministic else self.rng.random(n) < self.epsilon()
+        action = self.rng.integers(self.n_actions, size=n) if explore.any() else np.zeros(n, dtype=np.int64)
+        if not explore.all():  # the network only where some env acts greedily
+            self.q_net.set_noise(not deterministic)
+            greedy = self.q_values(self.q_net, torch.as_tensor(obs)).argmax(1).numpy()
+            self.q_net.set_noise(True)
+            action = np.where(explore, action, greedy)
+        return action
 
     # ---- learning -----------------------------------------------------------------------------------
     def train_iteration(self) -> dict[str, float]:
