@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from ascent.atari import is_atari_id
 from ascent.checkpoint import load_checkpoint, save_checkpoint
 from ascent.config import build_config, config_to_dict, field_types, coerce
 from ascent.envs import EnvLike, VecEnv, env_id_of, make_vec_env
@@ -83,7 +84,8 @@ class Agent:
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
         self._env_source = env
-        self.envs = VecEnv(make_vec_env(env, self.config.n_envs, self.config.vectorization))
+        self.envs = VecEnv(make_vec_env(env, self.config.n_envs, self.config.vectorization),
+                           score_from_info=is_atari_id(env))
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.num_steps = 0  # env steps taken in training, over all envs
         self.iteration = 0
@@ -151,6 +153,8 @@ class Agent:
             self._log = self._log or MetricsLog(self.run_dir)
         if self.obs is None:
             self.obs = self.envs.reset(seed=self._env_seed())
+            if getattr(self, "replay", None) is not None:  # a loaded buffer's episodes end here
+                self.replay.cut_episodes()
         show = (self.verbose > 0) if progress_bar is None else progress_bar
         bar = ProgressBar(self.target_steps, self.num_steps, enabled=show, desc=f"{self.algo} {self.env_id or ''}".strip())
         start, start_steps = time.perf_counter(), self.num_steps

@@ -7,6 +7,8 @@ bootstrap from when an episode is truncated (truncation is not termination).
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
@@ -14,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from ascent.atari import is_atari_id, make_atari_env
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
 EnvLike = Union[str, gym.Env, gym.vector.VectorEnv, Callable[[], gym.Env]]
@@ -50,6 +53,7 @@ def make_vec_env(
     n_envs: int = 1,
     vectorization: str = "auto",
     render_mode: str | None = None,
+    training: bool = True,
 ) -> gym.vector.VectorEnv:
     """A Gymnasium vector env from an env id, a `gymnasium.Env`, a factory, or a vector env.
 
@@ -58,6 +62,8 @@ def make_vec_env(
     "auto" picks the env's vector entry point when it has a numpy one and n_envs >= 4, else sync.
     Sync and async envs autoreset in the same step (`final_obs` in the info dict); the vector
     entry points autoreset on the next step; `VecEnv` makes both look the same.
+    Atari ids get the standard pipeline of ascent/atari.py (episodic life and reward clipping only
+    when `training`).
     """
     if vectorization not in VECTORIZATIONS:
         raise EnvError(f"unknown vectorization {vectorization!r}; choose one of {', '.join(VECTORIZATIONS)}")
@@ -77,6 +83,9 @@ def make_vec_env(
     if not isinstance(env, str):
         raise EnvError(f"cannot make an environment from {type(env).__name__}; pass an env id, Env, factory or VectorEnv")
 
+    if is_atari_id(env):  # the standard pipeline (ascent/atari.py); training=False: whole games, raw rewards
+        cls = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
+        return cls([functools.partial(make_atari_env, env, training, render_mode)] * n_envs, **same_step)
     spec = check_env_id(env)
     if vectorization == "auto":
         entry = spec.vector_entry_point
@@ -122,8 +131,11 @@ class Step:
 class VecEnv:
     """A Gymnasium vector env seen through one contract (see `Step`), with episode statistics."""
 
-    def __init__(self, env: gym.vector.VectorEnv):
+    def __init__(self, env: gym.vector.VectorEnv, score_from_info: bool = False):
+        """score_from_info: report the episodes that RecordEpisodeStatistics records inside the env
+        (Atari: the raw score of whole games, not the clipped per-life rewards the agent sees)."""
         self.env = env
+        self.score_from_info = score_from_info
         self.num_envs = env.num_envs
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
@@ -173,7 +185,12 @@ class VecEnv:
         self._ep_return += reward * valid
         self._ep_length += valid
         episodes = []
-        if done.any():
+        if self.score_from_info:  # same-step autoreset: the ending step's info is under final_info
+            ended_info = info.get("final_info", info)
+            if "_episode" in ended_info and ended_info["_episode"].any():
+                episodes = [(float(ended_info["episode"]["r"][i]), int(ended_info["episode"]["l"][i]))
+                            for i in np.flatnonzero(ended_info["_episode"])]
+        elif done.any():
             for i in np.flatnonzero(done & valid):
                 episodes.append((float(self._ep_return[i]), int(self._ep_length[i])))
                 self._ep_return[i] = 0.0

@@ -7,6 +7,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from ascent.atari import is_atari_id
 from ascent.envs import EnvLike, VecEnv, make_vec_env
 
 
@@ -23,7 +24,8 @@ def evaluate_policy(
     result is not biased towards short episodes (those that end first).
     """
     owned = isinstance(env, str) or (callable(env) and not isinstance(env, (gym.Env, gym.vector.VectorEnv)))
-    vec = VecEnv(make_vec_env(env, n_envs=min(episodes, max_parallel) if owned else 1))
+    vec = VecEnv(make_vec_env(env, n_envs=min(episodes, max_parallel) if owned else 1, training=False),
+                 score_from_info=is_atari_id(env))
     n = vec.num_envs
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
     done_count = np.zeros(n, dtype=int)

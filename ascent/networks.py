@@ -77,6 +77,32 @@ class MLP(nn.Module):
         return x
 
 
+def is_image_space(space) -> bool:
+    """Channel-first uint8 images, e.g. Atari's stacked frames (4, 84, 84)."""
+    import gymnasium as gym
+
+    return isinstance(space, gym.spaces.Box) and space.dtype == "uint8" and len(space.shape) == 3
+
+
+class NatureCNN(nn.Module):
+    """The Nature-DQN torso (Mnih et al. 2015): conv 32 8x8/4, conv 64 4x4/2, conv 64 3x3/1, ReLU,
+    then a 512-unit ReLU layer. Takes uint8 or float (B, C, H, W) pixels and scales them to [0, 1]."""
+
+    def __init__(self, in_channels: int, height: int = 84, width: int = 84, features: int = 512):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, in_channels, height, width)).shape[1]  # 3136 at 84x84
+        self.linear = nn.Linear(flat, features)
+        self.dim = features
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.linear(self.convs(obs.float() * (1.0 / 255.0))))
+
+
 # ---- off-policy critics and mixed precision ----------------------------------------------------------
 
 def bf16_supported() -> bool:

@@ -21,7 +21,7 @@ from torch import nn
 
 from ascent.distributions import Categorical, DiagGaussian, MultiCategorical, TanhGaussian
 from ascent.errors import EnvError
-from ascent.networks import MLP, orthogonal_init
+from ascent.networks import MLP, NatureCNN, is_image_space, orthogonal_init
 from ascent.normalize import RunningMeanStd
 
 ActionDist = Categorical | MultiCategorical | DiagGaussian | TanhGaussian
@@ -39,6 +39,9 @@ class ObsEncoder(nn.Module):
         elif isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
             self.kind, self.nvec = "multidiscrete", [int(n) for n in space.nvec]
             self.dim = sum(self.nvec)
+        elif is_image_space(space):  # pixels: the Nature-DQN CNN, no running normalization
+            self.kind, self.cnn = "image", NatureCNN(space.shape[0], space.shape[1], space.shape[2])
+            self.dim = self.cnn.dim
         elif isinstance(space, gym.spaces.MultiBinary):
             self.kind, self.dim = "box", int(np.prod(space.shape))
         elif isinstance(space, gym.spaces.Box):
@@ -56,6 +59,8 @@ class ObsEncoder(nn.Module):
         if self.kind == "multidiscrete":
             obs = obs.long().reshape(-1, len(self.nvec))
             return torch.cat([F.one_hot(obs[:, i], n) for i, n in enumerate(self.nvec)], -1).float()
+        if self.kind == "image":
+            return self.cnn(obs)
         x = obs.reshape(obs.shape[0], -1).float()
         if self.normalizer is not None:
             if update_stats:

@@ -125,11 +125,11 @@ class PrioritizedReplay:
         t = b.pos
         b.add(obs, actions, rewards, next_obs, terminated, truncated, valid)
         self.sampler.add(t * b.n_envs + np.arange(b.n_envs), valid)
-        unsampleable = getattr(b, "unsampleable_rows", lambda: [])()
-        if getattr(b, "lean", False) and b.full:
-            unsampleable = [b.pos]  # a lean buffer's row pos now holds the newest next obs
-        for row in unsampleable:
+        for row in b.unsampleable_rows():
             self.sampler.tree.update(row * b.n_envs + np.arange(b.n_envs), np.zeros(b.n_envs))
+
+    def cut_episodes(self) -> None:
+        self.buffer.cut_episodes()
 
     def sample_index(self, batch_size: int, beta: float, rng: np.random.Generator):
         """(row, env, flat index, importance weights), each (B,)."""

@@ -107,6 +107,20 @@ class ReplayBuffer:
         self.pos = (t + 1) % self.rows
         self.full = self.full or self.pos == 0
 
+    def cut_episodes(self) -> None:
+        """The envs were reset outside the buffer's sight (a resumed run starts new episodes): the
+        newest transitions end there as truncations, so that targets bootstrap from their stored
+        next observations and n-step returns do not run on into the new episodes."""
+        if len(self) == 0:
+            return
+        t = (self.pos - 1) % self.rows
+        cut = (self.terminated[t] == 0) & (self.truncated[t] == 0)
+        self.truncated[t][cut] = 1.0
+        if self.lean:
+            for env in cut.nonzero().squeeze(1).tolist():
+                self.ended[t, env] = True
+                self.final_obs[t * self.n_envs + env] = self.obs[self.pos, env].clone()
+
     def sample(self, batch_size: int) -> Batch:
         """A uniform minibatch of valid transitions."""
         return self.batch(*self.sample_index(batch_size))
@@ -142,7 +156,7 @@ class ReplayBuffer:
         truncated: bootstrap from the observation it was cut at) and at the newest stored step."""
         flat = row * self.n_envs + env  # index the (rows * n_envs, ...) views: one gather per field
         if n_step == 1:
-            return Batch(self._take(self.obs, flat), self._take(self.actions, flat), self._take(self.rewards, flat),
+            return Batch(self._obs(row, env), self._take(self.actions, flat), self._take(self.rewards, flat),
                          self._next_obs(row, env), self._take(self.terminated, flat), self._take(self.truncated, flat))
         k = torch.arange(n_step)
         rows_k = (row.unsqueeze(1) + k) % self.rows  # (B, n)
@@ -158,7 +172,7 @@ class ReplayBuffer:
         rewards = (self._take(self.rewards, flat_k) * gamma ** k * used).sum(1)
         row_last = rows_k.gather(1, last.unsqueeze(1)).squeeze(1)
         flat_last = row_last * self.n_envs + env
-        return Batch(self._take(self.obs, flat), self._take(self.actions, flat), rewards,
+        return Batch(self._obs(row, env), self._take(self.actions, flat), rewards,
                      self._next_obs(row_last, env), self._take(self.terminated, flat_last),
                      self._take(self.truncated, flat_last), discount=gamma ** (last + 1).float())
 
@@ -167,6 +181,14 @@ class ReplayBuffer:
         """t viewed (rows * n_envs, ...) at flat indices of any shape."""
         view = t.view(-1, *t.shape[2:])
         return view.index_select(0, flat) if flat.dim() == 1 else view[flat]
+
+    def _obs(self, row: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
+        return self._take(self.obs, row * self.n_envs + env)
+
+    def unsampleable_rows(self) -> list[int]:
+        """Rows whose transitions the latest add made invalid (a lean buffer's row `pos` now holds
+        the newest next observation); prioritized replay zeroes their priorities."""
+        return [self.pos] if self.lean and self.full else []
 
     def _next_obs(self, row: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
         flat = row * self.n_envs + env

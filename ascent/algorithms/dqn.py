@@ -33,12 +33,13 @@ import torch.nn.functional as F
 from ascent.agent import Agent
 from ascent.config import check_range, param
 from ascent.errors import ConfigError, EnvError
+from ascent.frame_replay import make_replay_buffer
 from ascent.offpolicy import OffPolicyConfig, step_into_buffer
 from ascent.networks import autocast, resolve_precision
 from ascent.optim import Adam, FlatParameters
 from ascent.prioritized_replay import PrioritizedReplay
 from ascent.q_networks import QNetwork
-from ascent.replay import Batch, ReplayBuffer
+from ascent.replay import Batch
 
 
 @dataclass
@@ -126,7 +127,7 @@ class DQN(Agent):
         self.optimizer = Adam([self.flat.param], lr=c.learning_rate)
         self.precision = resolve_precision(c.precision)
         self.atoms = torch.linspace(c.v_min, c.v_max, c.n_atoms) if c.distributional else None
-        buffer = ReplayBuffer(c.buffer_size, c.n_envs, self.envs.observation_space, self.envs.action_space,
+        buffer = make_replay_buffer(c.buffer_size, c.n_envs, self.envs.observation_space, self.envs.action_space,
                                     c.optimize_memory_usage)
         self.replay = PrioritizedReplay(buffer, c.prioritized_replay_alpha, c.prioritized_replay_eps) \
             if c.prioritized_replay else buffer

@@ -1,0 +1,102 @@
+"""The standard Atari pipeline (Mnih et al. 2015; Machado et al. 2018) on ale-py's environments.
+
+  raw score record -> noop reset (up to 30) + frame skip 4 with a max over the last two frames
+  + 84x84 grayscale (Gymnasium's AtariPreprocessing) -> [training: episodic life] -> fire reset
+  -> [training: reward sign] -> frame stack of 4 (Gymnasium's FrameStackObservation): uint8 (4, 84, 84)
+
+Episodic life makes a lost life end the episode for learning (`terminated`), while the emulator
+is only reset at game over; reward clipping keeps the TD targets of every game on one scale. Both
+apply to training envs only: evaluation plays whole games with the real score. The score that
+ascent reports, in training logs and evaluation alike, is the raw game score of whole games,
+recorded innermost by RecordEpisodeStatistics (VecEnv reads it from the info dict).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from ascent.errors import EnvError
+
+FRAME_STACK = 4
+
+
+def _register() -> None:
+    try:
+        import ale_py
+    except ImportError:
+        raise EnvError("Atari envs need ale-py (its ROMs come with it): pip install 'ascent-rl[atari]'") from None
+    gym.register_envs(ale_py)
+
+
+def is_atari_id(env_id: object) -> bool:
+    """ALE/Name-v5 ids and the classic NameNoFrameskip-v4 / Name-v4 ones of ale-py."""
+    if not isinstance(env_id, str):
+        return False
+    if env_id.startswith("ALE/"):
+        return True
+    if "NoFrameskip" in env_id:
+        return True
+    return False
+
+
+class FireReset(gym.Wrapper):
+    """Press FIRE after a reset, for games that wait for it to start (Pong, Breakout): without it an
+    untrained agent may never start the game."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(1)
+        if terminated or truncated:
+            obs, info = self.env.reset(**kwargs)
+        return obs, info
+
+
+class EpisodicLife(gym.Wrapper):
+    """A lost life ends the episode (`terminated`) for learning; the game itself goes on, and reset()
+    only resets the emulator at game over (otherwise it takes one no-op step)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.lives = 0
+        self.game_over = True
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.game_over = terminated or truncated
+        lives = self.env.unwrapped.ale.lives()
+        if 0 < lives < self.lives:
+            terminated = True
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs):
+        if self.game_over:
+            obs, info = self.env.reset(**kwargs)
+        else:
+            obs, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()
+        return obs, info
+
+
+def make_atari_env(env_id: str, training: bool = True, render_mode: str | None = None) -> gym.Env:
+    """One Atari env with the standard pipeline; `training` adds episodic life and reward sign."""
+    _register()
+    kwargs = {"render_mode": render_mode} if render_mode else {}
+    if env_id.startswith("ALE/"):
+        kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself (and max-pools the last two)
+    try:
+        env = gym.make(env_id, **kwargs)
+    except gym.error.Error as err:
+        raise EnvError(f"cannot create {env_id!r}: {err}") from None
+    env = gym.wrappers.RecordEpisodeStatistics(env)  # the raw score of whole games
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
+    if training:
+        env = EpisodicLife(env)
+    if "FIRE" in env.unwrapped.get_action_meanings():
+        env = FireReset(env)  # outside EpisodicLife: FIRE again after every lost life
+    if training:
+        env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
+    return gym.wrappers.FrameStackObservation(env, FRAME_STACK)
