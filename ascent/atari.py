@@ -21,7 +21,8 @@ from ascent.errors import EnvError
 FRAME_STACK = 4
 
 
-def _register() -> None:
+def register_atari() -> None:
+    """Register ale-py's env ids with Gymnasium (an EnvError naming the fix if it is missing)."""
     try:
         import ale_py
     except ImportError:
@@ -83,7 +84,7 @@ class EpisodicLife(gym.Wrapper):
 
 def make_atari_env(env_id: str, training: bool = True, render_mode: str | None = None) -> gym.Env:
     """One Atari env with the standard pipeline; `training` adds episodic life and reward sign."""
-    _register()
+    register_atari()
     kwargs = {"render_mode": render_mode} if render_mode else {}
     if env_id.startswith("ALE/"):
         kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself (and max-pools the last two)

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from ascent.atari import is_atari_id, make_atari_env
+from ascent.atari import is_atari_id, make_atari_env, register_atari
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
 EnvLike = Union[str, gym.Env, gym.vector.VectorEnv, Callable[[], gym.Env]]
@@ -33,6 +33,8 @@ def env_id_of(env: EnvLike) -> str | None:
 
 def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
     """The spec of a registered env id, or an EnvError listing close matches."""
+    if is_atari_id(env_id):
+        register_atari()  # ale-py's ids exist once it is imported
     try:
         return gym.spec(env_id)
     except gym.error.Error:
