@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ascent.atari import is_atari_id
+from ascent.atari import is_atari_id, make_atari_env
 from ascent.checkpoint import load_checkpoint, save_checkpoint
 from ascent.config import build_config, config_to_dict, field_types, coerce
 from ascent.envs import EnvLike, VecEnv, env_id_of, make_vec_env
@@ -84,8 +84,7 @@ class Agent:
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
         self._env_source = env
-        self.envs = VecEnv(make_vec_env(env, self.config.n_envs, self.config.vectorization),
-                           score_from_info=is_atari_id(env))
+        self.envs = VecEnv(make_vec_env(env, self.config.n_envs, self.config.vectorization))
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.num_steps = 0  # env steps taken in training, over all envs
         self.iteration = 0
@@ -273,7 +272,10 @@ class Agent:
             raise EnvError("recording video needs moviepy: pip install 'ascent-rl[video]'") from None
 
         def factory() -> gym.Env:
-            env = gym.make(source, render_mode="rgb_array")
+            if is_atari_id(source):  # the evaluation pipeline, filmed at the agent's frame rate
+                env = make_atari_env(source, training=False, render_mode="rgb_array")
+            else:
+                env = gym.make(source, render_mode="rgb_array")
             return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, disable_logger=True)
 
         return factory

@@ -8,7 +8,8 @@ Episodic life makes a lost life end the episode for learning (`terminated`), whi
 is only reset at game over; reward clipping keeps the TD targets of every game on one scale. Both
 apply to training envs only: evaluation plays whole games with the real score. The score that
 ascent reports, in training logs and evaluation alike, is the raw game score of whole games,
-recorded innermost by RecordEpisodeStatistics (VecEnv reads it from the info dict).
+recorded innermost by RecordEpisodeStatistics; the env's metadata says so (RAW_SCORE_IN_INFO), and
+VecEnv then reads the score from the info dict instead of summing the clipped rewards it sees.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import numpy as np
 from ascent.errors import EnvError
 
 FRAME_STACK = 4
+RAW_SCORE_IN_INFO = "ascent_raw_score_in_info"  # metadata key: episodes are reported in info["episode"]
 
 
 def register_atari() -> None:
-    """Register ale-py's env ids with Gymnasium (an EnvError naming the fix if it is missing)."""
+    """Register ale-py's env ids with Gymnasium (an EnvError naming the fix if it is missing).
+    Called only when an Atari id is asked for, so that importing ascent never needs ale-py."""
     try:
         import ale_py
     except ImportError:
@@ -31,23 +34,23 @@ def register_atari() -> None:
 
 
 def is_atari_id(env_id: object) -> bool:
-    """ALE/Name-v5 ids and the classic NameNoFrameskip-v4 / Name-v4 ones of ale-py."""
-    if not isinstance(env_id, str):
-        return False
-    if env_id.startswith("ALE/"):
-        return True
-    if "NoFrameskip" in env_id:
-        return True
-    return False
+    """ALE/Name-v5 ids and the classic NameNoFrameskip-v4 ones: the ids whose emulator can be made
+    to step one frame at a time, as the pipeline's own frame skip needs. (Name-v4 skips 2 to 4
+    frames at random inside the emulator and is left as it is.)"""
+    return isinstance(env_id, str) and (env_id.startswith("ALE/") or "NoFrameskip" in env_id)
 
 
 class FireReset(gym.Wrapper):
     """Press FIRE after a reset, for games that wait for it to start (Pong, Breakout): without it an
     untrained agent may never start the game."""
 
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.fire = env.unwrapped.get_action_meanings().index("FIRE")
+
     def reset(self, **kwargs):
         self.env.reset(**kwargs)
-        obs, _, terminated, truncated, info = self.env.step(1)
+        obs, _, terminated, truncated, info = self.env.step(self.fire)
         if terminated or truncated:
             obs, info = self.env.reset(**kwargs)
         return obs, info
@@ -66,7 +69,7 @@ class EpisodicLife(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.game_over = terminated or truncated
         lives = self.env.unwrapped.ale.lives()
-        if 0 < lives < self.lives:
+        if 0 < lives < self.lives:  # lives == 0 is the game over itself, already terminated
             terminated = True
         self.lives = lives
         return obs, reward, terminated, truncated, info
@@ -82,12 +85,18 @@ class EpisodicLife(gym.Wrapper):
         return obs, info
 
 
-def make_atari_env(env_id: str, training: bool = True, render_mode: str | None = None) -> gym.Env:
-    """One Atari env with the standard pipeline; `training` adds episodic life and reward sign."""
+def make_atari_env(env_id: str, training: bool = True, render_mode: str | None = None,
+                   repeat_action_probability: float | None = None) -> gym.Env:
+    """One Atari env with the standard pipeline; `training` adds episodic life and reward sign.
+
+    repeat_action_probability: sticky actions (Machado et al. 2018); None keeps the id's own
+    (0.25 for ALE/*-v5, 0 for *NoFrameskip-v4)."""
     register_atari()
     kwargs = {"render_mode": render_mode} if render_mode else {}
     if env_id.startswith("ALE/"):
         kwargs["frameskip"] = 1  # AtariPreprocessing skips frames itself (and max-pools the last two)
+    if repeat_action_probability is not None:
+        kwargs["repeat_action_probability"] = repeat_action_probability
     try:
         env = gym.make(env_id, **kwargs)
     except gym.error.Error as err:
@@ -100,4 +109,6 @@ def make_atari_env(env_id: str, training: bool = True, render_mode: str | None =
         env = FireReset(env)  # outside EpisodicLife: FIRE again after every lost life
     if training:
         env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
-    return gym.wrappers.FrameStackObservation(env, FRAME_STACK)
+    env = gym.wrappers.FrameStackObservation(env, FRAME_STACK)  # padding: the reset frame repeated
+    env.metadata = {**env.metadata, RAW_SCORE_IN_INFO: True}
+    return env

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from ascent.atari import is_atari_id, make_atari_env, register_atari
+from ascent.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, register_atari
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
 EnvLike = Union[str, gym.Env, gym.vector.VectorEnv, Callable[[], gym.Env]]
@@ -118,6 +118,7 @@ class Step:
                 truncated at, to bootstrap the value from
     bootstrap:  (N,) bool or None
     episodes:   [(return, length)] of the episodes that ended in this step
+    episode_envs: [env index] of each of `episodes`
     """
 
     obs: np.ndarray
@@ -128,15 +129,19 @@ class Step:
     final_obs: np.ndarray | None
     bootstrap: np.ndarray | None
     episodes: list[tuple[float, int]]
+    episode_envs: list[int] = field(default_factory=list)
 
 
 class VecEnv:
     """A Gymnasium vector env seen through one contract (see `Step`), with episode statistics."""
 
-    def __init__(self, env: gym.vector.VectorEnv, score_from_info: bool = False):
-        """score_from_info: report the episodes that RecordEpisodeStatistics records inside the env
-        (Atari: the raw score of whole games, not the clipped per-life rewards the agent sees)."""
+    def __init__(self, env: gym.vector.VectorEnv, score_from_info: bool | None = None):
+        """score_from_info: report the returns that RecordEpisodeStatistics records inside the env
+        (Atari: the raw score of whole games, not the clipped per-life rewards the agent sees);
+        None: when the env's metadata says so (ascent.atari.make_atari_env's envs)."""
         self.env = env
+        if score_from_info is None:
+            score_from_info = bool(env.metadata.get(RAW_SCORE_IN_INFO, False))
         self.score_from_info = score_from_info
         self.num_envs = env.num_envs
         self.observation_space = env.single_observation_space
@@ -186,18 +191,24 @@ class VecEnv:
                 final_obs = np.stack([o if b else obs[i] for i, (o, b) in enumerate(zip(info["final_obs"], bootstrap))])
         self._ep_return += reward * valid
         self._ep_length += valid
-        episodes = []
-        if self.score_from_info:  # same-step autoreset: the ending step's info is under final_info
-            ended_info = info.get("final_info", info)
-            if "_episode" in ended_info and ended_info["_episode"].any():
-                episodes = [(float(ended_info["episode"]["r"][i]), int(ended_info["episode"]["l"][i]))
-                            for i in np.flatnonzero(ended_info["_episode"])]
+        episodes, episode_envs = [], []
+        if self.score_from_info:
+            # The game's score from the info dict (same-step autoreset moves the ending step's info
+            # under final_info); the length counts this env's steps since the game began, lost
+            # lives included, in agent steps like every other length.
+            ended = info.get("final_info", info)
+            if "_episode" in ended:
+                for i in np.flatnonzero(ended["_episode"]):
+                    episodes.append((float(ended["episode"]["r"][i]), int(self._ep_length[i])))
+                    episode_envs.append(int(i))
+                    self._ep_length[i] = 0
         elif done.any():
             for i in np.flatnonzero(done & valid):
                 episodes.append((float(self._ep_return[i]), int(self._ep_length[i])))
+                episode_envs.append(int(i))
                 self._ep_return[i] = 0.0
                 self._ep_length[i] = 0
-        return Step(obs, reward, terminated, truncated, valid, final_obs, bootstrap, episodes)
+        return Step(obs, reward, terminated, truncated, valid, final_obs, bootstrap, episodes, episode_envs)
 
     def close(self) -> None:
         self.env.close()

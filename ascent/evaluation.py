@@ -7,7 +7,6 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from ascent.atari import is_atari_id
 from ascent.envs import EnvLike, VecEnv, make_vec_env
 
 
@@ -24,8 +23,8 @@ def evaluate_policy(
     result is not biased towards short episodes (those that end first).
     """
     owned = isinstance(env, str) or (callable(env) and not isinstance(env, (gym.Env, gym.vector.VectorEnv)))
-    vec = VecEnv(make_vec_env(env, n_envs=min(episodes, max_parallel) if owned else 1, training=False),
-                 score_from_info=is_atari_id(env))
+    # training=False: Atari ids play whole games without reward clipping.
+    vec = VecEnv(make_vec_env(env, n_envs=min(episodes, max_parallel) if owned else 1, training=False))
     n = vec.num_envs
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
     done_count = np.zeros(n, dtype=int)
@@ -33,12 +32,11 @@ def evaluate_policy(
     lengths: list[int] = []
     try:
         obs = vec.reset(seed=seed)
-        # In envs that autoreset on the next step, an episode's end is reported by `episodes` in the
-        # step it ended; count per env index to respect the quotas.
+        # Count the reported episodes per env index to respect the quotas (an Atari env reports a
+        # whole game, not each lost life).
         while (done_count < quota).any():
             step = vec.step(act(obs))
-            ended = np.flatnonzero((step.terminated | step.truncated) & step.valid)
-            for i, (ret, length) in zip(ended, step.episodes):
+            for i, (ret, length) in zip(step.episode_envs, step.episodes):
                 if done_count[i] < quota[i]:
                     returns.append(ret)
                     lengths.append(length)

@@ -7,7 +7,8 @@ and the stacks are rebuilt at sampling time: the observation at row t of an env 
 t - min(k, age_t) for k = 3..0, where age_t = min(steps since the episode started, 3), which is how
 Gymnasium's FrameStackObservation pads an episode's first observations (the reset frame repeated).
 The next observation continues the same column, except where the episode ended: then its newest
-frame is the final frame, kept aside.
+frame is the final frame, kept aside. The autoreset steps of next-step-autoreset envs (valid=False,
+never sampled) restart the history: the observation after them is a new episode's first.
 
 Rows whose frame history has been overwritten by the wrap-around are never sampled (the 4 rows
 after the write position once the buffer is full).
@@ -24,8 +25,11 @@ from ascent.replay import ReplayBuffer, torch_dtype
 
 
 def is_frame_stack_space(space: gym.Space) -> bool:
-    """uint8 observations (stack, height, width), as the Atari pipeline makes them."""
-    return isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+    """uint8 observations (stack, height, width) with fewer frames than rows and columns, as the
+    Atari pipeline makes them (FrameStackObservation over grayscale frames)."""
+    if not (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3):
+        return False
+    return space.shape[0] < min(space.shape[1:])
 
 
 def make_replay_buffer(capacity: int, n_envs: int, observation_space: gym.Space, action_space: gym.Space,
@@ -50,7 +54,7 @@ class FrameReplayBuffer(ReplayBuffer):
         self.n_envs = n_envs
         self.lean = True
         self.frames = torch.zeros((self.rows, n_envs, *frame_shape), dtype=torch.uint8)  # newest frame of obs t
-        self.age = torch.zeros((self.rows, n_envs), dtype=torch.int64)  # min(steps since reset, stack - 1)
+        self.age = torch.zeros((self.rows, n_envs), dtype=torch.uint8)  # min(steps since reset, stack - 1)
         self.actions = torch.zeros((self.rows, n_envs, *action_space.shape), dtype=torch_dtype(action_space))
         self.rewards = torch.zeros((self.rows, n_envs))
         self.terminated = torch.zeros((self.rows, n_envs))
@@ -80,23 +84,20 @@ class FrameReplayBuffer(ReplayBuffer):
         t, a = self.pos, self.np
         obs, next_obs = np.asarray(obs), np.asarray(next_obs)
         age = self._next_age
+        valid = None if valid is None else np.asarray(valid, dtype=bool)
         # Check that the stream is what the stacks are rebuilt from: an episode's first observation
         # repeats its reset frame, later ones continue the column (else cut_episodes was not called).
+        # An autoreset step's observation (valid=False) is the ended episode's last: not checked.
+        checked = np.ones(self.n_envs, dtype=bool) if valid is None else valid
+        first, later = checked & (age == 0), checked & (age > 0)
         prev = (t - 1) % self.rows
-        for env in range(self.n_envs):
-            continues = age[env] == 0 or np.array_equal(obs[env, -2], a["frames"][prev, env])
-            if not continues or (age[env] == 0 and not (obs[env] == obs[env, -1]).all()):
-                raise ConfigError("FrameReplayBuffer needs FrameStackObservation's observations, added in order "
-                                  "(call cut_episodes() after resetting the envs); use ReplayBuffer otherwise")
+        if (later.any() and not (obs[later, -2] == a["frames"][prev][later]).all()) or \
+                (first.any() and not (obs[first] == obs[first][:, -1:]).all()):
+            raise ConfigError("FrameReplayBuffer needs FrameStackObservation's observations, added in order "
+                              "(call cut_episodes() after resetting the envs); use ReplayBuffer otherwise")
         a["frames"][t] = obs[:, -1]
         a["age"][t] = age
-        a["actions"][t] = np.asarray(actions).reshape(a["actions"].shape[1:])
-        a["rewards"][t] = rewards
-        a["terminated"][t] = terminated
-        a["truncated"][t] = truncated
-        a["valid"][t] = True if valid is None else valid
-        if valid is not None and not np.all(valid):
-            self.all_valid = False
+        self._write_step(t, actions, rewards, terminated, truncated, valid)
         for env in np.flatnonzero(a["ended"][t]):  # row t's old final frames are overwritten
             self.final_obs.pop(t * self.n_envs + int(env), None)
         done = np.asarray(terminated) | np.asarray(truncated)
@@ -105,7 +106,8 @@ class FrameReplayBuffer(ReplayBuffer):
             self.final_obs[t * self.n_envs + int(env)] = torch.from_numpy(next_obs[env, -1].copy())
         nxt = (t + 1) % self.rows
         a["frames"][nxt] = next_obs[:, -1]  # the next add rewrites it (equal where no episode ended)
-        self._next_age = np.where(done, 0, np.minimum(age + 1, self.stack - 1))
+        restart = done if valid is None else done | ~valid  # the next observation starts an episode
+        self._next_age = np.where(restart, 0, np.minimum(age + 1, self.stack - 1))
         self.pos = nxt
         self.full = self.full or self.pos == 0
 
@@ -125,7 +127,7 @@ class FrameReplayBuffer(ReplayBuffer):
     def _stack(self, newest_row: torch.Tensor, env: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
         """(B, stack, H, W): frames newest_row - min(k, age) for k = stack-1 .. 0 of each env."""
         k = torch.arange(self.stack - 1, -1, -1)
-        rows = (newest_row.unsqueeze(1) - torch.minimum(k, age.unsqueeze(1))) % self.rows  # (B, stack)
+        rows = (newest_row.unsqueeze(1) - torch.minimum(k, age.long().unsqueeze(1))) % self.rows  # (B, stack)
         return self.frames.view(-1, *self.frames.shape[2:])[rows * self.n_envs + env.unsqueeze(1)]
 
     def _obs(self, row: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
@@ -133,7 +135,7 @@ class FrameReplayBuffer(ReplayBuffer):
 
     def _next_obs(self, row: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
         nxt = (row + 1) % self.rows
-        next_obs = self._stack(nxt, env, torch.clamp(self.age[row, env] + 1, max=self.stack - 1))
+        next_obs = self._stack(nxt, env, torch.clamp(self.age[row, env].long() + 1, max=self.stack - 1))
         flat = row * self.n_envs + env
         for i in self.ended[row, env].nonzero().squeeze(1).tolist():
             next_obs[i, -1] = self.final_obs[int(flat[i])]

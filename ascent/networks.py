@@ -1,4 +1,5 @@
-"""Network building blocks shared by every algorithm: MLPs with orthogonal initialization.
+"""Network building blocks shared by every algorithm: MLPs with orthogonal initialization, and the
+Nature-DQN CNN for image observations.
 
 Small MLPs on a CPU are bound by per-operation overhead, not arithmetic, so `MLP` evaluates its
 layers with functional calls (no per-layer module dispatch) and tanh through the logistic function,
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
+import gymnasium as gym
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,11 +80,17 @@ class MLP(nn.Module):
         return x
 
 
-def is_image_space(space) -> bool:
-    """Channel-first uint8 images, e.g. Atari's stacked frames (4, 84, 84)."""
-    import gymnasium as gym
+NATURE_CNN_MIN_SIZE = 36  # the smallest height and width the three convolutions accept
 
-    return isinstance(space, gym.spaces.Box) and space.dtype == "uint8" and len(space.shape) == 3
+
+def is_image_space(space: gym.Space) -> bool:
+    """Channel-first uint8 images the Nature CNN can read, e.g. Atari's stacked frames (4, 84, 84):
+    a Box (C, H, W) with fewer channels than rows and columns (channel-last images must be
+    transposed first) and H, W >= 36."""
+    if not (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3):
+        return False
+    channels, height, width = space.shape
+    return channels < min(height, width) and min(height, width) >= NATURE_CNN_MIN_SIZE
 
 
 class NatureCNN(nn.Module):

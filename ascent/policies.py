@@ -1,12 +1,13 @@
 """Stochastic actor-critic policy shared by the on-policy algorithms (PPO, A2C, TRPO, REINFORCE...).
 
 The policy maps an observation to an action distribution and a state value:
-  obs -> preprocess (one-hot / flatten, optional running normalization) -> features x
-  x   -> actor torso -> action head (categorical logits, or Gaussian mean + state-independent log-std)
-  x   -> critic torso -> V(s)
+  obs -> preprocess (one-hot / flatten, optional running normalization; images stay uint8) -> x
+  x   -> [images: the Nature CNN, shared by actor and critic] -> actor torso -> action head
+         (categorical logits, or Gaussian mean + state-independent log-std)
+      -> critic torso -> V(s)
 Torsos are separate by default (`share_torso=False`), as in SB3's and CleanRL's MLP policies.
-Rollouts store the features x, so an update sees exactly what the behaviour policy saw even while
-the normalizer's statistics move.
+Rollouts store the preprocessed x, so an update sees exactly what the behaviour policy saw even
+while the normalizer's statistics move, and its gradient reaches the CNN.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ascent.distributions import Categorical, DiagGaussian, MultiCategorical, TanhGaussian
-from ascent.errors import EnvError
+from ascent.errors import ConfigError, EnvError
 from ascent.networks import MLP, NatureCNN, is_image_space, orthogonal_init
 from ascent.normalize import RunningMeanStd
 
@@ -28,19 +29,26 @@ ActionDist = Categorical | MultiCategorical | DiagGaussian | TanhGaussian
 
 
 class ObsEncoder(nn.Module):
-    """Raw observations -> flat float features: one-hot for Discrete/MultiDiscrete, flatten for Box,
-    then optional running normalization (Box only)."""
+    """Raw observations -> flat float features, in two stages:
+
+      preprocess  (nothing learned) one-hot for Discrete/MultiDiscrete, flatten for Box, then
+                  optional running normalization (Box only); images pass through as uint8
+      features    (learned) the Nature CNN for images (`is_image_space`), nothing otherwise
+
+    Calling the encoder does both; `.dim` is the width of the features (512 for images).
+    `x_shape` and `x_dtype` describe the preprocessed x that on-policy rollouts store."""
 
     def __init__(self, space: gym.Space, normalize: bool = False):
         super().__init__()
         self.space = space
+        self.cnn = None
         if isinstance(space, gym.spaces.Discrete):
             self.kind, self.dim, self.nvec = "discrete", int(space.n), [int(space.n)]
         elif isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
             self.kind, self.nvec = "multidiscrete", [int(n) for n in space.nvec]
             self.dim = sum(self.nvec)
         elif is_image_space(space):  # pixels: the Nature-DQN CNN, no running normalization
-            self.kind, self.cnn = "image", NatureCNN(space.shape[0], space.shape[1], space.shape[2])
+            self.kind, self.cnn = "image", NatureCNN(*space.shape)
             self.dim = self.cnn.dim
         elif isinstance(space, gym.spaces.MultiBinary):
             self.kind, self.dim = "box", int(np.prod(space.shape))
@@ -51,22 +59,31 @@ class ObsEncoder(nn.Module):
                 f"observation space {space} is not supported (Box, Discrete, MultiDiscrete, MultiBinary are); "
                 "for Dict/Tuple observations wrap the env in gymnasium.wrappers.FlattenObservation"
             )
+        self.x_shape, self.x_dtype = (tuple(space.shape), torch.uint8) if self.cnn else ((self.dim,), torch.float32)
         self.normalizer = RunningMeanStd((self.dim,)) if normalize and self.kind == "box" else None
 
     def forward(self, obs: torch.Tensor, update_stats: bool = False) -> torch.Tensor:
+        return self.features(self.preprocess(obs, update_stats))
+
+    def preprocess(self, obs: torch.Tensor, update_stats: bool = False) -> torch.Tensor:
+        """(B, *obs_shape) -> x (B, *x_shape)."""
         if self.kind == "discrete":
             return F.one_hot(obs.long().reshape(-1), self.dim).float()
         if self.kind == "multidiscrete":
             obs = obs.long().reshape(-1, len(self.nvec))
             return torch.cat([F.one_hot(obs[:, i], n) for i, n in enumerate(self.nvec)], -1).float()
         if self.kind == "image":
-            return self.cnn(obs)
+            return obs
         x = obs.reshape(obs.shape[0], -1).float()
         if self.normalizer is not None:
             if update_stats:
                 self.normalizer.update(x)
             x = self.normalizer(x)
         return x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, *x_shape) -> (B, dim)."""
+        return x if self.cnn is None else self.cnn(x)
 
 
 class ActorCritic(nn.Module):
@@ -119,16 +136,26 @@ class ActorCritic(nn.Module):
 
     def actor_parameters(self) -> list[nn.Parameter]:
         """Parameters of pi (torso, head, log-std); with a shared torso they overlap the critic's."""
+        self._check_separable()
         params = list(self.actor_torso.parameters()) + list(self.action_head.parameters())
         return params + ([self.log_std] if self.action_kind == "box" else [])
 
     def critic_parameters(self) -> list[nn.Parameter]:
+        self._check_separable()
         return list(self.critic_torso.parameters()) + list(self.value_head.parameters())
+
+    def _check_separable(self) -> None:
+        # The image CNN feeds both pi and V: algorithms that step the actor and the critic apart
+        # would train it with one loss only, or with stale gradients of the other.
+        if self.encoder.cnn is not None:
+            raise ConfigError("image observations train a CNN shared by the actor and the critic, which needs one "
+                              "joint loss: use PPO or A2C (or DQN) on them")
 
     # ---- distribution and value -------------------------------------------------------------------
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
         """The action head's output: logits, or the Gaussian mean."""
-        return F.linear(self.actor_torso(x), self.action_head.weight, self.action_head.bias)
+        h = self.encoder.features(x)
+        return F.linear(self.actor_torso(h), self.action_head.weight, self.action_head.bias)
 
     def make_dist(self, params: torch.Tensor, log_std: torch.Tensor | None = None) -> ActionDist:
         """The distribution for head outputs `params` (and a log-std, by default the current one)."""
@@ -143,18 +170,21 @@ class ActorCritic(nn.Module):
         return self.make_dist(self.dist_params(x))
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.critic_torso(x), self.value_head.weight, self.value_head.bias).squeeze(-1)
+        h = self.encoder.features(x)
+        return F.linear(self.critic_torso(h), self.value_head.weight, self.value_head.bias).squeeze(-1)
 
     def forward(self, x: torch.Tensor) -> tuple[ActionDist, torch.Tensor]:
-        """pi(.|s) and V(s); a shared torso is evaluated once."""
+        """pi(.|s) and V(s) from preprocessed x; a shared torso (and the CNN) is evaluated once."""
+        h = self.encoder.features(x)
         if self.shared:
-            h = self.actor_torso(x)
+            h = self.actor_torso(h)
             return self.make_dist(self.action_head(h)), self.value_head(h).squeeze(-1)
-        return self.distribution(x), self.value(x)
+        dist = self.make_dist(F.linear(self.actor_torso(h), self.action_head.weight, self.action_head.bias))
+        return dist, F.linear(self.critic_torso(h), self.value_head.weight, self.value_head.bias).squeeze(-1)
 
     # ---- acting -----------------------------------------------------------------------------------
     def act(self, x: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Features (B, d) -> action, log pi(action|s), V(s), for collecting experience.
+        """Preprocessed x (B, *x_shape) -> action, log pi(action|s), V(s), for collecting experience.
         Call it under torch.no_grad() or torch.inference_mode() (it sits on the rollout's hot path)."""
         dist, value = self(x)
         if deterministic:
@@ -173,7 +203,7 @@ class ActorCritic(nn.Module):
     @torch.no_grad()
     def env_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         """Batched raw observations -> the actions the env receives (acting and evaluation)."""
-        action, _, _ = self.act(self.encoder(torch.as_tensor(obs)), deterministic)
+        action, _, _ = self.act(self.encoder.preprocess(torch.as_tensor(obs)), deterministic)
         return self.to_env_action(action)
 
     def to_env_action(self, action: torch.Tensor) -> np.ndarray:

@@ -86,13 +86,7 @@ class ReplayBuffer:
         step of next-step-autoreset envs)."""
         t, a = self.pos, self.np
         a["obs"][t] = obs
-        a["actions"][t] = np.asarray(actions).reshape(a["actions"].shape[1:])
-        a["rewards"][t] = rewards
-        a["terminated"][t] = terminated
-        a["truncated"][t] = truncated
-        a["valid"][t] = True if valid is None else valid
-        if valid is not None and not np.all(valid):
-            self.all_valid = False  # from now on sampling checks validity (stays conservative)
+        self._write_step(t, actions, rewards, terminated, truncated, valid)
         if self.lean:
             nxt = (t + 1) % self.rows
             for env in np.flatnonzero(a["ended"][t]):  # row t's old asides are overwritten
@@ -120,6 +114,17 @@ class ReplayBuffer:
             for env in cut.nonzero().squeeze(1).tolist():
                 self.ended[t, env] = True
                 self.final_obs[t * self.n_envs + env] = self.obs[self.pos, env].clone()
+
+    def _write_step(self, t: int, actions, rewards, terminated, truncated, valid) -> None:
+        """Row t's fields other than the observations."""
+        a = self.np
+        a["actions"][t] = np.asarray(actions).reshape(a["actions"].shape[1:])
+        a["rewards"][t] = rewards
+        a["terminated"][t] = terminated
+        a["truncated"][t] = truncated
+        a["valid"][t] = True if valid is None else valid
+        if valid is not None and not np.all(valid):
+            self.all_valid = False  # from now on sampling checks validity (stays conservative)
 
     def sample(self, batch_size: int) -> Batch:
         """A uniform minibatch of valid transitions."""

@@ -30,19 +30,19 @@ def collect_rollout(
     in `storage.final_values`, so truncated episodes bootstrap and terminated ones do not.
     """
     for t in range(storage.n_steps):
-        x = policy.encoder(torch.from_numpy(obs), update_stats=True)  # (N, d)
+        x = policy.encoder.preprocess(torch.from_numpy(obs), update_stats=True)  # (N, *x_shape)
         action, logprob, value = policy.act(x)
         step = envs.step(policy.to_env_action(action))
         reward = step.reward if reward_scaler is None else reward_scaler(step.reward, step.terminated | step.truncated)
         storage.add(t, x, action, logprob, value, step, reward)
         if step.bootstrap is not None:
             idx = torch.from_numpy(np.flatnonzero(step.bootstrap))
-            final_x = policy.encoder(torch.from_numpy(step.final_obs[step.bootstrap]))
+            final_x = policy.encoder.preprocess(torch.from_numpy(step.final_obs[step.bootstrap]))
             storage.final_values[t, idx] = policy.value(final_x)
         if step.episodes:
             on_episodes(step.episodes)
         obs = step.obs
-    last_value = policy.value(policy.encoder(torch.from_numpy(obs)))
+    last_value = policy.value(policy.encoder.preprocess(torch.from_numpy(obs)))
     return obs, last_value
 
 
@@ -76,7 +76,7 @@ def collect_episodes(
     on_episodes: Callable[[list[tuple[float, int]]], None],
 ) -> tuple[list[dict[str, torch.Tensor]], int]:
     """`n_episodes` complete episodes from fresh resets, for the Monte Carlo methods (REINFORCE,
-    off-policy PG): per episode x (T, d), actions (T, ...), logprobs (T,) (the behaviour policy's
+    off-policy PG): per episode x (T, *x_shape), actions (T, ...), logprobs (T,) (the behaviour policy's
     log pi(a_t|s_t), for importance weights) and rewards (T,).
 
     Env i contributes a fixed quota of its first episodes (n_episodes split evenly): taking the
@@ -91,7 +91,7 @@ def collect_episodes(
     finished: list[list[dict[str, torch.Tensor]]] = [[] for _ in range(n)]
     steps = 0
     while any(len(finished[i]) < quota[i] for i in range(n)):
-        x = policy.encoder(torch.as_tensor(obs), update_stats=True)
+        x = policy.encoder.preprocess(torch.as_tensor(obs), update_stats=True)
         action, logprob, _ = policy.act(x)
         step = envs.step(policy.to_env_action(action))
         steps += n

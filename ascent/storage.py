@@ -15,10 +15,13 @@ from ascent.envs import Step
 class RolloutStorage:
     """One rollout of `n_steps` steps from `n_envs` envs."""
 
-    def __init__(self, n_steps: int, n_envs: int, feature_dim: int, action_shape: tuple[int, ...], action_dtype: torch.dtype):
+    def __init__(self, n_steps: int, n_envs: int, x_shape: int | tuple[int, ...], action_shape: tuple[int, ...],
+                 action_dtype: torch.dtype, x_dtype: torch.dtype = torch.float32):
         T, N = n_steps, n_envs
         self.n_steps, self.n_envs = T, N
-        self.x = torch.zeros(T, N, feature_dim)  # policy input features (normalized obs)
+        x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(x_shape)
+        # (T, N, *x_shape): the policy's preprocessed input (normalized obs; uint8 pixels for images)
+        self.x = torch.zeros((T, N, *x_shape), dtype=x_dtype)
         self.actions = torch.zeros((T, N, *action_shape), dtype=action_dtype)
         self.logprobs = torch.zeros(T, N)
         self.values = torch.zeros(T, N)
@@ -36,9 +39,10 @@ class RolloutStorage:
 
     @classmethod
     def for_policy(cls, policy, n_steps: int, n_envs: int) -> "RolloutStorage":
-        """Storage shaped for an ActorCritic's features and actions."""
+        """Storage shaped for an ActorCritic's preprocessed input and actions."""
         action_dtype = torch.float32 if policy.action_kind == "box" else torch.int64
-        return cls(n_steps, n_envs, policy.encoder.dim, policy.action_space.shape or (), action_dtype)
+        return cls(n_steps, n_envs, policy.encoder.x_shape, policy.action_space.shape or (), action_dtype,
+                   policy.encoder.x_dtype)
 
     def add(self, t: int, x: torch.Tensor, action: torch.Tensor, logprob: torch.Tensor, value: torch.Tensor,
             step: Step, reward: np.ndarray) -> None:

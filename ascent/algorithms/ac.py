@@ -126,7 +126,7 @@ class AC(Agent):
     def train_iteration(self) -> dict[str, float]:
         c = self.config
         # 1. One step of every env: s, a ~ pi(.|s), r, s'.
-        x = self.policy.encoder(torch.from_numpy(self.obs), update_stats=True)  # (N, d)
+        x = self.policy.encoder.preprocess(torch.from_numpy(self.obs), update_stats=True)  # (N, d)
         with torch.no_grad():
             action = self.policy.distribution(x).sample()
         step = self.envs.step(self.policy.to_env_action(action))
@@ -138,7 +138,7 @@ class AC(Agent):
         if not step.valid.any():  # only autoreset steps: no transition to learn from
             return {}
         batch = {"x": x, "action": action, "reward": torch.from_numpy(reward),
-                 "next_x": self.policy.encoder(torch.from_numpy(next_obs(step))),  # (N, d)
+                 "next_x": self.policy.encoder.preprocess(torch.from_numpy(next_obs(step))),  # (N, d)
                  "terminated": torch.from_numpy(step.terminated), "valid": torch.from_numpy(step.valid).float()}
         # 2. The losses, then one step of each optimizer on its own loss.
         critic_loss, actor_loss, metrics = self.losses(batch)

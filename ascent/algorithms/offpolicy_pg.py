@@ -265,6 +265,6 @@ class OffPolicyPG(Agent):
                 xs.append(torch.as_tensor(ep["x"], dtype=torch.float32))
             else:
                 with torch.no_grad():
-                    xs.append(self.policy.encoder(torch.as_tensor(np.asarray(ep["obs"]))))
+                    xs.append(self.policy.encoder.preprocess(torch.as_tensor(np.asarray(ep["obs"]))))
             actions.append(torch.as_tensor(ep["actions"]))
         return torch.cat(xs), torch.cat(actions), pad_episodes(episodes, self.config.gamma)
