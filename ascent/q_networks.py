@@ -57,6 +57,10 @@ class NoisyLinear(nn.Module):
         return F.linear(x, weight, self.bias_mu + self.bias_sigma * self.eps_out)
 
 
+def layer_is_noisy(layer: nn.Module) -> bool:
+    return type(layer) is NoisyLinear
+
+
 def dueling(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
     """V + A - mean_a A: V (B, 1, k), A (B, |A|, k) -> (B, |A|, k). Subtracting the mean makes V and A
     identifiable (Wang et al. eq. 9); k = n_atoms combines logits per atom (Rainbow)."""
@@ -88,9 +92,11 @@ class QNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         h = self.encoder(obs)
-        for layer in self.hidden:
-            h = self.activation(layer(h))
-        out = self.advantage_head(h).view(-1, self.n_actions, self.n_atoms)  # (B, |A|, k)
+        for layer in self.hidden:  # plain layers as functional calls: no module dispatch per layer
+            h = self.activation(layer(h) if layer_is_noisy(layer) else F.linear(h, layer.weight, layer.bias))
+        head = self.advantage_head
+        out = head(h) if layer_is_noisy(head) else F.linear(h, head.weight, head.bias)
+        out = out.view(-1, self.n_actions, self.n_atoms)  # (B, |A|, k)
         if self.value_head is not None:
             out = dueling(self.value_head(h).view(-1, 1, self.n_atoms), out)
         return out.squeeze(2) if self.n_atoms == 1 else out

@@ -80,7 +80,7 @@ def main() -> None:
             if algo == "dqn":
                 variants = {"fp32": {"precision": "fp32"}}
             ours = {name: [] for name in variants}
-            our_threads = 2 if algo in OFF_POLICY else 1
+            our_threads = 2 if algo in OFF_POLICY or algo == "dqn" else 1
             for _ in range(args.repeats):
                 for threads in (1, 2):
                     sb3[threads].append(run("sb3", algo, env, steps, threads, hp))

@@ -176,18 +176,17 @@ class DQN(Agent):
             self.num_steps += c.n_envs
         if self.num_steps < c.learning_starts:
             return {}
-        metrics: dict[str, float] = {}
         n_updates = c.gradient_steps if c.gradient_steps > 0 else c.train_freq * c.n_envs
-        for _ in range(n_updates):
-            metrics = self.update()
+        for i in range(n_updates):
+            metrics = self.update(report=i == n_updates - 1)
         if self.num_steps >= self.next_target_update:  # Q' <- (1 - tau) Q' + tau Q
             torch._foreach_lerp_(self.target_params, list(self.q_net.parameters()), c.tau)
             self.next_target_update = (self.num_steps // c.target_update_interval + 1) * c.target_update_interval
         metrics["epsilon"] = self.epsilon()
         return metrics
 
-    def update(self) -> dict[str, float]:
-        """One gradient step on a (prioritized) minibatch."""
+    def update(self, report: bool = True) -> dict[str, float]:
+        """One gradient step on a (prioritized) minibatch; its metrics when `report`."""
         c = self.config
         if c.prioritized_replay:
             beta = c.prioritized_replay_beta0 + self.progress * (1.0 - c.prioritized_replay_beta0)
@@ -198,17 +197,17 @@ class DQN(Agent):
         if c.noisy:  # fresh noise for every step's online and target passes (Fortunato et al.)
             self.q_net.reset_noise()
             self.q_target.reset_noise()
-        loss, td_error, metrics = self.loss(batch, weights)
+        loss, td_error, stats = self.loss(batch, weights)
         self.flat.zero_grad()
         loss.backward()
         self.flat.clip_grad_norm(c.max_grad_norm)
         self.optimizer.step()
         if c.prioritized_replay:
             self.replay.update_priorities(flat, td_error.numpy())
-        return metrics
+        return {name: value.item() for name, value in stats.items()} if report else {}
 
-    def loss(self, batch: Batch, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """(loss, per-sample priority signal (B,), metrics) on one minibatch."""
+    def loss(self, batch: Batch, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """(loss, per-sample priority signal (B,), metric tensors) on one minibatch."""
         c = self.config
         discount = batch.discount if batch.discount is not None else torch.full_like(batch.rewards, c.gamma)
         discount = discount * (1.0 - batch.terminated)  # no bootstrap after a termination
@@ -229,7 +228,7 @@ class DQN(Agent):
             q = out.gather(1, action).squeeze(1)
             per_sample = F.smooth_l1_loss(q, target, reduction="none")  # Huber
             td_error = (target - q).detach()
-            q_mean = q.mean()
+            q_mean = q.detach()
         else:
             with torch.no_grad():
                 next_probs = target_out.softmax(2)[torch.arange(len(action)), next_action.squeeze(1)]  # (B, k)
@@ -237,6 +236,6 @@ class DQN(Agent):
             log_p = out.log_softmax(2)[torch.arange(len(action)), action.squeeze(1)]  # (B, k)
             per_sample = -(target * log_p).sum(1)  # cross-entropy = KL + const
             td_error = per_sample.detach()
-            q_mean = (log_p.exp() * self.atoms).sum(1).mean()
+            q_mean = (log_p.detach().exp() * self.atoms).sum(1)
         loss = per_sample.mean() if weights is None else (weights * per_sample).mean()
-        return loss, td_error, {"loss": loss.item(), "q_mean": q_mean.item()}
+        return loss, td_error, {"loss": loss.detach(), "q_mean": q_mean.mean()}
