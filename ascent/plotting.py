@@ -77,6 +77,13 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, column: str = "episod
     else:
         ax.text(0.5, 0.5, f"no {column} logged yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def save_figure(fig, out: str | Path) -> Path:
+    """Write a matplotlib figure (creating the folder) and close it."""
+    import matplotlib.pyplot as plt
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)

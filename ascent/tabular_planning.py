@@ -222,8 +222,6 @@ def plot_q_table(q: np.ndarray, env: str | gym.Env, out: str | Path, title: str 
     fig.colorbar(im, ax=ax, label="max_a Q(s, a)" if layout is not None else "Q(s, a)")
     ax.set_title(title or "Q table")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    from ascent.plotting import save_figure
+
+    return save_figure(fig, out)

@@ -37,16 +37,20 @@ def main() -> None:
     frame, n = 84 * 84, args.capacity
     before = rss_mib()
     buffer = FrameReplayBuffer(n, 1, space, gym.spaces.Discrete(6))
-    buffer.frames.fill_(1)  # touch every page
-    tensors = sum(getattr(buffer, name).nbytes for name in buffer.FIELDS)
+    for name in buffer.FIELDS:  # touch every page, so that the resident memory is the real cost
+        getattr(buffer, name).fill_(1)
+    sizes = {name: getattr(buffer, name).nbytes for name in buffer.FIELDS}
+    tensors = sum(sizes.values())
     after = rss_mib()
     gib = 1024 ** 3
-    print(f"| layout, {n:,} transitions of (4, 84, 84) uint8 | frame bytes | GiB |")
-    print("|---|---|---|")
-    print(f"| naive: obs and next_obs stacks | {8 * frame * n:,} | {8 * frame * n / gib:.2f} |")
-    print(f"| SB3 optimize_memory_usage: obs stacks | {4 * frame * n:,} | {4 * frame * n / gib:.2f} |")
-    print(f"| ascent FrameReplayBuffer: one frame per step | {frame * n:,} | {frame * n / gib:.2f} |")
-    print(f"\nFrameReplayBuffer tensors in all (frames, actions, rewards, flags, ages): {tensors / gib:.2f} GiB; "
+    print(f"| layout, {n:,} transitions of (4, 84, 84) uint8 | observation bytes | GiB | how |")
+    print("|---|---|---|---|")
+    print(f"| naive: obs and next_obs stacks | {8 * frame * n:,} | {8 * frame * n / gib:.2f} | computed |")
+    print(f"| SB3 optimize_memory_usage: obs stacks | {4 * frame * n:,} | {4 * frame * n / gib:.2f} | computed |")
+    print(f"| ascent FrameReplayBuffer: one frame per step | {sizes['frames']:,} | {sizes['frames'] / gib:.2f} "
+          f"| allocated (frames tensor) |")
+    print(f"\nFrameReplayBuffer tensors in all: {tensors:,} bytes = {tensors / gib:.3f} GiB "
+          f"({', '.join(f'{k} {v / 2**20:.1f} MiB' for k, v in sizes.items() if k != 'frames')}); "
           f"process RSS {before:.0f} -> {after:.0f} MiB (+{(after - before) / 1024:.2f} GiB); "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     del buffer
