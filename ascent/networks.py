@@ -8,6 +8,7 @@ whose CPU kernel is several times faster than torch.tanh's (see benchmarks/RESUL
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Sequence
 
@@ -132,11 +133,13 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
-def autocast(precision: str) -> torch.autocast:
+def autocast(precision: str):
     """The network passes' precision: with 'bf16', matmuls run in bfloat16 on the CPU (weights stay
     fp32 masters; each weight is cast once per autocast region). Outputs that feed targets are
     computed in fp32 by `fp32_output`."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    if precision != "bf16":  # a disabled torch.autocast still costs its enter/exit on every pass
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 class QEnsemble(nn.Module):

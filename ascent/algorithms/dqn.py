@@ -144,11 +144,8 @@ class DQN(Agent):
 
     def q_values(self, net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
         """Q(s, .) (B, |A|): the network's output, or the mean of each action's distribution."""
-        if self.precision == "fp32":
-            out = net(obs)
-        else:
-            with autocast(self.precision):
-                out = net(obs).float()
+        with autocast(self.precision):
+            out = net(obs).float()
         return out if self.atoms is None else (out.softmax(2) * self.atoms).sum(2)
 
     @torch.no_grad()
