@@ -88,6 +88,14 @@ def schedule(spec: float | str, progress: float) -> float:
     return float(spec)
 
 
+def exploration_epsilon(config: Any, progress: float) -> float:
+    """Epsilon of an epsilon-greedy policy (SB3's names): linear from exploration_initial_eps to
+    exploration_final_eps over the first exploration_fraction of training, then constant."""
+    c = config
+    done = min(1.0, progress / c.exploration_fraction) if c.exploration_fraction > 0 else 1.0
+    return c.exploration_initial_eps + done * (c.exploration_final_eps - c.exploration_initial_eps)
+
+
 def check_schedule(name: str, spec: float | str, low_open: bool = True) -> None:
     """Validate a number or "lin_X" schedule whose values must be > 0."""
     if isinstance(spec, str):

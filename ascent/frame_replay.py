@@ -171,8 +171,7 @@ class FrameReplayBuffer(ReplayBuffer):
                 f"{self.rows} x {self.n_envs}; load it with the same buffer_size and n_envs")
         n = len(state["frames"])
         for name in self.FIELDS:
-            if name in state:  # next_repeats is newer than the first saved frame buffers
-                getattr(self, name)[:n] = state[name]
+            getattr(self, name)[:n] = state[name]
         self.final_obs = dict(state["final_obs"])
         self._next_age = np.asarray(state["next_age"]).copy()
         self.pos, self.full = int(state["pos"]), bool(state["full"])

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ascent.agent import Agent
-from ascent.config import check_range, param
+from ascent.config import exploration_epsilon, check_range, param
 from ascent.errors import ConfigError, EnvError
 from ascent.frame_replay import make_replay_buffer
 from ascent.offpolicy import OffPolicyConfig, step_into_buffer
@@ -138,9 +138,7 @@ class DQN(Agent):
 
     # ---- acting -------------------------------------------------------------------------------------
     def epsilon(self) -> float:
-        c = self.config
-        done = min(1.0, self.progress / c.exploration_fraction) if c.exploration_fraction > 0 else 1.0
-        return c.exploration_initial_eps + done * (c.exploration_final_eps - c.exploration_initial_eps)
+        return exploration_epsilon(self.config, self.progress)
 
     def q_values(self, net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
         """Q(s, .) (B, |A|): the network's output, or the mean of each action's distribution."""

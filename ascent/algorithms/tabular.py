@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ascent.agent import Agent
-from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
+from ascent.config import exploration_epsilon, CommonConfig, check_range, check_schedule, param, schedule
 from ascent.errors import ConfigError, EnvError
 
 
@@ -114,11 +114,7 @@ class QLearning(Agent):
 
     # ---- acting -----------------------------------------------------------------------------------
     def epsilon(self) -> float:
-        """Linear decay from exploration_initial_eps to exploration_final_eps over exploration_fraction
-        of training."""
-        c = self.config
-        done = min(1.0, self.progress / c.exploration_fraction) if c.exploration_fraction > 0 else 1.0
-        return c.exploration_initial_eps + done * (c.exploration_final_eps - c.exploration_initial_eps)
+        return exploration_epsilon(self.config, self.progress)
 
     def states(self, obs: np.ndarray) -> np.ndarray:
         return np.asarray(obs, dtype=np.int64).reshape(-1) - self.obs_start
