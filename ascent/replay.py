@@ -13,6 +13,8 @@ t + 1 in the same column, except where an episode ended, whose true next observa
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -33,6 +35,11 @@ class Batch:
     terminated: torch.Tensor  # float 0/1: the target's (1 - terminated) mask
     truncated: torch.Tensor
     discount: torch.Tensor | None = None  # n-step: gamma^L of each transition's bootstrap (None: gamma)
+
+    def __getitem__(self, index: slice | torch.Tensor) -> Batch:
+        """The transitions at `index` (a slice or an index tensor), every field alike."""
+        return Batch(*(None if value is None else value[index]
+                       for value in (getattr(self, f.name) for f in dataclasses.fields(self))))
 
 
 def torch_dtype(space: gym.Space) -> torch.dtype:

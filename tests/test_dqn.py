@@ -164,6 +164,30 @@ def test_c51_loss_is_the_cross_entropy_to_the_projected_target():
     torch.testing.assert_close(loss.detach(), per_sample.mean())
 
 
+@pytest.mark.parametrize("switches", [{}, {"double_q": True, "n_step": 3}, {"distributional": True}])
+def test_a_round_with_one_target_pass_equals_minibatch_by_minibatch(switches):
+    """A round of gradient steps evaluates Q' once for all its minibatches (uniform replay, fixed
+    Q'): the parameters must end where one-minibatch-at-a-time updates take them."""
+    kw = dict(seed=0, verbose=0, learning_starts=10**6, **switches)
+    fused, plain = ascent.DQN("CartPole-v1", **kw), ascent.DQN("CartPole-v1", **kw)
+    fused.learn(300)  # random play only: both buffers alike
+    plain.learn(300)
+    with torch.no_grad():  # a target network that differs from the online one
+        for a, b in zip(fused.q_target.parameters(), plain.q_target.parameters()):
+            a.add_(0.1 * torch.randn_like(a))
+            b.copy_(a)
+    torch.manual_seed(1)
+    fused.gradient_round(8)
+    torch.manual_seed(1)  # the same draws: one sample of 8 minibatches, taken in turn
+    batch_size = plain.config.batch_size
+    batches = plain.replay.batch(*plain.replay.sample_index(8 * batch_size), plain.config.n_step, plain.config.gamma)
+    for i in range(8):
+        plain.update(batches[batch_size * i:batch_size * (i + 1)])
+    for a, b in zip(fused.q_net.parameters(), plain.q_net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(a, b) for a, b in zip(fused.q_net.parameters(), ascent.DQN("CartPole-v1", **kw).q_net.parameters()))
+
+
 # ---- learning and contracts -------------------------------------------------------------------------
 @pytest.mark.parametrize("switches", [{}, {"double_q": True, "dueling": True, "prioritized_replay": True, "n_step": 3},
                                       {"noisy": True, "distributional": True, "v_min": 0.0, "v_max": 20.0,

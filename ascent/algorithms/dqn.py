@@ -171,28 +171,52 @@ class DQN(Agent):
             self.num_steps += c.n_envs
         if self.num_steps < c.learning_starts:
             return {}
-        n_updates = c.gradient_steps if c.gradient_steps > 0 else c.train_freq * c.n_envs
-        for i in range(n_updates):
-            metrics = self.update(report=i == n_updates - 1)
+        metrics = self.gradient_round(c.gradient_steps if c.gradient_steps > 0 else c.train_freq * c.n_envs)
         if self.num_steps >= self.next_target_update:  # Q' <- (1 - tau) Q' + tau Q
             torch._foreach_lerp_(self.target_params, list(self.q_net.parameters()), c.tau)
             self.next_target_update = (self.num_steps // c.target_update_interval + 1) * c.target_update_interval
         metrics["epsilon"] = self.epsilon()
         return metrics
 
-    def update(self, report: bool = True) -> dict[str, float]:
-        """One gradient step on a (prioritized) minibatch; its metrics when `report`."""
+    def gradient_round(self, n_updates: int) -> dict[str, float]:
+        """n_updates gradient steps in a row (Q' fixed throughout); the last step's metrics."""
+        c = self.config
+        if c.prioritized_replay or c.noisy:  # each step's sampling (or target noise) follows the last step
+            for i in range(n_updates):
+                metrics = self.update(*self.sample(), report=i == n_updates - 1)
+            return metrics
+        # Uniform replay and a fixed Q': draw the round's minibatches at once and evaluate Q' on all
+        # their next states in one pass. The same computation as one minibatch at a time, in fewer
+        # and larger operations.
+        per_pass = max(1, 8192 // c.batch_size)
+        for first in range(0, n_updates, per_pass):
+            n = min(per_pass, n_updates - first)
+            batches = self.replay.batch(*self.replay.sample_index(c.batch_size * n), c.n_step, c.gamma)
+            with torch.no_grad(), autocast(self.precision):
+                target_out = self.q_target(batches.next_obs).float()
+            for i in range(n):
+                part = slice(i * c.batch_size, (i + 1) * c.batch_size)
+                metrics = self.update(batches[part], target_out=target_out[part], report=first + i == n_updates - 1)
+        return metrics
+
+    def sample(self) -> tuple[Batch, torch.Tensor | None, np.ndarray | None]:
+        """A minibatch, with its importance weights and buffer slots under prioritized replay."""
         c = self.config
         if c.prioritized_replay:
             beta = c.prioritized_replay_beta0 + self.progress * (1.0 - c.prioritized_replay_beta0)
             row, env, flat, weights = self.replay.sample_index(c.batch_size, beta, self.rng)
-        else:
-            (row, env), weights = self.replay.sample_index(c.batch_size), None
-        batch = self.replay.batch(row, env, c.n_step, c.gamma)
+            return self.replay.batch(row, env, c.n_step, c.gamma), weights, flat
+        return self.replay.batch(*self.replay.sample_index(c.batch_size), c.n_step, c.gamma), None, None
+
+    def update(self, batch: Batch, weights: torch.Tensor | None = None, flat: np.ndarray | None = None,
+               target_out: torch.Tensor | None = None, report: bool = True) -> dict[str, float]:
+        """One gradient step on a minibatch (importance `weights` and buffer slots `flat` under
+        prioritized replay; `target_out`: Q'(s', .) if already computed); its metrics when `report`."""
+        c = self.config
         if c.noisy:  # fresh noise for every step's online and target passes (Fortunato et al.)
             self.q_net.reset_noise()
             self.q_target.reset_noise()
-        loss, td_error, stats = self.loss(batch, weights)
+        loss, td_error, stats = self.loss(batch, weights, target_out)
         self.flat.zero_grad()
         loss.backward()
         self.flat.clip_grad_norm(c.max_grad_norm)
@@ -201,15 +225,17 @@ class DQN(Agent):
             self.replay.update_priorities(flat, td_error.numpy())
         return {name: value.item() for name, value in stats.items()} if report else {}
 
-    def loss(self, batch: Batch, weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def loss(self, batch: Batch, weights: torch.Tensor | None,
+             target_out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """(loss, per-sample priority signal (B,), metric tensors) on one minibatch."""
         c = self.config
         discount = batch.discount if batch.discount is not None else torch.full_like(batch.rewards, c.gamma)
         discount = discount * (1.0 - batch.terminated)  # no bootstrap after a termination
         action = batch.actions.long().reshape(-1, 1)  # (B, 1)
         with torch.no_grad():
-            with autocast(self.precision):
-                target_out = self.q_target(batch.next_obs).float()
+            if target_out is None:
+                with autocast(self.precision):
+                    target_out = self.q_target(batch.next_obs).float()
             if c.double_q:  # the online network chooses a', the target network evaluates it
                 next_action = self.q_values(self.q_net, batch.next_obs).argmax(1, keepdim=True)
             else:
