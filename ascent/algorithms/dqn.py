@@ -187,8 +187,10 @@ class DQN(Agent):
             return metrics
         # Uniform replay and a fixed Q': draw the round's minibatches at once and evaluate Q' on all
         # their next states in one pass. The same computation as one minibatch at a time, in fewer
-        # and larger operations.
-        per_pass = max(1, 8192 // c.batch_size)
+        # and larger operations (at most 8192 transitions, or 256 MiB of observations, a pass).
+        space = self.envs.observation_space
+        obs_bytes = 2 * int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize  # s and s'
+        per_pass = max(1, min(8192, 2**28 // obs_bytes) // c.batch_size)
         for first in range(0, n_updates, per_pass):
             n = min(per_pass, n_updates - first)
             batches = self.replay.batch(*self.replay.sample_index(c.batch_size * n), c.n_step, c.gamma)
