@@ -112,7 +112,7 @@ class NatureCNN(nn.Module):
         self.convs.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        pixels = (obs.float() * (1.0 / 255.0)).contiguous(memory_format=torch.channels_last)
+        pixels = obs.contiguous(memory_format=torch.channels_last).float() * (1.0 / 255.0)  # reorder the uint8 bytes
         return F.relu(self.linear(self.convs(pixels)))
 
 

@@ -13,9 +13,7 @@ t + 1 in the same column, except where an episode ended, whose true next observa
 
 from __future__ import annotations
 
-import dataclasses
-
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
@@ -39,7 +37,7 @@ class Batch:
     def __getitem__(self, index: slice | torch.Tensor) -> Batch:
         """The transitions at `index` (a slice or an index tensor), every field alike."""
         return Batch(*(None if value is None else value[index]
-                       for value in (getattr(self, f.name) for f in dataclasses.fields(self))))
+                       for value in (getattr(self, f.name) for f in fields(self))))
 
 
 def torch_dtype(space: gym.Space) -> torch.dtype:

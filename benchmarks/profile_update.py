@@ -46,6 +46,8 @@ def profile(algo: str, steps: int, threads: int, top: int) -> None:
     for (path, _, name), (_, _, _, cumtime, _) in stats.items():
         if name in PARTS and "ascent" in path:
             cum[name] = cum.get(name, 0.0) + cumtime
+    if "sample" in cum:  # sample() calls sample_index(): count the outer one only
+        cum.pop("sample_index", None)
     for key in ("step_into_buffer", "policy_action", "sample", "sample_index", "update"):
         if key in cum:
             print(f"| {PARTS[key]} | {cum[key] * per_step:.3f} | {cum[key] / wall:.0%} |")

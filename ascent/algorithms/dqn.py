@@ -132,6 +132,9 @@ class DQN(Agent):
         self.replay = PrioritizedReplay(buffer, c.prioritized_replay_alpha, c.prioritized_replay_eps) \
             if c.prioritized_replay else buffer
         self.next_target_update = c.target_update_interval
+        space = self.envs.observation_space  # a round's shared target pass: <= 8192 transitions, <= 256 MiB of s and s'
+        obs_bytes = 2 * int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize
+        self.updates_per_target_pass = max(1, min(8192, 2**28 // obs_bytes) // c.batch_size)
 
     def modules(self) -> dict:
         return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
@@ -188,9 +191,7 @@ class DQN(Agent):
         # Uniform replay and a fixed Q': draw the round's minibatches at once and evaluate Q' on all
         # their next states in one pass. The same computation as one minibatch at a time, in fewer
         # and larger operations (at most 8192 transitions, or 256 MiB of observations, a pass).
-        space = self.envs.observation_space
-        obs_bytes = 2 * int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize  # s and s'
-        per_pass = max(1, min(8192, 2**28 // obs_bytes) // c.batch_size)
+        per_pass = self.updates_per_target_pass
         for first in range(0, n_updates, per_pass):
             n = min(per_pass, n_updates - first)
             batches = self.replay.batch(*self.replay.sample_index(c.batch_size * n), c.n_step, c.gamma)
