@@ -154,6 +154,7 @@ class VecEnv:
             self.observation_space.dtype, np.floating
         )
         self._prev_done = np.zeros(self.num_envs, dtype=bool)
+        self._all_valid = np.ones(self.num_envs, dtype=bool)  # every same-step-autoreset Step's `valid` (read only)
         self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
 
@@ -171,7 +172,8 @@ class VecEnv:
         reward = np.asarray(reward, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
-        if self._check_finite and not np.isfinite(obs).all():
+        # (the sum is one reduction; only when it is not finite are the elements looked at)
+        if self._check_finite and not np.isfinite(obs.sum()) and not np.isfinite(obs).all():
             raise TrainingDiverged(
                 f"the environment returned a NaN or inf observation (env ids {np.flatnonzero(~np.isfinite(obs).reshape(self.num_envs, -1).all(1)).tolist()}); "
                 "check the environment, or enable normalize_obs with clipping"
@@ -185,7 +187,7 @@ class VecEnv:
             # The observation returned at the truncation step is the final one; the algorithm
             # sees it as the next step's obs, so no separate bootstrap is needed.
         else:
-            valid = np.ones(self.num_envs, dtype=bool)
+            valid = self._all_valid
             if truncated.any():
                 bootstrap = truncated & info.get("_final_obs", truncated)
                 final_obs = np.stack([o if b else obs[i] for i, (o, b) in enumerate(zip(info["final_obs"], bootstrap))])

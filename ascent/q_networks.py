@@ -12,9 +12,10 @@ hidden layers and the heads are noisy (the convolutions never are, as in Rainbow
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import gymnasium as gym
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -89,6 +90,7 @@ class QNetwork(nn.Module):
         self.advantage_head = linear(width, n_actions * n_atoms)
         self.value_head = linear(width, n_atoms) if dueling else None
         self.noisy_layers = [m for m in self.modules() if isinstance(m, NoisyLinear)]
+        self.activation_name = activation
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         h = self.encoder(obs)
@@ -100,6 +102,32 @@ class QNetwork(nn.Module):
         if self.value_head is not None:
             out = dueling(self.value_head(h).view(-1, 1, self.n_atoms), out)
         return out.squeeze(2) if self.n_atoms == 1 else out
+
+    def numpy_greedy(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """argmax_a Q(s, a) for a batch of observations, as a numpy function that reads this
+        network's weights in place (numpy views of the parameters, so every optimizer step and
+        load shows through; build it after anything that rebinds the parameters, e.g. FlatParameters).
+        Acting on one observation is dominated by per-operation overhead: ~40 us this way against
+        ~170 us through torch for CartPole's 256x256 MLP, most of DQN's time per env step outside
+        the gradient steps. With dueling heads argmax Q = argmax A (V and mean A shift every action
+        alike). None where the network has a part this does not cover: the CNN, one-hot inputs,
+        observation normalization, noisy layers, C51, activations other than relu and tanh."""
+        if (self.encoder.kind != "box" or self.encoder.normalizer is not None or self.noisy_layers
+                or self.n_atoms != 1 or self.activation_name not in ("relu", "tanh")):
+            return None
+        layers = [(layer.weight.detach().numpy().T, layer.bias.detach().numpy()) for layer in self.hidden]
+        head_weight, head_bias = self.advantage_head.weight.detach().numpy().T, self.advantage_head.bias.detach().numpy()
+        relu = self.activation_name == "relu"
+
+        def greedy(obs: np.ndarray) -> np.ndarray:
+            h = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+            for weight, bias in layers:
+                h = h @ weight
+                h += bias
+                np.maximum(h, 0.0, out=h) if relu else np.tanh(h, out=h)
+            return (h @ head_weight + head_bias).argmax(1)
+
+        return greedy
 
     def reset_noise(self) -> None:
         for layer in self.noisy_layers:

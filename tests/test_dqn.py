@@ -77,6 +77,38 @@ def test_q_network_shapes(dueling_on, noisy, atoms):
     assert len(net.noisy_layers) == (3 if noisy and dueling_on else 2 if noisy else 0)
 
 
+@pytest.mark.parametrize("dueling_on,activation", [(False, "relu"), (True, "relu"), (False, "tanh")])
+def test_numpy_greedy_action_follows_the_network_through_training_and_loading(tmp_path, dueling_on, activation):
+    """Acting in numpy reads the parameters in place: it must pick torch's argmax Q before and
+    after gradient steps, and in a loaded agent."""
+    agent = ascent.DQN("CartPole-v1", seed=0, verbose=0, learning_starts=100, train_freq=4, gradient_steps=4,
+                       learning_rate=1e-2, dueling=dueling_on, activation=activation, run_dir=tmp_path / "run")
+    assert agent.numpy_greedy is not None
+    obs = np.random.default_rng(0).normal(size=(256, 4)).astype(np.float32)
+
+    def torch_greedy(a):
+        with torch.no_grad():
+            return a.q_net(torch.as_tensor(obs)).argmax(1).numpy()
+
+    before = agent.numpy_greedy(obs)
+    np.testing.assert_array_equal(before, torch_greedy(agent))
+    agent.learn(600)
+    after = agent.numpy_greedy(obs)
+    np.testing.assert_array_equal(after, torch_greedy(agent))
+    assert not np.array_equal(before, after)  # the steps changed the greedy policy, and numpy saw it
+    loaded = ascent.Agent.load(tmp_path / "run" / "model.pt", verbose=0)
+    np.testing.assert_array_equal(loaded.numpy_greedy(obs), after)
+
+
+def test_numpy_greedy_only_where_it_covers_the_network():
+    box = gym.spaces.Box(-1, 1, (4,))
+    assert QNetwork(box, 3, (16,)).numpy_greedy() is not None
+    for net in (QNetwork(box, 3, (16,), noisy=True), QNetwork(box, 3, (16,), n_atoms=11),
+                QNetwork(box, 3, (16,), activation="elu"), QNetwork(box, 3, (16,), normalize_obs=True),
+                QNetwork(gym.spaces.Discrete(5), 3, (16,)), QNetwork(gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), 3, ())):
+        assert net.numpy_greedy() is None
+
+
 # ---- sum tree and prioritized sampling --------------------------------------------------------------
 def test_sum_tree_invariants_and_search():
     tree = SumTree(5)  # padded to 8 leaves
@@ -128,7 +160,7 @@ def test_td_target_by_hand(double_q, n_step):
             p.add_(0.1 * torch.randn_like(p))
     discount = torch.tensor([0.9, 0.81, 0.729, 0.9]) if n_step > 1 else None
     batch = _batch(discount)
-    loss, td_error, _ = agent.loss(batch, None)
+    loss, td_error, _ = agent.loss(batch, agent.td_target(batch))
     with torch.no_grad():
         q_next_target = agent.q_target(batch.next_obs)
         chooser = agent.q_net if double_q else agent.q_target
@@ -144,15 +176,15 @@ def test_td_target_by_hand(double_q, n_step):
 def test_importance_weights_scale_the_loss():
     agent = ascent.DQN("CartPole-v1", seed=0, verbose=0)
     batch = _batch()
-    loss, _, _ = agent.loss(batch, None)
-    weighted, _, _ = agent.loss(batch, torch.full((4,), 0.5))
+    loss, _, _ = agent.loss(batch, agent.td_target(batch))
+    weighted, _, _ = agent.loss(batch, agent.td_target(batch), torch.full((4,), 0.5))
     torch.testing.assert_close(weighted, 0.5 * loss)
 
 
 def test_c51_loss_is_the_cross_entropy_to_the_projected_target():
     agent = ascent.DQN("CartPole-v1", seed=0, verbose=0, distributional=True, n_atoms=11, v_min=-5.0, v_max=5.0)
     batch = _batch()
-    loss, per_sample, _ = agent.loss(batch, None)
+    loss, per_sample, _ = agent.loss(batch, agent.td_target(batch))
     with torch.no_grad():
         atoms = torch.linspace(-5, 5, 11)
         next_p = agent.q_target(batch.next_obs).softmax(2)
