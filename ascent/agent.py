@@ -31,6 +31,7 @@ from ascent.logger import MetricsLog, ProgressBar, truncate_csv
 
 # A callback gets the agent and the iteration's metrics; returning False stops training.
 Callback = Callable[["Agent", dict], Any]
+AGENT_STREAM = 0x617363  # first word of the agent's numpy seed: a stream apart from the envs'
 
 
 def package_versions() -> dict[str, str]:
@@ -82,7 +83,10 @@ class Agent:
         # 0.5 ms of its 1.7 ms in Adam until subnormals were flushed to zero (benchmarks/RESULTS.md).
         torch.set_flush_denormal(True)
         torch.manual_seed(self.seed)
-        self.rng = np.random.default_rng(self.seed)
+        # The agent's own numpy stream (exploration, sampled actions). Not default_rng(seed):
+        # Gymnasium seeds env i with PCG64(SeedSequence(seed + i)), the very stream that would give,
+        # so env 0's randomness and the agent's draws would be one sequence, correlated.
+        self.rng = np.random.default_rng([AGENT_STREAM, self.seed])
         self._env_source = env
         self.envs = VecEnv(make_vec_env(env, self.config.n_envs, self.config.vectorization))
         self.run_dir = Path(run_dir) if run_dir is not None else None

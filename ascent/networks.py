@@ -47,6 +47,30 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+def numpy_linear_stack(layers: Sequence[nn.Linear], activation: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """x (B, ...) -> the layers applied in turn, `activation` after every one but the last, computed
+    in numpy on views of the layers' parameters: they share memory with the tensors, so in-place
+    optimizer steps and loads show through (build it after anything that rebinds the parameters,
+    e.g. FlatParameters). This is for acting on a handful of observations, where torch's
+    per-operation overhead outweighs the arithmetic (a 4-256-256-2 MLP on one observation: ~40 us
+    against ~170 us in the training loop). None for activations other than tanh and relu."""
+    if activation not in ("tanh", "relu"):
+        return None
+    params = [(layer.weight.detach().numpy().T, layer.bias.detach().numpy()) for layer in layers]
+    relu = activation == "relu"
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+        for i, (weight, bias) in enumerate(params):
+            h = h @ weight  # a new array: the caller's x is never written
+            h += bias
+            if i < len(params) - 1:
+                np.maximum(h, 0.0, out=h) if relu else np.tanh(h, out=h)
+        return h
+
+    return forward
+
+
 def orthogonal_init(layer: nn.Linear, gain: float) -> nn.Linear:
     """Orthogonal weights scaled by `gain`, zero bias (Saxe et al. 2014; PPO implementation detail)."""
     nn.init.orthogonal_(layer.weight, gain)
@@ -67,7 +91,7 @@ class MLP(nn.Module):
         widths = [in_dim, *hidden] + ([out_dim] if out_dim is not None else [])
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.n_activated = len(hidden)  # layers followed by the activation
-        self.activation = ACTIVATIONS[activation]
+        self.activation, self.activation_name = ACTIVATIONS[activation], activation
         self.out_dim = widths[-1]
         if ortho_init:
             for i, layer in enumerate(self.layers):

@@ -12,7 +12,7 @@ while the normalizer's statistics move, and its gradient reaches the CNN.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ascent.distributions import Categorical, DiagGaussian, MultiCategorical, TanhGaussian
+from ascent.distributions import LOG_SQRT_2PI, Categorical, DiagGaussian, MultiCategorical, TanhGaussian
 from ascent.errors import ConfigError, EnvError
-from ascent.networks import MLP, NatureCNN, is_image_space, orthogonal_init
+from ascent.networks import MLP, NatureCNN, is_image_space, numpy_linear_stack, orthogonal_init
 from ascent.normalize import RunningMeanStd
 
 ActionDist = Categorical | MultiCategorical | DiagGaussian | TanhGaussian
@@ -192,6 +192,42 @@ class ActorCritic(nn.Module):
             return action, dist.log_prob(action), value
         action, logprob = dist.sample_with_log_prob()
         return action, logprob, value
+
+    def numpy_actor(self, rng: np.random.Generator) -> Callable[[np.ndarray], tuple[np.ndarray, ...]] | None:
+        """`act` for collecting experience as a numpy function: raw observations (N, *obs_shape) ->
+        (action, log pi(action|s), V(s)), sampled with `rng`, on views of the parameters
+        (ascent.networks.numpy_linear_stack: a rollout step of 8 CartPole envs ~60 against ~200 us
+        through torch). The same distributions as `act`: categorical by inverse CDF, Gaussian
+        a = mean + std eps with log N(a) computed from eps. None where it does not cover the policy:
+        a shared torso, the CNN, one-hot inputs, observation normalization, MultiDiscrete or
+        tanh-squashed actions, activations other than tanh and relu."""
+        if (self.shared or self.encoder.kind != "box" or self.encoder.normalizer is not None
+                or self.action_kind == "multidiscrete" or (self.action_kind == "box" and self.squash)):
+            return None
+        actor = numpy_linear_stack([*self.actor_torso.layers, self.action_head], self.actor_torso.activation_name)
+        critic = numpy_linear_stack([*self.critic_torso.layers, self.value_head], self.critic_torso.activation_name)
+        if actor is None or critic is None:
+            return None
+
+        if self.action_kind == "discrete":
+            def act(obs: np.ndarray) -> tuple[np.ndarray, ...]:
+                logits = actor(obs)
+                logits -= logits.max(1, keepdims=True)
+                log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))  # log softmax
+                cdf = np.exp(log_p).cumsum(1)
+                u = rng.random((len(cdf), 1), dtype=np.float32)
+                action = np.minimum((cdf < u).sum(1), cdf.shape[1] - 1)
+                return action, log_p[np.arange(len(action)), action], critic(obs)[:, 0]
+            return act
+
+        log_std = self.log_std.detach().numpy()
+
+        def act(obs: np.ndarray) -> tuple[np.ndarray, ...]:
+            mean = actor(obs)
+            eps = rng.standard_normal(mean.shape, dtype=np.float32)
+            log_prob = (-0.5 * eps * eps - log_std).sum(1) - LOG_SQRT_2PI * mean.shape[1]
+            return mean + np.exp(log_std) * eps, log_prob, critic(obs)[:, 0]
+        return act
 
     @classmethod
     def from_config(cls, observation_space: gym.Space, action_space: gym.Space, c) -> "ActorCritic":

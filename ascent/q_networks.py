@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ascent.networks import ACTIVATIONS
+from ascent.networks import ACTIVATIONS, numpy_linear_stack
 from ascent.policies import ObsEncoder
 
 
@@ -104,30 +104,17 @@ class QNetwork(nn.Module):
         return out.squeeze(2) if self.n_atoms == 1 else out
 
     def numpy_greedy(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        """argmax_a Q(s, a) for a batch of observations, as a numpy function that reads this
-        network's weights in place (numpy views of the parameters, so every optimizer step and
-        load shows through; build it after anything that rebinds the parameters, e.g. FlatParameters).
-        Acting on one observation is dominated by per-operation overhead: ~40 us this way against
-        ~170 us through torch for CartPole's 256x256 MLP, most of DQN's time per env step outside
-        the gradient steps. With dueling heads argmax Q = argmax A (V and mean A shift every action
-        alike). None where the network has a part this does not cover: the CNN, one-hot inputs,
-        observation normalization, noisy layers, C51, activations other than relu and tanh."""
+        """argmax_a Q(s, a) for a batch of observations as a numpy function reading this network's
+        weights in place (ascent.networks.numpy_linear_stack: acting without torch's per-operation
+        overhead, most of DQN's time per env step outside the gradient steps). With dueling heads
+        argmax Q = argmax A (V and mean A shift every action alike). None where the network has a
+        part this does not cover: the CNN, one-hot inputs, observation normalization, noisy layers,
+        C51, activations other than relu and tanh."""
         if (self.encoder.kind != "box" or self.encoder.normalizer is not None or self.noisy_layers
-                or self.n_atoms != 1 or self.activation_name not in ("relu", "tanh")):
+                or self.n_atoms != 1):
             return None
-        layers = [(layer.weight.detach().numpy().T, layer.bias.detach().numpy()) for layer in self.hidden]
-        head_weight, head_bias = self.advantage_head.weight.detach().numpy().T, self.advantage_head.bias.detach().numpy()
-        relu = self.activation_name == "relu"
-
-        def greedy(obs: np.ndarray) -> np.ndarray:
-            h = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-            for weight, bias in layers:
-                h = h @ weight
-                h += bias
-                np.maximum(h, 0.0, out=h) if relu else np.tanh(h, out=h)
-            return (h @ head_weight + head_bias).argmax(1)
-
-        return greedy
+        q = numpy_linear_stack([*self.hidden, self.advantage_head], self.activation_name)
+        return None if q is None else (lambda obs: q(obs).argmax(1))
 
     def reset_noise(self) -> None:
         for layer in self.noisy_layers:

@@ -22,16 +22,23 @@ def collect_rollout(
     obs: np.ndarray,
     on_episodes: Callable[[list[tuple[float, int]]], None],
     reward_scaler: RewardScaler | None = None,
+    rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Fill `storage` with n_steps steps of every env, acting with `policy` from `obs`.
 
     Returns the observation to continue from and V(s_T) of it, for bootstrapping the last step.
     Where an env truncates an episode and resets in the same step, V(final observation) is stored
     in `storage.final_values`, so truncated episodes bootstrap and terminated ones do not.
+    With `rng`, the policy acts in numpy where it can (`ActorCritic.numpy_actor`), drawing from rng.
     """
+    numpy_act = policy.numpy_actor(rng) if rng is not None else None
     for t in range(storage.n_steps):
-        x = policy.encoder.preprocess(torch.from_numpy(obs), update_stats=True)  # (N, *x_shape)
-        action, logprob, value = policy.act(x)
+        if numpy_act is not None:  # x is the flat observation, cast to float32 where it is stored
+            x = torch.from_numpy(obs.reshape(len(obs), -1))
+            action, logprob, value = (torch.from_numpy(v) for v in numpy_act(obs))
+        else:
+            x = policy.encoder.preprocess(torch.from_numpy(obs), update_stats=True)  # (N, *x_shape)
+            action, logprob, value = policy.act(x)
         step = envs.step(policy.to_env_action(action))
         reward = step.reward if reward_scaler is None else reward_scaler(step.reward, step.terminated | step.truncated)
         storage.add(t, x, action, logprob, value, step, reward)
@@ -55,13 +62,15 @@ def collect_advantage_batch(
     reward_scaler: RewardScaler | None,
     gamma: float,
     gae_lambda: float,
+    rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
     """One rollout, then GAE(lambda) advantages and value targets R_t = A_t + V(s_t).
 
     Returns the observation to continue from and the flat batch of valid transitions: x, actions,
-    logprobs, values, advantages, returns (the actor-critic methods' common first half).
+    logprobs, values, advantages, returns (the actor-critic methods' common first half). `rng`: as
+    in collect_rollout.
     """
-    obs, last_value = collect_rollout(envs, policy, storage, obs, on_episodes, reward_scaler)
+    obs, last_value = collect_rollout(envs, policy, storage, obs, on_episodes, reward_scaler, rng)
     s = storage
     advantages = gae(s.rewards, s.values, s.next_values(last_value), s.terminated, s.dones, gamma, gae_lambda)
     return obs, s.flatten(advantages=advantages, returns=advantages + s.values)

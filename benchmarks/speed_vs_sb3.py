@@ -67,8 +67,8 @@ def main() -> None:
     subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_sb3.sh")], check=True)
 
     if not args.skip_speed:
-        print("| task | SB3 threads | SB3 steps/s | ascent steps/s (variant) | ratio | SB3 eval | ascent eval |")
-        print("|---|---|---|---|---|---|---|")
+        print("| task | SB3 threads | SB3 steps/s | ascent steps/s (variant) | ratio | SB3 eval | ascent eval | every run's steps/s |")
+        print("|---|---|---|---|---|---|---|---|")
         tasks = [t for t in SPEED_TASKS if args.tasks is None or f"{t[0]}:{t[1]}" in args.tasks.split(",")]
         for algo, env, steps, hp in tasks:
             sb3 = {1: [], 2: []}
@@ -92,8 +92,10 @@ def main() -> None:
             for vec, rs in ours.items():
                 evals_sb3 = "/".join(f"{r['eval_return']:.0f}" for r in sb3[best_threads])
                 evals_ours = "/".join(f"{r['eval_return']:.0f}" for r in rs)
+                runs = lambda rs: ", ".join(f"{r['steps_per_s']:,.0f}" for r in rs)  # noqa: E731
+                every = f"SB3 1 thread: {runs(sb3[1])}; SB3 2 threads: {runs(sb3[2])}; ascent: {runs(rs)}"
                 print(f"| {algo} {env} {steps // 1000}k | {best_threads} | {sb3_sps:,.0f} | {med(rs):,.0f} ({vec}) | "
-                      f"{med(rs) / sb3_sps:.2f}x | {evals_sb3} | {evals_ours} |", flush=True)
+                      f"{med(rs) / sb3_sps:.2f}x | {evals_sb3} | {evals_ours} | {every} |", flush=True)
 
     if not args.skip_threshold:
         from ascent.config import PRESET_META_KEYS, load_presets

@@ -80,3 +80,41 @@ def test_reward_scaler_scales_without_shifting():
         out = scaler(np.array([10.0, 10.0]), np.array([False, False]))
     assert (out > 0).all()  # positive rewards stay positive: scaled, not centred
     assert out[0] == pytest.approx(10.0 / np.sqrt(scaler.var + 1e-8), rel=1e-5)
+
+
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-2, 2, (2,), np.float32)])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_numpy_actor_matches_the_torch_policy(action_space, activation):
+    """Acting in numpy: V(s) and log pi(a|s) equal torch's for the sampled actions, and the
+    actions follow pi (categorical frequencies; Gaussian standardized residuals ~ N(0, 1))."""
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX, action_space, (32, 32), activation, log_std_init=-0.5)
+    with torch.no_grad():  # a policy far from uniform
+        policy.action_head.weight.mul_(1000.0)
+    act = policy.numpy_actor(np.random.default_rng(0))
+    obs = np.tile(np.random.default_rng(1).uniform(-1, 1, (4, 3)).astype(np.float32), (5000, 1))  # 4 states
+    action, log_prob, value = act(obs)
+    with torch.no_grad():
+        dist, torch_value = policy(torch.from_numpy(obs))
+        torch.testing.assert_close(torch.from_numpy(value), torch_value, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(torch.from_numpy(log_prob), dist.log_prob(torch.from_numpy(action)), rtol=1e-4, atol=1e-4)
+        if isinstance(action_space, gym.spaces.Discrete):
+            probs = dist.logits.exp()[:4].numpy()
+            assert probs.max() - probs.min() > 0.3  # far from uniform: a wrong state-action pairing shows
+            for state in range(4):
+                freq = np.bincount(action[state::4], minlength=3) / 5000
+                np.testing.assert_allclose(freq, probs[state], atol=0.025)  # > 3.5 sigma at n = 5000
+        else:
+            z = (action - dist.mean.numpy()) / np.exp(-0.5)
+            assert abs(z.mean()) < 0.03 and abs(z.std() - 1.0) < 0.03
+
+
+def test_numpy_actor_only_where_it_covers_the_policy():
+    assert ActorCritic(BOX, gym.spaces.Discrete(2)).numpy_actor(np.random.default_rng(0)) is not None
+    for policy in (ActorCritic(BOX, gym.spaces.Discrete(2), share_torso=True),
+                   ActorCritic(BOX, gym.spaces.Discrete(2), normalize_obs=True),
+                   ActorCritic(BOX, gym.spaces.Discrete(2), activation="elu"),
+                   ActorCritic(gym.spaces.Discrete(5), gym.spaces.Discrete(2)),
+                   ActorCritic(BOX, gym.spaces.MultiDiscrete([2, 3])),
+                   ActorCritic(BOX, gym.spaces.Box(-1, 1, (2,), np.float32), squash_actions=True)):
+        assert policy.numpy_actor(np.random.default_rng(0)) is None

@@ -23,11 +23,13 @@ def test_trpo_solves_identity_env(identity_env):
 
 def test_npg_takes_the_full_natural_step(identity_env):
     seen = []
-    agent = ascent.NPG(identity_env, seed=0, verbose=0, n_envs=2, n_steps=256, target_kl=0.05)
+    # (delta = 0.05 sometimes overshoots into a policy wrong in one of the 3 states: 9 of 70 seeds;
+    # 0.02 never did in 60)
+    agent = ascent.NPG(identity_env, seed=0, verbose=0, n_envs=2, n_steps=256, target_kl=0.02)
     agent.learn(8_000, callbacks=lambda agent, metrics: seen.append(metrics))
     assert all(m["step_fraction"] == 1.0 for m in seen)
     # the quadratic model says KL = delta; the sampled KL of the full step stays of that order
-    assert np.median([m["kl"] for m in seen]) < 0.05 * 3
+    assert np.median([m["kl"] for m in seen]) < 0.02 * 3
     assert agent.evaluate(10, env=identity_env)["mean_return"] >= 19
 
 

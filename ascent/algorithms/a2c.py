@@ -84,7 +84,7 @@ class A2C(Agent):
         c = self.config
         # 1-2. Experience (n_steps x n_envs), advantages (n-step when lambda = 1), targets R = A + V.
         self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.record_episodes,
-                                                  self.reward_scaler, c.gamma, c.gae_lambda)
+                                                  self.reward_scaler, c.gamma, c.gae_lambda, self.rng)
         self.num_steps += c.n_steps * c.n_envs
         adv = normalize_advantages(batch["advantages"]) if c.normalize_advantage else batch["advantages"]
         # 3. One gradient step on the actor-critic loss.

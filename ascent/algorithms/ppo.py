@@ -96,7 +96,7 @@ class PPO(Agent):
         c = self.config
         # 1-2. Experience (n_steps x n_envs transitions), GAE(lambda) advantages, targets R = A + V.
         self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.record_episodes,
-                                                  self.reward_scaler, c.gamma, c.gae_lambda)
+                                                  self.reward_scaler, c.gamma, c.gae_lambda, self.rng)
         self.num_steps += c.n_steps * c.n_envs
         old_log_std = None
         if c.kl_penalty:  # pi_old's parameters, for the exact KL(pi_old || pi_theta)

@@ -90,7 +90,7 @@ class TRPO(Agent):
         c = self.config
         # Experience, GAE(lambda) advantages and value targets R = A + V.
         self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.record_episodes,
-                                                  self.reward_scaler, c.gamma, c.gae_lambda)
+                                                  self.reward_scaler, c.gamma, c.gae_lambda, self.rng)
         self.num_steps += c.n_steps * c.n_envs
         x, actions, old_logprob = batch["x"], batch["actions"], batch["logprobs"]
         adv = normalize_advantages(batch["advantages"]) if c.normalize_advantage else batch["advantages"]
