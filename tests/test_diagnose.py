@@ -102,7 +102,8 @@ def test_lqr_rejects_bad_numbers():
 # ---- gradient variance on CartPole ---------------------------------------------------------------
 
 def test_variance_reductions_show_up_and_estimators_agree_with_the_reference():
-    report = gradient_variance("CartPole-v1", episodes_per_batch=8, batches=40, reference_episodes=800, seed=0,
+    # (100 batches: with 40, the variance ratios moved by +-0.2 from seed to seed, e.g. full+mean 0.28-0.62)
+    report = gradient_variance("CartPole-v1", episodes_per_batch=8, batches=100, reference_episodes=800, seed=0,
                                net_arch=(16,))
     rows = {r["estimator"]: r for r in report.rows}
     assert set(rows) == {"full", "full+mean", "full+optimal", "rtg", "rtg+mean", "rtg+optimal", "rtg+value"}
@@ -124,7 +125,7 @@ def test_leave_one_out_baselines_stay_unbiased_with_two_episodes_per_batch():
     """With 2 episodes per batch an in-batch mean baseline would take half of each episode's own return
     away: E[s_i (R_i - (R_1 + R_2) / 2)] = grad J / 2 for the score s_i (equal lengths). The leave-one-out
     baselines of REINFORCE must not shrink the gradient, and the check has the power to see a halving."""
-    report = gradient_variance("CartPole-v1", "full,full+mean,full+optimal", episodes_per_batch=2, batches=400,
+    report = gradient_variance("CartPole-v1", "full,full+mean,full+optimal", episodes_per_batch=2, batches=800,
                                reference_episodes=800, seed=0, net_arch=(16,))
     rows = {r["estimator"]: r for r in report.rows}
     for name in ("full", "full+mean", "full+optimal"):
