@@ -61,6 +61,8 @@ class ObsEncoder(nn.Module):
             )
         self.x_shape, self.x_dtype = (tuple(space.shape), torch.uint8) if self.cnn else ((self.dim,), torch.float32)
         self.normalizer = RunningMeanStd((self.dim,)) if normalize and self.kind == "box" else None
+        # preprocess only flattens and casts to float: numpy acting can read raw observations
+        self.flattens_only = self.kind == "box" and self.normalizer is None
 
     def forward(self, obs: torch.Tensor, update_stats: bool = False) -> torch.Tensor:
         return self.features(self.preprocess(obs, update_stats))
@@ -201,7 +203,7 @@ class ActorCritic(nn.Module):
         a = mean + std eps with log N(a) computed from eps. None where it does not cover the policy:
         a shared torso, the CNN, one-hot inputs, observation normalization, MultiDiscrete or
         tanh-squashed actions, activations other than tanh and relu."""
-        if (self.shared or self.encoder.kind != "box" or self.encoder.normalizer is not None
+        if (self.shared or not self.encoder.flattens_only
                 or self.action_kind == "multidiscrete" or (self.action_kind == "box" and self.squash)):
             return None
         actor = numpy_linear_stack([*self.actor_torso.layers, self.action_head], self.actor_torso.activation_name)

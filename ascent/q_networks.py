@@ -110,8 +110,7 @@ class QNetwork(nn.Module):
         argmax Q = argmax A (V and mean A shift every action alike). None where the network has a
         part this does not cover: the CNN, one-hot inputs, observation normalization, noisy layers,
         C51, activations other than relu and tanh."""
-        if (self.encoder.kind != "box" or self.encoder.normalizer is not None or self.noisy_layers
-                or self.n_atoms != 1):
+        if not self.encoder.flattens_only or self.noisy_layers or self.n_atoms != 1:
             return None
         q = numpy_linear_stack([*self.hidden, self.advantage_head], self.activation_name)
         return None if q is None else (lambda obs: q(obs).argmax(1))

@@ -253,15 +253,15 @@ class DQN(Agent):
         if target_out is None:
             with autocast(self.precision):
                 target_out = self.q_target(batch.next_obs).float()
+        next_probs = None if self.atoms is None else target_out.softmax(2)  # C51: Z'(s', .) (B, |A|, k)
         if c.double_q:  # the online network chooses a', the target network evaluates it
             next_action = self.q_values(self.q_net, batch.next_obs).argmax(1)
         else:
-            next_q = target_out if self.atoms is None else (target_out.softmax(2) * self.atoms).sum(2)
-            next_action = next_q.argmax(1)
+            next_action = (target_out if next_probs is None else (next_probs * self.atoms).sum(2)).argmax(1)
         rows = torch.arange(len(next_action))
-        if self.atoms is None:
+        if next_probs is None:
             return batch.rewards + discount * target_out[rows, next_action]
-        return categorical_projection(target_out.softmax(2)[rows, next_action], batch.rewards, discount, self.atoms)
+        return categorical_projection(next_probs[rows, next_action], batch.rewards, discount, self.atoms)
 
     def loss(self, batch: Batch, target: torch.Tensor,
              weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
