@@ -244,10 +244,10 @@ class ActorCritic(nn.Module):
         action, _, _ = self.act(self.encoder.preprocess(torch.as_tensor(obs)), deterministic)
         return self.to_env_action(action)
 
-    def to_env_action(self, action: torch.Tensor) -> np.ndarray:
+    def to_env_action(self, action: torch.Tensor | np.ndarray) -> np.ndarray:
         """The action the env receives: Gaussian samples clipped to the bounds (the stored action
         stays unclipped so its log-prob is exact), tanh-squashed ones rescaled from (-1, 1)."""
-        a = action.numpy()
+        a = action if isinstance(action, np.ndarray) else action.numpy()
         if self.action_kind != "box":
             return a
         if self.squash:

@@ -34,8 +34,8 @@ def collect_rollout(
     numpy_act = policy.numpy_actor(rng) if rng is not None else None
     for t in range(storage.n_steps):
         if numpy_act is not None:  # x is the flat observation, cast to float32 where it is stored
-            x = torch.from_numpy(obs.reshape(len(obs), -1))
-            action, logprob, value = (torch.from_numpy(v) for v in numpy_act(obs))
+            x = obs.reshape(len(obs), -1)
+            action, logprob, value = numpy_act(obs)
         else:
             x = policy.encoder.preprocess(torch.from_numpy(obs), update_stats=True)  # (N, *x_shape)
             action, logprob, value = policy.act(x)

@@ -11,6 +11,8 @@ import torch
 
 from ascent.envs import Step
 
+Array = np.ndarray | torch.Tensor
+
 
 class RolloutStorage:
     """One rollout of `n_steps` steps from `n_envs` envs."""
@@ -26,13 +28,16 @@ class RolloutStorage:
         self.logprobs = torch.zeros(T, N)
         self.values = torch.zeros(T, N)
         self.final_values = torch.zeros(T, N)  # V(final obs) where a truncated episode bootstraps
-        self._np = {
+        # numpy views of the tensors above (a step is written through them: a numpy assignment costs
+        # ~1 us, a torch index-assignment several), and the env-side fields, kept as numpy arrays
+        self._np = {k: getattr(self, k).numpy() for k in ("x", "actions", "logprobs", "values")}
+        self._np.update({
             "rewards": np.zeros((T, N), np.float32),
             "terminated": np.zeros((T, N), bool),
             "dones": np.zeros((T, N), bool),
             "valid": np.ones((T, N), bool),
             "bootstrap": np.zeros((T, N), bool),
-        }
+        })
         self.rewards, self.terminated, self.dones, self.valid, self.bootstrap = (
             torch.from_numpy(self._np[k]) for k in ("rewards", "terminated", "dones", "valid", "bootstrap")
         )
@@ -44,14 +49,14 @@ class RolloutStorage:
         return cls(n_steps, n_envs, policy.encoder.x_shape, policy.action_space.shape or (), action_dtype,
                    policy.encoder.x_dtype)
 
-    def add(self, t: int, x: torch.Tensor, action: torch.Tensor, logprob: torch.Tensor, value: torch.Tensor,
-            step: Step, reward: np.ndarray) -> None:
-        """Write step t: what the policy saw and did, and what the env answered (`reward` possibly scaled)."""
-        self.x[t] = x
-        self.actions[t] = action
-        self.logprobs[t] = logprob
-        self.values[t] = value
+    def add(self, t: int, x: Array, action: Array, logprob: Array, value: Array, step: Step, reward: np.ndarray) -> None:
+        """Write step t: what the policy saw and did (numpy arrays or CPU tensors), and what the env
+        answered (`reward` possibly scaled)."""
         a = self._np
+        a["x"][t] = x
+        a["actions"][t] = action
+        a["logprobs"][t] = logprob
+        a["values"][t] = value
         a["rewards"][t] = reward
         a["terminated"][t] = step.terminated
         a["dones"][t] = step.terminated | step.truncated

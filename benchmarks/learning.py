@@ -1,7 +1,11 @@
 """Learning benchmark: final deterministic evaluation (10 episodes) over seeds, with each env's
 default preset, plus learning-curve figures.
 
-  python benchmarks/learning.py --tasks cartpole,pendulum --seeds 3 [--out runs/bench]
+  python benchmarks/learning.py --tasks cartpole,pendulum --seeds 3 [--out runs/bench] [--resume]
+
+With --resume, a seed whose run directory holds a checkpoint continues from it (`Agent.resume`)
+instead of starting again; its wall time is then this invocation's part plus the checkpoint's
+recorded wall time. Long runs: add `--set checkpoint_every=25000 --set save_replay_buffer=true`.
 
 Prints a markdown table; figures go to benchmarks/figures/ppo-ENV.png.
 """
@@ -58,6 +62,17 @@ TASKS = {
 }
 
 
+def recorded_wall(run_dir: Path, resumed_steps: int) -> float:
+    """Wall time the metrics CSV records at the first row after the checkpoint a run resumed from
+    (the resumed process restarts its clock there), i.e. the time spent before the interruption."""
+    import csv
+
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("wall_time")]
+    before = [float(r["wall_time"]) for r in rows if int(r["steps"]) <= resumed_steps]
+    return before[-1] if before else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", default="cartpole,pendulum")
@@ -65,6 +80,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench"))
     ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra hyperparameters for every task")
+    ap.add_argument("--resume", action="store_true", help="continue seeds whose run directory has a checkpoint")
     args = ap.parse_args()
     figures = ROOT / "benchmarks" / "figures"
     print("| algo | env | steps | preset | eval return per seed | mean +- std | target | wall s per seed |")
@@ -76,11 +92,15 @@ def main() -> None:
         returns, walls, dirs, preset = [], [], [], None
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             run_dir = Path(args.out) / f"{name}-{env_id}-s{seed}"
-            agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0, **overrides, **extra)
-            preset = agent.preset
             start = time.perf_counter()
-            agent.learn(steps, progress_bar=False)
-            walls.append(time.perf_counter() - start)
+            if args.resume and (run_dir / "checkpoints" / "last.pt").exists():
+                agent = ascent.get_algorithm(algo).resume(run_dir, progress_bar=False, verbose=0)
+                walls.append(time.perf_counter() - start + recorded_wall(run_dir, agent.num_steps))
+            else:
+                agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0, **overrides, **extra)
+                agent.learn(steps, progress_bar=False)
+                walls.append(time.perf_counter() - start)
+            preset = agent.preset
             returns.append(agent.evaluate(10)["mean_return"])
             dirs.append(run_dir)
         figure = f"{algo}-{env_id}.png" if not overrides else f"{name}-{env_id}.png"

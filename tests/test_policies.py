@@ -118,3 +118,18 @@ def test_numpy_actor_only_where_it_covers_the_policy():
                    ActorCritic(BOX, gym.spaces.MultiDiscrete([2, 3])),
                    ActorCritic(BOX, gym.spaces.Box(-1, 1, (2,), np.float32), squash_actions=True)):
         assert policy.numpy_actor(np.random.default_rng(0)) is None
+
+
+def test_logistic_tanh_matches_torch_tanh_in_value_and_gradient():
+    """The logistic route MLPs take on AVX-512 CPUs: tanh(x) = 2 sigmoid(2x) - 1 and d tanh = 1 - tanh^2."""
+    from ascent.networks import _Tanh
+
+    torch.manual_seed(0)
+    x = (torch.randn(300, 64, dtype=torch.float64) * 3).requires_grad_()
+    y = _Tanh.apply(x)
+    weights = torch.randn_like(x)
+    (grad,) = torch.autograd.grad((y * weights).sum(), x)
+    x_ref = x.detach().clone().requires_grad_()
+    (grad_ref,) = torch.autograd.grad((torch.tanh(x_ref) * weights).sum(), x_ref)
+    torch.testing.assert_close(y, torch.tanh(x.detach()), atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad, grad_ref, atol=1e-12, rtol=0)
