@@ -63,8 +63,9 @@ TASKS = {
 
 
 def recorded_wall(run_dir: Path, resumed_steps: int) -> float:
-    """Wall time the metrics CSV records at the first row after the checkpoint a run resumed from
-    (the resumed process restarts its clock there), i.e. the time spent before the interruption."""
+    """The time spent before an interruption: the wall time of the metrics CSV's last row at or
+    before the checkpoint a run resumed from (a resumed process restarts its clock at zero, so after
+    a second interruption this counts only the time since the first)."""
     import csv
 
     with open(run_dir / "metrics.csv", newline="") as f:
