@@ -4,8 +4,8 @@ default preset, plus learning-curve figures.
   python benchmarks/learning.py --tasks cartpole,pendulum --seeds 3 [--out runs/bench] [--resume]
 
 With --resume, a seed whose run directory holds a checkpoint continues from it (`Agent.resume`)
-instead of starting again; its wall time is then this invocation's part plus the checkpoint's
-recorded wall time. Long runs: add `--set checkpoint_every=25000 --set save_replay_buffer=true`.
+instead of starting again; its wall time is then the training time its metrics CSV records
+over all the processes that ran it. Long runs: add `--set checkpoint_every=25000 --set save_replay_buffer=true`.
 
 Prints a markdown table; figures go to benchmarks/figures/ppo-ENV.png.
 """
@@ -62,16 +62,16 @@ TASKS = {
 }
 
 
-def recorded_wall(run_dir: Path, resumed_steps: int) -> float:
-    """The time spent before an interruption: the wall time of the metrics CSV's last row at or
-    before the checkpoint a run resumed from (a resumed process restarts its clock at zero, so after
-    a second interruption this counts only the time since the first)."""
+def recorded_wall(run_dir: Path) -> float:
+    """A resumed run's training time over all its processes, from the metrics CSV: every process
+    restarts the wall clock at zero (and resuming drops the rows after the checkpoint), so each
+    drop of wall_time ends a segment; the segments' last values add up. Counting from the CSV also
+    holds when --resume finds a run already finished."""
     import csv
 
     with open(run_dir / "metrics.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("wall_time")]
-    before = [float(r["wall_time"]) for r in rows if int(r["steps"]) <= resumed_steps]
-    return before[-1] if before else 0.0
+        walls = [float(r["wall_time"]) for r in csv.DictReader(f) if r.get("wall_time")]
+    return sum(prev for prev, cur in zip(walls, walls[1:]) if cur < prev) + (walls[-1] if walls else 0.0)
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def main() -> None:
             start = time.perf_counter()
             if args.resume and (run_dir / "checkpoints" / "last.pt").exists():
                 agent = ascent.get_algorithm(algo).resume(run_dir, progress_bar=False, verbose=0)
-                walls.append(time.perf_counter() - start + recorded_wall(run_dir, agent.num_steps))
+                walls.append(recorded_wall(run_dir))
             else:
                 agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0, **overrides, **extra)
                 agent.learn(steps, progress_bar=False)
