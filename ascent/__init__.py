@@ -1,20 +1,35 @@
-"""ascent: deep reinforcement learning, faithful to the theory and fast (PyTorch + Gymnasium)."""
+"""ascent: deep reinforcement learning, faithful to the theory and fast (PyTorch + Gymnasium).
 
-__version__ = "0.1.0"
+Every algorithm and class below is imported when first used (`ascent.PPO`, `ascent.load`), so that
+`import ascent` and the CLI start without loading torch.
+"""
 
-from ascent.agent import Agent  # noqa: E402
-from ascent.algorithms import ALGORITHMS, get_algorithm  # noqa: E402
-from ascent.algorithms.a2c import A2C, A2CConfig  # noqa: E402
-from ascent.algorithms.ac import AC, ACConfig  # noqa: E402
-from ascent.algorithms.dqn import DQN, DQNConfig  # noqa: E402
-from ascent.algorithms.offpolicy_pg import OffPolicyPG, OffPolicyPGConfig  # noqa: E402
-from ascent.algorithms.ppo import PPO, PPOConfig  # noqa: E402
-from ascent.algorithms.reinforce import REINFORCE, REINFORCEConfig  # noqa: E402
-from ascent.algorithms.sac import SAC, SACConfig  # noqa: E402
-from ascent.algorithms.tabular import SARSA, QLearning, QLearningConfig, SARSAConfig  # noqa: E402
-from ascent.algorithms.td3 import DDPG, TD3, DDPGConfig, TD3Config  # noqa: E402
-from ascent.algorithms.trpo import NPG, TRPO, NPGConfig, TRPOConfig  # noqa: E402
-from ascent.errors import AscentError, CheckpointError, ConfigError, EnvError, TrainingDiverged  # noqa: E402
+from __future__ import annotations
 
-__all__ = ["Agent", "ALGORITHMS", "get_algorithm", "PPO", "PPOConfig", "A2C", "A2CConfig", "TRPO", "TRPOConfig", "NPG", "NPGConfig", "REINFORCE", "REINFORCEConfig", "OffPolicyPG", "OffPolicyPGConfig", "AC", "ACConfig", "DQN", "DQNConfig", "SAC", "SACConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig", "QLearning", "QLearningConfig", "SARSA", "SARSAConfig", "AscentError", "CheckpointError",
-           "ConfigError", "EnvError", "TrainingDiverged"]
+import importlib
+
+from ascent.errors import AscentError, CheckpointError, ConfigError, EnvError, TrainingDiverged
+from ascent.registry import ALGORITHMS, get_algorithm, load
+from ascent.version import __version__
+
+_CLASSES = {spec.split(":")[1]: spec.split(":")[0] for spec in ALGORITHMS.values()}
+_OTHERS = {"Agent": "ascent.core.agent"}
+
+__all__ = ["__version__", "Agent", "ALGORITHMS", "get_algorithm", "load", "AscentError", "CheckpointError",
+           "ConfigError", "EnvError", "TrainingDiverged",
+           *(name + suffix for name in _CLASSES for suffix in ("", "Config"))]
+
+
+def __getattr__(name: str):
+    """`ascent.PPO`, `ascent.PPOConfig`, `ascent.Agent`: imported on first access."""
+    base = name[: -len("Config")] if name.endswith("Config") else name
+    module = _OTHERS.get(name) or _CLASSES.get(base)
+    if module is None:
+        raise AttributeError(f"module 'ascent' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -93,9 +93,9 @@ def _add_diagnose_parser(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ascent.algorithms import get_algorithm
-    from ascent.config import load_presets, parse_set, preset_for_env
-    from ascent.envs import check_env_id
+    from ascent.registry import get_algorithm
+    from ascent.core.config import load_presets, parse_set, preset_for_env
+    from ascent.envs.vector import check_env_id
 
     cls = get_algorithm(args.algo)
     check_env_id(args.env)
@@ -125,16 +125,12 @@ def _write_eval(run_dir: Path, result: dict) -> None:
 
 
 def _load_run(run_dir: str):
-    from ascent.agent import Agent, read_run_config
-    from ascent.errors import CheckpointError
+    from ascent.core.run import RunDirectory
+    from ascent.registry import load
 
-    info = read_run_config(run_dir)
-    model = Path(run_dir) / "model.pt"
-    if not model.exists():
-        model = Path(run_dir) / "checkpoints" / "last.pt"
-    if not model.exists():
-        raise CheckpointError(f"{run_dir} has no model.pt or checkpoint yet; nothing to evaluate")
-    return Agent.load(model, verbose=0), info
+    run = RunDirectory(run_dir)
+    info = run.read_config()
+    return load(run.trained_model(), verbose=0), info
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -152,8 +148,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from ascent.agent import read_run_config
-    from ascent.algorithms import get_algorithm
+    from ascent.core.run import read_run_config
+    from ascent.registry import get_algorithm
 
     info = read_run_config(args.run_dir)
     cls = get_algorithm(info.get("algo", "?"))
@@ -165,7 +161,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ascent.plotting import plot_runs
+    from ascent.core.plotting import plot_runs
 
     out = args.out or (Path(args.run_dirs[0]) / "learning_curve.png" if len(args.run_dirs) == 1 else "curves.png")
     path = plot_runs(args.run_dirs, out, column=args.metric, smoothing=args.smoothing)
@@ -174,8 +170,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ascent.algorithms import ALGORITHMS, get_algorithm
-    from ascent.config import config_help, load_presets
+    from ascent.registry import ALGORITHMS, get_algorithm
+    from ascent.core.config import config_help, load_presets
 
     if args.algo:
         cls = get_algorithm(args.algo)
@@ -195,7 +191,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.diagnostic == "lqr-field":
-        from ascent.lqr import SIGMA_FLOOR, lqr_field
+        from ascent.theory.lqr import SIGMA_FLOOR, lqr_field
 
         s = lqr_field(args.out, args.horizon, args.action_cost, args.iterations, args.lr, args.kl_step,
                       args.start_k, args.start_sigma)
@@ -210,7 +206,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                   f"sigma = {p['final'][1]:.4f}, |k - k*| = {p['distance_to_k_star']:.4f}, J = {p['J']:.4f}; {quarter}")
         print(f"wrote {s['png']}")
         return 0
-    from ascent.diagnose import format_table, gradient_variance, write_report
+    from ascent.theory.gradient_variance import format_table, gradient_variance, write_report
 
     report = gradient_variance(args.env, args.estimators, args.episodes, args.batches, args.reference_episodes,
                                args.seed, args.run_dir, args.gamma)
@@ -221,7 +217,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from ascent.tabular_planning import plot_q_table, table_report
+    from ascent.theory.tabular_planning import plot_q_table, table_report
 
     agent, _ = _load_run(args.run_dir)
     if not hasattr(agent, "q_table"):

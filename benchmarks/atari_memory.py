@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--capacity", type=int, default=1_000_000)
     ap.add_argument("--steps", type=int, default=3000, help="env steps of the DQN throughput runs (0: skip)")
     args = ap.parse_args()
-    from ascent.frame_replay import FrameReplayBuffer
+    from ascent.buffers.frame_replay import FrameReplayBuffer
 
     space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
     frame, n = 84 * 84, args.capacity

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import ascent
-from ascent.config import parse_set
-from ascent.plotting import plot_runs
+from ascent.core.config import parse_set
+from ascent.core.plotting import plot_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 # name: (algo, env id, steps, target return or None, what the target means[, hyperparameter overrides])

@@ -98,7 +98,7 @@ def main() -> None:
                       f"{med(rs) / sb3_sps:.2f}x | {evals_sb3} | {evals_ours} | {every} |", flush=True)
 
     if not args.skip_threshold:
-        from ascent.config import PRESET_META_KEYS, load_presets
+        from ascent.core.config import PRESET_META_KEYS, load_presets
 
         fast = {k: v for k, v in load_presets("ppo")["cartpole-fast"].items() if k not in PRESET_META_KEYS}
         rows = []

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workers import run_ascent  # noqa: E402
 
-from ascent.config import parse_set  # noqa: E402
+from ascent.core.config import parse_set  # noqa: E402
 
 
 def main() -> None:

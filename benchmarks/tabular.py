@@ -13,7 +13,7 @@ import argparse
 import time
 
 import ascent
-from ascent.tabular_planning import TabularModel, expected_return, greedy, value_iteration
+from ascent.theory.tabular_planning import TabularModel, expected_return, greedy, value_iteration
 
 # (algo, env, steps, hyperparameter overrides, what the issue asks)
 TASKS = [

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ascent.agent import Agent
-from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
+from ascent.core.agent import Agent
+from ascent.core.config import CommonConfig, check_range, check_schedule, param, schedule
 from ascent.errors import ConfigError
-from ascent.normalize import RewardScaler
-from ascent.optim import Adam, FlatParameters, RMSprop
-from ascent.policies import ActorCritic
-from ascent.returns import explained_variance, normalize_advantages
-from ascent.rollout import collect_advantage_batch
-from ascent.storage import RolloutStorage
+from ascent.nets.normalize import RewardScaler
+from ascent.nets.optim import OptimizerStep
+from ascent.nets.policies import ActorCritic
+from ascent.algorithms.common.returns import explained_variance, normalize_advantages
+from ascent.algorithms.common.onpolicy import collect_advantage_batch
+from ascent.buffers.rollout import RolloutStorage
 
 
 @dataclass
@@ -68,17 +68,13 @@ class A2C(Agent):
     def setup(self) -> None:
         c = self.config
         self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
-        self.flat = FlatParameters(self.policy)  # one tensor for the norm, the clip and the optimizer
-        lr = schedule(c.learning_rate, 0.0)
-        if c.use_rms_prop:
-            self.optimizer = RMSprop([self.flat.param], lr=lr, alpha=c.rms_prop_alpha, eps=c.rms_prop_eps)
-        else:
-            self.optimizer = Adam([self.flat.param], lr=lr, eps=c.rms_prop_eps)
+        self.step = OptimizerStep(self.policy, schedule(c.learning_rate, 0.0), "rmsprop" if c.use_rms_prop else "adam",
+                                  eps=c.rms_prop_eps, max_grad_norm=c.max_grad_norm, alpha=c.rms_prop_alpha)
         self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
 
     def modules(self) -> dict:
-        return {"policy": self.policy, "optimizer": self.optimizer}
+        return {"policy": self.policy, "optimizer": self.step.optimizer}
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
@@ -89,17 +85,13 @@ class A2C(Agent):
         adv = normalize_advantages(batch["advantages"]) if c.normalize_advantage else batch["advantages"]
         # 3. One gradient step on the actor-critic loss.
         lr = schedule(c.learning_rate, self.progress)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.step.lr = lr
         dist, value = self.policy(batch["x"])
         policy_loss = -(dist.log_prob(batch["actions"]) * adv).mean()  # policy gradient theorem, A as weight
         value_loss = F.mse_loss(value, batch["returns"])
         entropy = dist.entropy().mean()
         loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
-        self.flat.zero_grad()
-        loss.backward()
-        self.flat.clip_grad_norm(c.max_grad_norm)
-        self.optimizer.step()
+        self.step(loss)
         metrics = dict(zip(("loss", "policy_loss", "value_loss", "entropy"),
                            torch.stack([loss, policy_loss, value_loss, entropy]).detach().tolist()))
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])

@@ -28,14 +28,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ascent.agent import Agent
-from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
-from ascent.envs import Step
+from ascent.core.agent import Agent
+from ascent.core.config import CommonConfig, check_range, check_schedule, param, schedule
+from ascent.envs.vector import Step
 from ascent.errors import ConfigError, EnvError
-from ascent.networks import MLP
-from ascent.normalize import RewardScaler
-from ascent.optim import Adam
-from ascent.policies import ActorCritic
+from ascent.nets.layers import MLP
+from ascent.nets.normalize import RewardScaler
+from ascent.nets.optim import OptimizerStep
+from ascent.nets.policies import ActorCritic
 
 CRITICS = ("v", "q")
 
@@ -106,21 +106,23 @@ class AC(Agent):
     def setup(self) -> None:
         c = self.config
         # With critic="q" the policy's own V head is left unused; the actor's parameters are the same.
-        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, c.net_arch, c.activation,
-                                  share_torso=False, log_std_init=c.log_std_init, ortho_init=c.ortho_init,
+        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, net_arch=c.net_arch,
+                                  activation=c.activation, log_std_init=c.log_std_init, ortho_init=c.ortho_init,
                                   normalize_obs=c.normalize_obs)
-        self.actor_params = self.policy.actor_parameters()
         if c.critic == "q":
             self.critic = QCritic(self.policy.encoder.dim, self.envs.action_space, c.net_arch, c.activation, c.ortho_init)
-            self.critic_params = list(self.critic.parameters())
+            critic_params = list(self.critic.parameters())
         else:
-            self.critic_params = self.policy.critic_parameters()
-        self.optimizer = Adam(self.actor_params, lr=schedule(c.learning_rate, 0.0))
-        self.critic_optimizer = Adam(self.critic_params, lr=schedule(c.vf_learning_rate, 0.0))
+            critic_params = self.policy.critic_parameters()
+        self.actor_step = OptimizerStep(self.policy.actor_parameters(), schedule(c.learning_rate, 0.0),
+                                        max_grad_norm=c.max_grad_norm, flat=False)
+        self.critic_step = OptimizerStep(critic_params, schedule(c.vf_learning_rate, 0.0),
+                                         max_grad_norm=c.max_grad_norm, flat=False)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
 
     def modules(self) -> dict:
-        mods = {"policy": self.policy, "optimizer": self.optimizer, "critic_optimizer": self.critic_optimizer}
+        mods = {"policy": self.policy, "optimizer": self.actor_step.optimizer,
+                "critic_optimizer": self.critic_step.optimizer}
         return mods | ({"critic": self.critic} if self.config.critic == "q" else {})
 
     def train_iteration(self) -> dict[str, float]:
@@ -142,13 +144,10 @@ class AC(Agent):
                  "terminated": torch.from_numpy(step.terminated), "valid": torch.from_numpy(step.valid).float()}
         # 2. The losses, then one step of each optimizer on its own loss.
         critic_loss, actor_loss, metrics = self.losses(batch)
-        for loss, params, optimizer, lr in ((critic_loss, self.critic_params, self.critic_optimizer, c.vf_learning_rate),
-                                            (actor_loss, self.actor_params, self.optimizer, c.learning_rate)):
-            optimizer.param_groups[0]["lr"] = schedule(lr, self.progress)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm)
-            optimizer.step()
+        self.critic_step.lr = schedule(c.vf_learning_rate, self.progress)
+        self.critic_step(critic_loss)
+        self.actor_step.lr = schedule(c.learning_rate, self.progress)
+        self.actor_step(actor_loss)
         return metrics
 
     def losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:

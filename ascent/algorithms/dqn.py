@@ -30,16 +30,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ascent.agent import Agent
-from ascent.config import exploration_epsilon, check_range, param
+from ascent.core.agent import Agent
+from ascent.algorithms.common.exploration import exploration_epsilon
+from ascent.core.config import check_range, param
 from ascent.errors import ConfigError, EnvError
-from ascent.frame_replay import make_replay_buffer
-from ascent.offpolicy import OffPolicyConfig, step_into_buffer
-from ascent.networks import autocast, resolve_precision
-from ascent.optim import Adam, FlatParameters
-from ascent.prioritized_replay import PrioritizedReplay
-from ascent.q_networks import QNetwork
-from ascent.replay import Batch
+from ascent.algorithms.common.offpolicy import (OffPolicyConfig, collect_transitions, gradient_steps_per_round,
+                                                replay_buffer)
+from ascent.nets.optim import OptimizerStep, polyak_update
+from ascent.nets.precision import resolve_precision
+from ascent.buffers.prioritized import PrioritizedReplay
+from ascent.nets.q_networks import QNetwork
+from ascent.buffers.replay import Batch
 
 
 @dataclass
@@ -120,25 +121,23 @@ class DQN(Agent):
         self.n_actions = int(self.envs.action_space.n)
         n_atoms = c.n_atoms if c.distributional else 1
         self.q_net = QNetwork(self.envs.observation_space, self.n_actions, c.net_arch, c.activation, c.dueling,
-                              c.noisy, n_atoms, c.noisy_sigma0, c.normalize_obs)
+                              c.noisy, n_atoms, c.noisy_sigma0, c.normalize_obs, resolve_precision(c.precision))
         self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.flat = FlatParameters(self.q_net)  # norm, clip and Adam as one op each
+        self.step = OptimizerStep(self.q_net, c.learning_rate, max_grad_norm=c.max_grad_norm)
         self.numpy_greedy = self.q_net.numpy_greedy()  # acting on an MLP without torch's overhead (None: torch)
-        self.target_params = list(self.q_target.parameters())
-        self.optimizer = Adam([self.flat.param], lr=c.learning_rate)
-        self.precision = resolve_precision(c.precision)
+        self.target_pairs = (list(self.q_target.parameters()), list(self.q_net.parameters()))
         self.atoms = torch.linspace(c.v_min, c.v_max, c.n_atoms) if c.distributional else None
-        buffer = make_replay_buffer(c.buffer_size, c.n_envs, self.envs.observation_space, self.envs.action_space,
-                                    c.optimize_memory_usage)
+        buffer = replay_buffer(c, self.envs)
         self.replay = PrioritizedReplay(buffer, c.prioritized_replay_alpha, c.prioritized_replay_eps) \
             if c.prioritized_replay else buffer
+        self.save_replay = c.save_replay_buffer
         self.next_target_update = c.target_update_interval
         space = self.envs.observation_space  # a round's shared target pass: <= 8192 transitions, <= 256 MiB of s and s'
         obs_bytes = 2 * int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize
         self.updates_per_target_pass = max(1, min(8192, 2**28 // obs_bytes) // c.batch_size)
 
     def modules(self) -> dict:
-        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.optimizer}
+        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.step.optimizer}
 
     # ---- acting -------------------------------------------------------------------------------------
     def epsilon(self) -> float:
@@ -146,11 +145,10 @@ class DQN(Agent):
 
     def q_values(self, net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
         """Q(s, .) (B, |A|): the network's output, or the mean of each action's distribution."""
-        with autocast(self.precision):
-            out = net(obs).float()
+        out = net(obs)
         return out if self.atoms is None else (out.softmax(2) * self.atoms).sum(2)
 
-    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+    def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         """Greedy in Q (noise off when deterministic); epsilon-greedy at the current epsilon otherwise."""
         n = len(obs)
         explore = np.zeros(n, dtype=bool) if deterministic else self.rng.random(n) < self.epsilon()
@@ -171,49 +169,58 @@ class DQN(Agent):
         self.q_net.set_noise(True)
         return greedy
 
+    def explore(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Uniform random actions during the warm-up, then epsilon-greedy (the same action is stored
+        and sent to the env)."""
+        if self.q_net.encoder.normalizer is not None:  # the running statistics see every observation acted on
+            self.q_net.encoder.preprocess(torch.as_tensor(obs), update_stats=True)
+        action = self.rng.integers(self.n_actions, size=len(obs)) if warmup else self.act_batch(obs, deterministic=False)
+        return action, action
+
     # ---- learning -----------------------------------------------------------------------------------
     def train_iteration(self) -> dict[str, float]:
         c = self.config
-        for _ in range(c.train_freq):  # act: uniform random actions until learning_starts
-            if self.num_steps < c.learning_starts:
-                action = self.rng.integers(self.n_actions, size=c.n_envs)
-            else:
-                action = self.policy_action(self.obs, deterministic=False)
-            self.obs, _ = step_into_buffer(self.envs, self.replay, self.obs, action, action, self.record_episodes)
-            self.num_steps += c.n_envs
-        if self.num_steps < c.learning_starts:
+        if not collect_transitions(self, self.explore):
             return {}
-        metrics = self.gradient_round(c.gradient_steps if c.gradient_steps > 0 else c.train_freq * c.n_envs)
+        metrics = self.gradient_round(gradient_steps_per_round(c, self.envs.num_envs))
         if self.num_steps >= self.next_target_update:  # Q' <- (1 - tau) Q' + tau Q
-            torch._foreach_lerp_(self.target_params, list(self.q_net.parameters()), c.tau)
+            polyak_update(*self.target_pairs, c.tau)
             self.next_target_update = (self.num_steps // c.target_update_interval + 1) * c.target_update_interval
         metrics["epsilon"] = self.epsilon()
         return metrics
 
-    def gradient_round(self, n_updates: int) -> dict[str, float]:
-        """n_updates gradient steps in a row (Q' fixed throughout); the last step's metrics."""
+    def gradient_round(self, n: int) -> dict[str, float]:
+        """n gradient steps in a row with Q' fixed; the last step's metrics."""
+        for i, (batch, weights, slots, target) in enumerate(self.minibatches(n)):
+            metrics = self.update(batch, weights, slots, target, report=i == n - 1)
+        return metrics
+
+    def minibatches(self, n: int):
+        """The round's n minibatches as (batch, importance weights, buffer slots, td_target or None).
+
+        Under prioritized replay or noisy nets each minibatch is drawn after the previous step (its
+        priorities, its noise); the target is computed in `update`. Otherwise, with uniform replay
+        and Q' fixed for the round, the round's draws are made at once and Q'(s', .) of all of them
+        computed in one pass (without double Q, the whole target y): the same computation as one
+        minibatch at a time, in fewer and larger operations (at most 8192 transitions, or 256 MiB of
+        observations, a pass)."""
         c = self.config
-        if c.prioritized_replay or c.noisy:  # each step's sampling (or target noise) follows the last step
-            for i in range(n_updates):
-                metrics = self.update(*self.sample(), report=i == n_updates - 1)
-            return metrics
-        # Uniform replay and a fixed Q': draw the round's minibatches at once and compute their targets
-        # in one pass (Q' on all next states; without double Q the whole target y). The same
-        # computation as one minibatch at a time, in fewer and larger operations (at most 8192
-        # transitions, or 256 MiB of observations, a pass).
+        if c.prioritized_replay or c.noisy:
+            for _ in range(n):
+                yield (*self.sample(), None)
+            return
         per_pass = self.updates_per_target_pass
-        for first in range(0, n_updates, per_pass):
-            n = min(per_pass, n_updates - first)
-            batches = self.replay.batch(*self.replay.sample_index(c.batch_size * n), c.n_step, c.gamma)
-            with torch.no_grad(), autocast(self.precision):  # in cache-sized chunks: 2x faster than at once
-                target_out = torch.cat([self.q_target(part).float() for part in batches.next_obs.split(1024)])
+        for first in range(0, n, per_pass):
+            k = min(per_pass, n - first)
+            batches = self.replay.batch(*self.replay.sample_index(c.batch_size * k), c.n_step, c.gamma)
+            with torch.no_grad():  # in cache-sized chunks: 2x faster than at once
+                target_out = torch.cat([self.q_target(part) for part in batches.next_obs.split(1024)])
             targets = None if c.double_q else self.td_target(batches, target_out)  # double Q: a' from the current Q
-            for i in range(n):
+            for i in range(k):
                 part = slice(i * c.batch_size, (i + 1) * c.batch_size)
                 minibatch = batches[part]
                 target = targets[part] if targets is not None else self.td_target(minibatch, target_out[part])
-                metrics = self.update(minibatch, target=target, report=first + i == n_updates - 1)
-        return metrics
+                yield minibatch, None, None, target
 
     def sample(self) -> tuple[Batch, torch.Tensor | None, np.ndarray | None]:
         """A minibatch, with its importance weights and buffer slots under prioritized replay."""
@@ -224,9 +231,9 @@ class DQN(Agent):
             return self.replay.batch(row, env, c.n_step, c.gamma), weights, flat
         return self.replay.batch(*self.replay.sample_index(c.batch_size), c.n_step, c.gamma), None, None
 
-    def update(self, batch: Batch, weights: torch.Tensor | None = None, flat: np.ndarray | None = None,
+    def update(self, batch: Batch, weights: torch.Tensor | None = None, slots: np.ndarray | None = None,
                target: torch.Tensor | None = None, report: bool = True) -> dict[str, float]:
-        """One gradient step on a minibatch (importance `weights` and buffer slots `flat` under
+        """One gradient step on a minibatch (importance `weights` and buffer `slots` under
         prioritized replay; `target`: its td_target if already computed); its metrics when `report`."""
         c = self.config
         if c.noisy:  # fresh noise for every step's online and target passes (Fortunato et al.)
@@ -235,12 +242,9 @@ class DQN(Agent):
         if target is None:
             target = self.td_target(batch)
         loss, td_error, stats = self.loss(batch, target, weights)
-        self.flat.zero_grad()
-        loss.backward()
-        self.flat.clip_grad_norm(c.max_grad_norm)
-        self.optimizer.step()
+        self.step(loss)
         if c.prioritized_replay:
-            self.replay.update_priorities(flat, td_error.numpy())
+            self.replay.update_priorities(slots, td_error.numpy())
         return {name: value.item() for name, value in stats.items()} if report else {}
 
     @torch.no_grad()
@@ -251,8 +255,7 @@ class DQN(Agent):
         discount = batch.discount if batch.discount is not None else torch.full_like(batch.rewards, c.gamma)
         discount = discount * (1.0 - batch.terminated)  # no bootstrap after a termination
         if target_out is None:
-            with autocast(self.precision):
-                target_out = self.q_target(batch.next_obs).float()
+            target_out = self.q_target(batch.next_obs)
         next_probs = None if self.atoms is None else target_out.softmax(2)  # C51: Z'(s', .) (B, |A|, k)
         if c.double_q:  # the online network chooses a', the target network evaluates it
             next_action = self.q_values(self.q_net, batch.next_obs).argmax(1)
@@ -267,8 +270,7 @@ class DQN(Agent):
              weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """(loss, per-sample priority signal (B,), metric tensors) of the online network against `target`."""
         action = batch.actions.long().unsqueeze(1)  # (B, 1)
-        with autocast(self.precision):
-            out = self.q_net(batch.obs).float()
+        out = self.q_net(batch.obs)
         if self.atoms is None:
             q = out.gather(1, action).squeeze(1)
             per_sample = F.smooth_l1_loss(q, target, reduction="none")  # Huber

@@ -56,13 +56,13 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from ascent.agent import Agent
-from ascent.config import CommonConfig, check_range, param
+from ascent.core.agent import Agent
+from ascent.core.config import CommonConfig, check_range, param
 from ascent.errors import ConfigError
-from ascent.optim import Adam
-from ascent.policies import ActorCritic
-from ascent.returns import discounted_returns
-from ascent.rollout import collect_episodes
+from ascent.nets.optim import OptimizerStep
+from ascent.nets.policies import ActorCritic
+from ascent.algorithms.common.returns import discounted_returns
+from ascent.algorithms.common.onpolicy import collect_agent_episodes
 
 ESTIMATORS = ("trajectory", "per_decision", "first_order")
 BASELINES = ("none", "mean")
@@ -198,24 +198,17 @@ class OffPolicyPG(Agent):
 
     def setup(self) -> None:
         c = self.config
-        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, c.net_arch, c.activation,
-                                  False, 0.0, c.ortho_init, c.normalize_obs)
+        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, net_arch=c.net_arch,
+                                  activation=c.activation, ortho_init=c.ortho_init, normalize_obs=c.normalize_obs)
         self.actor_params = self.policy.actor_parameters()
-        self.optimizer = Adam(self.actor_params, lr=c.learning_rate)
+        self.step = OptimizerStep(self.actor_params, c.learning_rate, flat=False)
         self.kept = KeptBatches(c.n_batches_kept)
 
     def modules(self) -> dict:
-        return {"policy": self.policy, "optimizer": self.optimizer, "kept_batches": self.kept}
-
-    def collect_episodes(self) -> list[dict[str, torch.Tensor]]:
-        """n_episodes complete episodes with the current policy (see rollout.collect_episodes)."""
-        episodes, steps = collect_episodes(self.envs, self.policy, self.config.n_episodes,
-                                           int(self.rng.integers(2**31)), self.record_episodes)
-        self.num_steps += steps
-        return episodes
+        return {"policy": self.policy, "optimizer": self.step.optimizer, "kept_batches": self.kept}
 
     def train_iteration(self) -> dict[str, float]:
-        self.kept.append(self.collect_episodes())
+        self.kept.append(collect_agent_episodes(self, self.config.n_episodes))
         return self.update_from_episodes(self.kept.episodes())
 
     def update_from_episodes(self, episodes: list[dict], n_updates: int | None = None) -> dict[str, float]:
@@ -230,9 +223,7 @@ class OffPolicyPG(Agent):
         totals: collections.Counter = collections.Counter()
         for _ in range(n_updates):
             objective, metrics = self.objective(x, actions, batch)
-            self.optimizer.zero_grad()
-            (-objective).backward()  # ascent on J
-            self.optimizer.step()
+            self.step(-objective)  # ascent on J
             totals.update(metrics)
         return {k: v / n_updates for k, v in totals.items()}
 

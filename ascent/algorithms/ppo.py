@@ -22,15 +22,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ascent.agent import Agent
-from ascent.config import CommonConfig, check_range, check_schedule, param, schedule
+from ascent.core.agent import Agent
+from ascent.core.config import CommonConfig, check_range, check_schedule, param, schedule
 from ascent.errors import ConfigError
-from ascent.normalize import RewardScaler
-from ascent.optim import Adam, FlatParameters
-from ascent.policies import ActorCritic
-from ascent.returns import explained_variance, normalize_advantages
-from ascent.rollout import collect_advantage_batch
-from ascent.storage import RolloutStorage, minibatches
+from ascent.nets.normalize import RewardScaler
+from ascent.nets.optim import OptimizerStep
+from ascent.nets.policies import ActorCritic
+from ascent.algorithms.common.returns import explained_variance, normalize_advantages
+from ascent.algorithms.common.onpolicy import collect_advantage_batch
+from ascent.buffers.rollout import RolloutStorage, minibatches
 
 
 @dataclass
@@ -83,14 +83,13 @@ class PPO(Agent):
     def setup(self) -> None:
         c = self.config
         self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
-        self.flat = FlatParameters(self.policy)  # one tensor for the norm, the clip and Adam
-        self.optimizer = Adam([self.flat.param], lr=schedule(c.learning_rate, 0.0), eps=c.adam_eps)
+        self.step = OptimizerStep(self.policy, schedule(c.learning_rate, 0.0), eps=c.adam_eps, max_grad_norm=c.max_grad_norm)
         self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
         self.kl_coef = KLCoefficient(c.kl_beta)
 
     def modules(self) -> dict:
-        return {"policy": self.policy, "optimizer": self.optimizer, "kl_coef": self.kl_coef}
+        return {"policy": self.policy, "optimizer": self.step.optimizer, "kl_coef": self.kl_coef}
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
@@ -106,8 +105,7 @@ class PPO(Agent):
         # 3. Update: n_epochs passes of minibatch steps.
         progress = self.progress
         lr, clip = schedule(c.learning_rate, progress), schedule(c.clip_range, progress)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.step.lr = lr
         # When a minibatch is the whole batch, per-minibatch advantage normalization is the same
         # every epoch: do it once.
         full_batch = c.batch_size >= batch["x"].shape[0]
@@ -121,10 +119,7 @@ class PPO(Agent):
                 loss, mb_terms, log_ratio = ppo_loss(
                     self.policy, mb, c, clip, self.kl_coef.beta, old_dist, c.normalize_advantage and not full_batch
                 )
-                self.flat.zero_grad()
-                loss.backward()
-                self.flat.clip_grad_norm(c.max_grad_norm)
-                self.optimizer.step()
+                self.step(loss)
                 terms.append(mb_terms)
                 log_ratios.append(log_ratio)
                 if c.target_kl is not None and approx_kl(log_ratio).item() > 1.5 * c.target_kl:

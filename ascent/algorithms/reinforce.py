@@ -33,13 +33,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ascent.agent import Agent
-from ascent.config import CommonConfig, check_range, param
+from ascent.core.agent import Agent
+from ascent.core.config import CommonConfig, check_range, param
 from ascent.errors import ConfigError
-from ascent.optim import Adam
-from ascent.policies import ActorCritic
-from ascent.returns import discounted_returns
-from ascent.rollout import collect_episodes
+from ascent.nets.optim import Adam, OptimizerStep
+from ascent.nets.policies import ActorCritic
+from ascent.algorithms.common.returns import discounted_returns
+from ascent.algorithms.common.onpolicy import collect_agent_episodes
 
 RETURN_TYPES = ("full", "reward_to_go")
 BASELINES = ("none", "mean", "optimal", "value")
@@ -78,25 +78,18 @@ class REINFORCE(Agent):
 
     def setup(self) -> None:
         c = self.config
-        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, c.net_arch, c.activation,
-                                  False, 0.0, c.ortho_init, c.normalize_obs)
+        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, net_arch=c.net_arch,
+                                  activation=c.activation, ortho_init=c.ortho_init, normalize_obs=c.normalize_obs)
         self.actor_params = self.policy.actor_parameters()
-        self.optimizer = Adam(self.actor_params, lr=c.learning_rate)
-        self.critic_optimizer = Adam(self.policy.critic_parameters(), lr=c.vf_learning_rate)
+        self.optimizer = Adam(self.actor_params, lr=c.learning_rate)  # stepped along the estimate (train_iteration)
+        self.critic_step = OptimizerStep(self.policy.critic_parameters(), c.vf_learning_rate, flat=False)
 
     def modules(self) -> dict:
-        return {"policy": self.policy, "optimizer": self.optimizer, "critic_optimizer": self.critic_optimizer}
-
-    def collect_episodes(self) -> list[dict[str, torch.Tensor]]:
-        """n_episodes complete episodes with the current policy (see rollout.collect_episodes)."""
-        episodes, steps = collect_episodes(self.envs, self.policy, self.config.n_episodes,
-                                           int(self.rng.integers(2**31)), self.record_episodes)
-        self.num_steps += steps
-        return episodes
+        return {"policy": self.policy, "optimizer": self.optimizer, "critic_optimizer": self.critic_step.optimizer}
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
-        episodes = self.collect_episodes()
+        episodes = collect_agent_episodes(self, c.n_episodes)
         metrics: dict[str, float] = {}
         grad = self.gradient_estimate(episodes, metrics)
         # Ascent on J: hand the optimizer minus the estimate as the gradient of a loss.
@@ -108,9 +101,7 @@ class REINFORCE(Agent):
             returns = torch.cat([ep["returns"] for ep in episodes])
             for _ in range(c.n_critic_updates):
                 value_loss = F.mse_loss(self.policy.value(x), returns)
-                self.critic_optimizer.zero_grad()
-                value_loss.backward()
-                self.critic_optimizer.step()
+                self.critic_step(value_loss)
             metrics["value_loss"] = value_loss.item()
         metrics["batch_return"] = float(np.mean([float(ep["returns"][0]) for ep in episodes]))
         return metrics

@@ -13,7 +13,7 @@ replay buffer; every gradient step, on a minibatch (s, a, r, s', terminated):
 The actions are tanh-squashed, and log pi includes the change-of-variables correction
 (distributions.TanhGaussian). With Discrete actions the discrete variant runs (Christodoulou 2019,
 arXiv:1910.07207): the critics output Q(s, .) for every action, and the expectations over the
-policy are computed exactly instead of sampled (`update_discrete`). Network passes can run in bfloat16 (precision="bf16"; fp32 master
+policy are computed exactly instead of sampled (`policy_terms`, `soft_value`, `q_taken`). Network passes can run in bfloat16 (precision="bf16"; fp32 master
 weights, fp32 Q outputs and targets): on CPUs with native bf16 the matmuls are ~4x faster.
 """
 
@@ -22,20 +22,23 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from ascent.actors import (ActionScale, CategoricalActor, SquashedGaussianActor, discrete_target_entropy,
-                           target_entropy_default)
-from ascent.agent import Agent
-from ascent.config import param
+from ascent.algorithms.common.offpolicy import (OffPolicyConfig, collect_transitions, gradient_steps_per_round,
+                                                replay_buffer)
+from ascent.buffers.replay import Batch
+from ascent.core.agent import Agent
+from ascent.core.config import param
 from ascent.errors import ConfigError
-from ascent.networks import QEnsemble, autocast, resolve_precision
-from ascent.offpolicy import OffPolicyConfig, step_into_buffer
-from ascent.optim import Adam, FlatParameters, polyak_update
-from ascent.replay import Batch, ReplayBuffer
+from ascent.nets.actors import (ActionScale, CategoricalActor, SquashedGaussianActor, discrete_target_entropy,
+                                target_entropy_default)
+from ascent.nets.optim import Adam, OptimizerStep, polyak_update
+from ascent.nets.precision import resolve_precision
+from ascent.nets.q_networks import QEnsemble
 
 
 @dataclass
@@ -81,161 +84,135 @@ class SAC(Agent):
 
     def setup(self) -> None:
         c = self.config
-        space = self.envs.action_space
+        space, obs_space = self.envs.action_space, self.envs.observation_space
         self.discrete = isinstance(space, gym.spaces.Discrete)
-        self.precision = resolve_precision(c.precision)
-        obs_space = self.envs.observation_space
+        precision = resolve_precision(c.precision)
         if self.discrete:
             self.n_actions = int(space.n)
-            self.actor = CategoricalActor(obs_space, self.n_actions, c.net_arch, c.activation, c.normalize_obs)
-            self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim, c.net_arch, c.activation, out_dim=self.n_actions)
+            self.actor = CategoricalActor(obs_space, self.n_actions, c.net_arch, c.activation, c.normalize_obs, precision)
+            self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim, c.net_arch, c.activation,
+                                    out_dim=self.n_actions, precision=precision)
             auto_entropy = discrete_target_entropy(self.n_actions, 0.5)
         else:
             self.scale = ActionScale(space, self.algo)
-            self.actor = SquashedGaussianActor(obs_space, self.scale.dim, c.net_arch, c.activation, c.normalize_obs)
-            self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim + self.scale.dim, c.net_arch, c.activation)
+            self.actor = SquashedGaussianActor(obs_space, self.scale.dim, c.net_arch, c.activation, c.normalize_obs,
+                                               precision)
+            self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim + self.scale.dim, c.net_arch, c.activation,
+                                    precision=precision)
             auto_entropy = target_entropy_default(self.scale.dim)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_params = list(self.actor.parameters())
-        # Flat parameter/gradient buffers: one zero_grad and one fused Adam call per network.
-        self.actor_flat, self.critic_flat = FlatParameters(self.actor), FlatParameters(self.critic)
-        self.actor_optimizer = Adam([self.actor_flat.param], lr=c.learning_rate)
-        self.critic_optimizer = Adam([self.critic_flat.param], lr=c.learning_rate)
+        self.actor_step = OptimizerStep(self.actor, c.learning_rate)
+        self.critic_step = OptimizerStep(self.critic, c.learning_rate)
         auto = isinstance(c.ent_coef, str)
         init = float(c.ent_coef[5:]) if auto and c.ent_coef.startswith("auto_") else (1.0 if auto else c.ent_coef)
         self.temperature = Temperature(init, learn=auto)
         self.alpha_optimizer = Adam([self.temperature.log_alpha], lr=c.learning_rate) if auto else None
         self.target_entropy = auto_entropy if c.target_entropy == "auto" else float(c.target_entropy)
-        self.replay = ReplayBuffer(c.buffer_size, c.n_envs, self.envs.observation_space, self.envs.action_space,
-                                   c.optimize_memory_usage)
+        self.replay, self.save_replay = replay_buffer(c, self.envs), c.save_replay_buffer
         self.n_updates = 0
-        self.polyak_pairs = (list(self.critic_target.parameters()), list(self.critic.parameters()))
+        self.target_pairs = (list(self.critic_target.parameters()), list(self.critic.parameters()))
 
     def modules(self) -> dict:
         mods = {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target,
-                "temperature": self.temperature, "actor_optimizer": self.actor_optimizer,
-                "critic_optimizer": self.critic_optimizer}
+                "temperature": self.temperature, "actor_optimizer": self.actor_step.optimizer,
+                "critic_optimizer": self.critic_step.optimizer}
         if self.alpha_optimizer is not None:
             mods["alpha_optimizer"] = self.alpha_optimizer
         return mods
 
     @torch.no_grad()
-    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+    def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         action = self.actor(self.actor.encoder(torch.as_tensor(obs)), deterministic).numpy()
         return action if self.discrete else self.scale.to_env(action)
 
+    @torch.no_grad()
+    def explore(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(stored, env) actions: uniform random during the warm-up, then sampled from pi."""
+        x = self.actor.encoder(torch.as_tensor(obs), update_stats=True)
+        if warmup:
+            n = len(obs)
+            action = self.rng.integers(self.n_actions, size=n) if self.discrete else self.scale.random(n, self.rng)
+        else:
+            action = self.actor(x).numpy()
+        return action, (action if self.discrete else self.scale.to_env(action))
+
     def train_iteration(self) -> dict[str, float]:
-        c = self.config
-        for _ in range(c.train_freq):  # act: uniform random actions until learning_starts, then pi
-            with torch.no_grad():
-                x = self.actor.encoder(torch.as_tensor(self.obs), update_stats=True)
-                if self.num_steps < c.learning_starts:
-                    action = (self.rng.integers(self.n_actions, size=c.n_envs) if self.discrete
-                              else self.scale.random(c.n_envs, self.rng))
-                else:
-                    action = self.actor(x).numpy()
-            env_action = action if self.discrete else self.scale.to_env(action)
-            self.obs, _ = step_into_buffer(self.envs, self.replay, self.obs, action, env_action, self.record_episodes)
-            self.num_steps += c.n_envs
-        if self.num_steps < c.learning_starts:
+        if not collect_transitions(self, self.explore):
             return {}
-        n_updates = c.gradient_steps if c.gradient_steps > 0 else c.train_freq * c.n_envs
-        update = self.update_discrete if self.discrete else self.update
-        for _ in range(n_updates):
-            metrics = update(self.replay.sample(c.batch_size))
+        for _ in range(gradient_steps_per_round(self.config, self.envs.num_envs)):
+            metrics = self.update(self.replay.sample(self.config.batch_size))
         return metrics
 
     def update(self, batch: Batch) -> dict[str, float]:
-        """One gradient step of the temperature, the critics and the actor (in SB3's order)."""
+        """One gradient step of the temperature, the critics and the actor (in SB3's order); the
+        continuous and discrete cases differ only in `policy_terms`, `soft_value` and `q_taken`."""
         c = self.config
         x, x_next = self.actor.encoder(batch.obs), self.actor.encoder(batch.next_obs)
         log_alpha = self.temperature.log_alpha
         alpha = log_alpha.detach().exp()
-        with autocast(self.precision):
-            action_pi, logp_pi = self.actor.distribution(x).sample_with_log_prob()  # a~ = tanh(mu + sigma eps)
+        pi = self.policy_terms(x)
 
-        # Temperature (eq. 18): raise alpha when the policy's entropy -log pi is below the target.
+        # Temperature (eq. 18): raise alpha when the policy's entropy -E[log pi] is below the target.
         metrics = {"alpha": alpha.item()}
         if self.alpha_optimizer is not None:
-            alpha_loss = -(log_alpha * (logp_pi.detach() + self.target_entropy)).mean()
+            alpha_loss = -(log_alpha * (pi.log_prob.detach() + self.target_entropy)).mean()
             self.alpha_optimizer.zero_grad()
             alpha_loss.backward()
             self.alpha_optimizer.step()
             metrics["alpha_loss"] = alpha_loss.item()
 
         # Critics (eq. 5) toward the soft clipped double-Q target.
-        with torch.no_grad(), autocast(self.precision):
-            next_action, next_logp = self.actor.distribution(x_next).sample_with_log_prob()
-            q_next = self.critic_target(x_next, next_action).min(0).values - alpha * next_logp
-            target = batch.rewards + c.gamma * (1.0 - batch.terminated) * q_next  # (B,)
-        with autocast(self.precision):
-            q = self.critic(x, batch.actions)  # (K, B), fp32
+        with torch.no_grad():
+            v_next = self.soft_value(self.policy_terms(x_next), self.critic_target, x_next, alpha)
+            target = batch.rewards + c.gamma * (1.0 - batch.terminated) * v_next  # (B,)
+        q = self.q_taken(x, batch.actions)  # (K, B), fp32
         critic_loss = 0.5 * (q - target).square().mean(1).sum()
-        self.critic_flat.zero_grad()
-        critic_loss.backward()
-        self.critic_optimizer.step()
+        self.critic_step(critic_loss)
 
-        # Actor (eq. 7): through the reparameterized action into the updated critics; only the
-        # actor's gradients are computed (the critics' weight gradients are skipped).
-        with autocast(self.precision):
-            q_pi = self.critic(x, action_pi).min(0).values
-        actor_loss = (alpha * logp_pi - q_pi).mean()
-        self.actor_flat.zero_grad()
-        actor_loss.backward(inputs=self.actor_params)
-        self.actor_optimizer.step()
+        # Actor (eq. 7): minimize E[alpha log pi - min_k Q_k] = -soft value, through the updated
+        # critics; only the actor's gradients are computed (the critics' weight gradients are skipped).
+        actor_loss = -self.soft_value(pi, self.critic, x, alpha).mean()
+        self.actor_step(actor_loss)
 
         self.n_updates += 1
         if self.n_updates % c.target_update_interval == 0:
-            polyak_update(*self.polyak_pairs, c.tau)
-        metrics.update(critic_loss=critic_loss.item(), actor_loss=actor_loss.item(), entropy=-logp_pi.mean().item(),
-                       q_mean=q.mean().item())
+            polyak_update(*self.target_pairs, c.tau)
+        metrics.update(critic_loss=critic_loss.item(), actor_loss=actor_loss.item(),
+                       entropy=-pi.log_prob.mean().item(), q_mean=q.mean().item())
         return metrics
 
-    def update_discrete(self, batch: Batch) -> dict[str, float]:
-        """Discrete SAC: the same three losses with exact expectations over the |A| actions,
-          y = r + gamma (1 - terminated) sum_a' pi(a'|s') (min_k Q'_k(s', a') - alpha log pi(a'|s'))
-          L_pi = E_s[sum_a pi(a|s) (alpha log pi(a|s) - min_k Q_k(s, a))]
-          L_alpha = -E_s[log alpha (sum_a pi(a|s) log pi(a|s) + H_target)]."""
-        c = self.config
-        x, x_next = self.actor.encoder(batch.obs), self.actor.encoder(batch.next_obs)
-        log_alpha = self.temperature.log_alpha
-        alpha = log_alpha.detach().exp()
-        with autocast(self.precision):
+    # ---- where the continuous and the discrete cases differ -------------------------------------------
+    def policy_terms(self, x: torch.Tensor) -> "PolicyTerms":
+        """Continuous: a~ = tanh(mu + sigma eps) reparameterized, with log pi(a~|s) (B,). Discrete:
+        pi(.|s) (B, |A|) and the expected log-prob sum_a pi(a|s) log pi(a|s) (B,)."""
+        if self.discrete:
             logp = self.actor.log_probs(x)  # (B, |A|)
-        probs = logp.exp()
-        neg_entropy = (probs * logp).sum(-1)  # (B,)
+            probs = logp.exp()
+            return PolicyTerms(probs, logp, (probs * logp).sum(-1))
+        action, logp = self.actor.distribution(x).sample_with_log_prob()
+        return PolicyTerms(action, logp, logp)
 
-        metrics = {"alpha": alpha.item()}
-        if self.alpha_optimizer is not None:
-            alpha_loss = -(log_alpha * (neg_entropy.detach() + self.target_entropy)).mean()
-            self.alpha_optimizer.zero_grad()
-            alpha_loss.backward()
-            self.alpha_optimizer.step()
-            metrics["alpha_loss"] = alpha_loss.item()
+    def soft_value(self, pi: "PolicyTerms", critic: QEnsemble, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """V(s) = E_{a~pi}[min_k Q_k(s, a) - alpha log pi(a|s)] (B,): from the sampled action
+        (continuous), or exactly as the sum over the |A| actions (discrete, Christodoulou 2019)."""
+        if self.discrete:
+            q = critic(x).min(0).values  # (B, |A|)
+            return (pi.action * (q - alpha * pi.per_action)).sum(-1)
+        return critic(x, pi.action).min(0).values - alpha * pi.log_prob
 
-        with torch.no_grad(), autocast(self.precision):
-            next_logp = self.actor.log_probs(x_next)
-            q_next = self.critic_target(x_next).min(0).values  # (B, |A|)
-            v_next = (next_logp.exp() * (q_next - alpha * next_logp)).sum(-1)  # soft state value
-            target = batch.rewards + c.gamma * (1.0 - batch.terminated) * v_next
-        with autocast(self.precision):
+    def q_taken(self, x: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Q_k(s, a) of the stored actions, (K, B)."""
+        if self.discrete:
             q_all = self.critic(x)  # (K, B, |A|)
-        q = q_all.gather(2, batch.actions.view(1, -1, 1).expand(q_all.shape[0], -1, 1)).squeeze(-1)  # (K, B)
-        critic_loss = 0.5 * (q - target).square().mean(1).sum()
-        self.critic_flat.zero_grad()
-        critic_loss.backward()
-        self.critic_optimizer.step()
+            return q_all.gather(2, actions.view(1, -1, 1).expand(q_all.shape[0], -1, 1)).squeeze(-1)
+        return self.critic(x, actions)
 
-        with torch.no_grad(), autocast(self.precision):
-            q_pi = self.critic(x).min(0).values  # the updated critics, (B, |A|)
-        actor_loss = (probs * (alpha * logp - q_pi)).sum(-1).mean()
-        self.actor_flat.zero_grad()
-        actor_loss.backward()
-        self.actor_optimizer.step()
 
-        self.n_updates += 1
-        if self.n_updates % c.target_update_interval == 0:
-            polyak_update(*self.polyak_pairs, c.tau)
-        metrics.update(critic_loss=critic_loss.item(), actor_loss=actor_loss.item(), entropy=-neg_entropy.mean().item(),
-                       q_mean=q.mean().item())
-        return metrics
+class PolicyTerms(NamedTuple):
+    """What the losses need of pi at a batch of states. Continuous: `action` a sampled a~ (B, d) and
+    `per_action` = `log_prob` = log pi(a~|s) (B,). Discrete: `action` the probabilities pi(.|s)
+    (B, |A|), `per_action` log pi(.|s) (B, |A|), `log_prob` the expectation sum_a pi log pi (B,)."""
+
+    action: torch.Tensor
+    per_action: torch.Tensor
+    log_prob: torch.Tensor

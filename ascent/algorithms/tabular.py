@@ -27,8 +27,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ascent.agent import Agent
-from ascent.config import exploration_epsilon, CommonConfig, check_range, check_schedule, param, schedule
+from ascent.core.agent import Agent
+from ascent.algorithms.common.exploration import exploration_epsilon
+from ascent.core.config import CommonConfig, check_range, check_schedule, param, schedule
 from ascent.errors import ConfigError, EnvError
 
 
@@ -128,7 +129,7 @@ class QLearning(Agent):
         random_a = self.rng.integers(self.n_actions, size=len(s))
         return np.where(self.rng.random(len(s)) < eps, random_a, greedy_a)
 
-    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+    def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         """Greedy argmax_a Q(s, a) (ties to the lowest action), or epsilon-greedy at the current epsilon."""
         s = self.states(obs)
         a = self.table.q.numpy()[s].argmax(axis=1) if deterministic else self.explore(s, self.epsilon())

@@ -23,14 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ascent.actors import ActionScale, DeterministicActor
-from ascent.agent import Agent
-from ascent.config import check_range, param
+from ascent.algorithms.common.offpolicy import (OffPolicyConfig, collect_transitions, gradient_steps_per_round,
+                                                replay_buffer)
+from ascent.buffers.replay import Batch
+from ascent.core.agent import Agent
+from ascent.core.config import check_range, param
 from ascent.errors import ConfigError
-from ascent.networks import QEnsemble, autocast, resolve_precision
-from ascent.offpolicy import OffPolicyConfig, step_into_buffer
-from ascent.optim import Adam, FlatParameters, polyak_update
-from ascent.replay import Batch, ReplayBuffer
+from ascent.nets.actors import ActionScale, DeterministicActor
+from ascent.nets.optim import OptimizerStep, polyak_update
+from ascent.nets.precision import resolve_precision
+from ascent.nets.q_networks import QEnsemble
 
 NOISE_TYPES = ("normal", "ornstein_uhlenbeck", "none")
 
@@ -92,42 +94,40 @@ class TD3(Agent):
 
     algo = "td3"
     Config = TD3Config
+    last_actor_loss: float | None = None  # the latest actor step's loss (one every policy_delay steps)
 
     def setup(self) -> None:
         c = self.config
         self.scale = ActionScale(self.envs.action_space, self.algo)
-        self.precision = resolve_precision(c.precision)
+        precision = resolve_precision(c.precision)
         self.actor = DeterministicActor(self.envs.observation_space, self.scale.dim, c.net_arch, c.activation,
-                                        c.normalize_obs)
+                                        c.normalize_obs, precision)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim + self.scale.dim, c.net_arch, c.activation)
+        self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim + self.scale.dim, c.net_arch, c.activation,
+                                precision=precision)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_params = list(self.actor.parameters())
-        # Flat parameter/gradient buffers: one zero_grad and one fused Adam call per network.
-        self.actor_flat, self.critic_flat = FlatParameters(self.actor), FlatParameters(self.critic)
-        self.actor_optimizer = Adam([self.actor_flat.param], lr=c.learning_rate)
-        self.critic_optimizer = Adam([self.critic_flat.param], lr=c.learning_rate)
-        self.polyak_pairs = (list(self.actor_target.parameters()) + list(self.critic_target.parameters()),
-                             self.actor_params + list(self.critic.parameters()))
-        self.replay = ReplayBuffer(c.buffer_size, c.n_envs, self.envs.observation_space, self.envs.action_space,
-                                   c.optimize_memory_usage)
-        self.ou_noise = (OrnsteinUhlenbeckNoise((c.n_envs, self.scale.dim), c.action_noise_std)
+        self.actor_step = OptimizerStep(self.actor, c.learning_rate)
+        self.critic_step = OptimizerStep(self.critic, c.learning_rate)
+        self.target_pairs = (list(self.actor_target.parameters()) + list(self.critic_target.parameters()),
+                             list(self.actor.parameters()) + list(self.critic.parameters()))
+        self.replay, self.save_replay = replay_buffer(c, self.envs), c.save_replay_buffer
+        self.ou_noise = (OrnsteinUhlenbeckNoise((self.envs.num_envs, self.scale.dim), c.action_noise_std)
                          if c.action_noise == "ornstein_uhlenbeck" else None)
         self.n_updates = 0
 
     def modules(self) -> dict:
         return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
-                "critic_target": self.critic_target, "actor_optimizer": self.actor_optimizer,
-                "critic_optimizer": self.critic_optimizer}
+                "critic_target": self.critic_target, "actor_optimizer": self.actor_step.optimizer,
+                "critic_optimizer": self.critic_step.optimizer}
 
     @torch.no_grad()
-    def policy_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+    def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         unit = self.actor(self.actor.encoder(torch.as_tensor(obs))).numpy()
         if not deterministic:
-            unit = self.explore(unit)
+            unit = self.add_noise(unit)
         return self.scale.to_env(unit)
 
-    def explore(self, unit: np.ndarray) -> np.ndarray:
+    def add_noise(self, unit: np.ndarray) -> np.ndarray:
         """mu(s) + exploration noise, clipped to the unit box."""
         c = self.config
         if c.action_noise == "normal":
@@ -136,53 +136,41 @@ class TD3(Agent):
             unit = unit + self.ou_noise(self.rng)
         return np.clip(unit, -1.0, 1.0)
 
+    @torch.no_grad()
+    def explore(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(stored unit-box, env) actions: uniform random during the warm-up, then mu(s) + noise."""
+        x = self.actor.encoder(torch.as_tensor(obs), update_stats=True)
+        unit = self.scale.random(len(obs), self.rng) if warmup else self.add_noise(self.actor(x).numpy())
+        return unit, self.scale.to_env(unit)
+
     def train_iteration(self) -> dict[str, float]:
-        c = self.config
-        for _ in range(c.train_freq):  # act: uniform random actions until learning_starts, then mu + noise
-            with torch.no_grad():
-                x = self.actor.encoder(torch.as_tensor(self.obs), update_stats=True)
-                if self.num_steps < c.learning_starts:
-                    unit = self.scale.random(c.n_envs, self.rng)
-                else:
-                    unit = self.explore(self.actor(x).numpy())
-            self.obs, done = step_into_buffer(self.envs, self.replay, self.obs, unit, self.scale.to_env(unit),
-                                              self.record_episodes)
-            if self.ou_noise is not None:
-                self.ou_noise.reset(done)
-            self.num_steps += c.n_envs
-        if self.num_steps < c.learning_starts:
+        on_done = self.ou_noise.reset if self.ou_noise is not None else None
+        if not collect_transitions(self, self.explore, on_done):
             return {}
-        n_updates = c.gradient_steps if c.gradient_steps > 0 else c.train_freq * c.n_envs
-        for _ in range(n_updates):
-            metrics = self.update(self.replay.sample(c.batch_size))
+        for _ in range(gradient_steps_per_round(self.config, self.envs.num_envs)):
+            metrics = self.update(self.replay.sample(self.config.batch_size))
         return metrics
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One critic step; every policy_delay-th call also an actor step and the target updates."""
         c = self.config
         x, x_next = self.actor.encoder(batch.obs), self.actor.encoder(batch.next_obs)
-        with torch.no_grad(), autocast(self.precision):  # target with policy smoothing and clipped double-Q
+        with torch.no_grad():  # target with policy smoothing and clipped double-Q
             next_action = smoothed(self.actor_target(x_next), c.target_policy_noise, c.target_noise_clip)
             q_next = self.critic_target(x_next, next_action).min(0).values
             target = batch.rewards + c.gamma * (1.0 - batch.terminated) * q_next  # (B,)
-        with autocast(self.precision):
-            q = self.critic(x, batch.actions)  # (K, B), fp32
+        q = self.critic(x, batch.actions)  # (K, B), fp32
         critic_loss = (q - target).square().mean(1).sum()
-        self.critic_flat.zero_grad()
-        critic_loss.backward()
-        self.critic_optimizer.step()
+        self.critic_step(critic_loss)
         self.n_updates += 1
         metrics = {"critic_loss": critic_loss.item(), "q_mean": q.mean().item()}
 
         if self.n_updates % c.policy_delay == 0:  # deterministic policy gradient through Q_1
-            with autocast(self.precision):
-                actor_loss = -self.critic(x, self.actor(x), n=1)[0].mean()
-            self.actor_flat.zero_grad()
-            actor_loss.backward(inputs=self.actor_params)  # the critics' weight gradients are skipped
-            self.actor_optimizer.step()
-            polyak_update(*self.polyak_pairs, c.tau)
+            actor_loss = -self.critic(x, self.actor(x), n=1)[0].mean()
+            self.actor_step(actor_loss)  # (the critics' weight gradients are not computed)
+            polyak_update(*self.target_pairs, c.tau)
             self.last_actor_loss = actor_loss.item()
-        if hasattr(self, "last_actor_loss"):
+        if self.last_actor_loss is not None:
             metrics["actor_loss"] = self.last_actor_loss
         return metrics
 

@@ -21,15 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from ascent.agent import Agent
-from ascent.config import CommonConfig, check_range, param
+from ascent.core.agent import Agent
+from ascent.core.config import CommonConfig, check_range, param
 from ascent.errors import ConfigError
-from ascent.normalize import RewardScaler
-from ascent.optim import Adam, backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
-from ascent.policies import ActorCritic
-from ascent.returns import explained_variance, normalize_advantages
-from ascent.rollout import collect_advantage_batch
-from ascent.storage import RolloutStorage, minibatches
+from ascent.nets.normalize import RewardScaler
+from ascent.nets.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
+from ascent.nets.optim import OptimizerStep
+from ascent.nets.policies import ActorCritic
+from ascent.algorithms.common.returns import explained_variance, normalize_advantages
+from ascent.algorithms.common.onpolicy import collect_advantage_batch
+from ascent.buffers.rollout import RolloutStorage, minibatches
 
 
 @dataclass
@@ -79,12 +80,12 @@ class TRPO(Agent):
         c = self.config
         self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
         self.actor_params = self.policy.actor_parameters()
-        self.critic_optimizer = Adam(self.policy.critic_parameters(), lr=c.learning_rate)
+        self.critic_step = OptimizerStep(self.policy.critic_parameters(), c.learning_rate, flat=False)
         self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
         self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
 
     def modules(self) -> dict:
-        return {"policy": self.policy, "critic_optimizer": self.critic_optimizer}
+        return {"policy": self.policy, "critic_optimizer": self.critic_step.optimizer}
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
@@ -137,9 +138,7 @@ class TRPO(Agent):
         for _ in range(c.n_critic_updates):
             for mb in minibatches(critic, c.batch_size):
                 value_loss = F.mse_loss(policy.value(mb["x"]), mb["returns"])
-                self.critic_optimizer.zero_grad()
-                value_loss.backward()
-                self.critic_optimizer.step()
+                self.critic_step(value_loss)
                 value_losses.append(value_loss.detach())
         return {
             "policy_objective": surrogate.item(),

@@ -1,0 +1,1 @@
+"""Experience storage: on-policy rollout storage, replay, prioritized replay, frame-stack replay."""

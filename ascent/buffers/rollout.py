@@ -1,0 +1,103 @@
+"""Rollout storage for on-policy algorithms: preallocated (T, N, ...) tensors filled step by step.
+
+Env-side fields are numpy arrays sharing memory with their torch views, so writing a step costs a
+few array assignments and no allocation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ascent.envs.vector import Step
+
+Array = np.ndarray | torch.Tensor
+
+
+class RolloutStorage:
+    """One rollout of `n_steps` steps from `n_envs` envs."""
+
+    def __init__(self, n_steps: int, n_envs: int, x_shape: int | tuple[int, ...], action_shape: tuple[int, ...],
+                 action_dtype: torch.dtype, x_dtype: torch.dtype = torch.float32):
+        T, N = n_steps, n_envs
+        self.n_steps, self.n_envs = T, N
+        x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(x_shape)
+        # (T, N, *x_shape): the policy's preprocessed input (normalized obs; uint8 pixels for images)
+        self.x = torch.zeros((T, N, *x_shape), dtype=x_dtype)
+        self.actions = torch.zeros((T, N, *action_shape), dtype=action_dtype)
+        self.logprobs = torch.zeros(T, N)
+        self.values = torch.zeros(T, N)
+        self.final_values = torch.zeros(T, N)  # V(final obs) where a truncated episode bootstraps
+        # numpy views of the tensors above (a step is written through them: a numpy assignment costs
+        # ~1 us, a torch index-assignment several), and the env-side fields, kept as numpy arrays
+        self._np = {k: getattr(self, k).numpy() for k in ("x", "actions", "logprobs", "values")}
+        self._np.update({
+            "rewards": np.zeros((T, N), np.float32),
+            "terminated": np.zeros((T, N), bool),
+            "dones": np.zeros((T, N), bool),
+            "valid": np.ones((T, N), bool),
+            "bootstrap": np.zeros((T, N), bool),
+        })
+        self.rewards, self.terminated, self.dones, self.valid, self.bootstrap = (
+            torch.from_numpy(self._np[k]) for k in ("rewards", "terminated", "dones", "valid", "bootstrap")
+        )
+
+    @classmethod
+    def for_policy(cls, policy, n_steps: int, n_envs: int) -> "RolloutStorage":
+        """Storage shaped for an ActorCritic's preprocessed input and actions."""
+        action_dtype = torch.float32 if policy.action_kind == "box" else torch.int64
+        return cls(n_steps, n_envs, policy.encoder.x_shape, policy.action_space.shape or (), action_dtype,
+                   policy.encoder.x_dtype)
+
+    def add(self, t: int, x: Array, action: Array, logprob: Array, value: Array, step: Step, reward: np.ndarray) -> None:
+        """Write step t: what the policy saw and did (numpy arrays or CPU tensors), and what the env
+        answered (`reward` possibly scaled)."""
+        a = self._np
+        a["x"][t] = x
+        a["actions"][t] = action
+        a["logprobs"][t] = logprob
+        a["values"][t] = value
+        a["rewards"][t] = reward
+        a["terminated"][t] = step.terminated
+        a["dones"][t] = step.terminated | step.truncated
+        a["valid"][t] = step.valid
+        if step.bootstrap is not None:
+            a["bootstrap"][t] = step.bootstrap
+        else:
+            a["bootstrap"][t] = False
+
+    def next_values(self, last_value: torch.Tensor) -> torch.Tensor:
+        """V(s_{t+1}) for every step, (T, N): the next stored value, V(last obs) after the last step,
+        and V(final obs) where an episode was truncated and the env already reset."""
+        nxt = torch.cat([self.values[1:], last_value.unsqueeze(0)], 0)
+        return torch.where(self.bootstrap, self.final_values, nxt)
+
+    def flatten(self, **extra: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The valid transitions as flat (B, ...) tensors: x, actions, logprobs, values, and `extra`."""
+        fields = {"x": self.x, "actions": self.actions, "logprobs": self.logprobs, "values": self.values, **extra}
+        if bool(self.valid.all()):
+            return {k: v.reshape(-1, *v.shape[2:]) for k, v in fields.items()}
+        mask = self.valid
+        return {k: v[mask] for k, v in fields.items()}
+
+
+def minibatches(batch: dict[str, torch.Tensor], batch_size: int):
+    """Yield random minibatches (dicts of (b, ...) tensors) covering `batch` once, like one epoch.
+
+    The float fields are packed into one matrix so that a minibatch costs one gather per dtype
+    instead of one per field; with batch_size >= the batch, the whole batch is yielded as is.
+    """
+    n = next(iter(batch.values())).shape[0]
+    if batch_size >= n:
+        yield batch
+        return
+    floats = {k: v for k, v in batch.items() if v.dtype == torch.float32}
+    others = {k: v for k, v in batch.items() if v.dtype != torch.float32}
+    shapes = {k: v.shape[1:] for k, v in floats.items()}
+    widths = [int(torch.Size(s).numel()) for s in shapes.values()]
+    packed = torch.cat([v.reshape(n, -1) for v in floats.values()], 1)  # (n, sum of widths)
+    for idx in torch.randperm(n).split(batch_size):
+        rows = packed[idx]
+        mb = {k: part.reshape(-1, *shapes[k]) for k, part in zip(floats, rows.split(widths, 1))}
+        mb.update({k: v[idx] for k, v in others.items()})
+        yield mb

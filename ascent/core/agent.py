@@ -1,0 +1,302 @@
+"""The Agent contract: what an algorithm fills in, and what every agent offers its user.
+
+An algorithm subclasses `Agent` once (no deeper) and writes four things, in reading order:
+  setup()            its networks, optimizers and storage
+  train_iteration()  collect experience and update, returning the iteration's metrics; advances num_steps
+  modules()          the objects with state_dict()/load_state_dict() its checkpoint holds
+  act_batch(obs, deterministic)  batched raw observations -> env actions (acting and evaluation)
+and may set the optional parts the base declares: `policy` (an on-policy ActorCritic: then
+act_batch needs no writing), `replay` (a replay buffer: saved beside checkpoints when the config's
+save_replay_buffer says so, and loaded back), `reward_scaler` (checkpointed with the modules).
+
+The run around it (the loop's bookkeeping, the run directory, metrics, checkpoint cadence, resume,
+the final plot) is ascent.core.run's; process-wide torch settings are ascent.core.process's.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ascent.core import run as runner
+from ascent.core.checkpoint import load_checkpoint, save_checkpoint
+from ascent.core.config import build_config, coerce, config_to_dict, field_types
+from ascent.core.evaluation import evaluate_policy
+from ascent.core.process import configure_torch
+from ascent.envs.atari import is_atari_id, make_atari_env
+from ascent.envs.vector import EnvLike, VecEnv, env_id_of, make_vec_env
+from ascent.errors import CheckpointError, ConfigError, EnvError
+from ascent.version import __version__
+
+AGENT_STREAM = 0x617363  # first word of the agent's numpy seed: a stream apart from the envs'
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "ascent": __version__, "torch": str(torch.__version__),
+                "gymnasium": gym.__version__, "numpy": np.__version__}
+    for name in ("mujoco", "Box2D"):
+        mod = sys.modules.get(name)
+        if mod is not None and hasattr(mod, "__version__"):
+            versions[name] = str(mod.__version__)
+    return versions
+
+
+class Agent:
+    """Base of every algorithm: `Algo(env, seed=0, run_dir=None, preset=None, **hyperparameters)`."""
+
+    algo: ClassVar[str] = ""
+    Config: ClassVar[type]
+    # Optional parts, set by setup() where an algorithm has them (see the module docstring).
+    policy: Any = None
+    replay: Any = None
+    save_replay: bool = False  # write `replay` beside every checkpoint (the off-policy configs' save_replay_buffer)
+    reward_scaler: Any = None
+
+    def __init__(
+        self,
+        env: EnvLike,
+        seed: int = 0,
+        run_dir: str | os.PathLike | None = None,
+        preset: str | None = None,
+        verbose: int = 1,
+        config: Any | None = None,
+        **hyperparameters: Any,
+    ):
+        self.env_id = env_id_of(env)
+        if config is not None:  # a ready config (from a checkpoint, or built by the user)
+            types = field_types(self.Config)
+            for key in hyperparameters:
+                if key not in types:
+                    raise ConfigError(f"unknown hyperparameter {key!r} for {self.algo}")
+            config = dataclasses.replace(config, **{k: coerce(k, v, types[k]) for k, v in hyperparameters.items()})
+            config.validate()
+            self.config, self.preset = config, preset
+        else:
+            self.config, self.preset = build_config(self.Config, self.algo, self.env_id, preset, hyperparameters)
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ConfigError(f"seed must be an integer, got {seed!r}")
+        self.seed = int(seed)
+        self.verbose = verbose
+        configure_torch(self.config.torch_threads)
+        torch.manual_seed(self.seed)
+        # The agent's own numpy stream (exploration, sampled actions). Not default_rng(seed):
+        # Gymnasium seeds env i with PCG64(SeedSequence(seed + i)), the very stream that would give,
+        # so env 0's randomness and the agent's draws would be one sequence, correlated.
+        self.rng = np.random.default_rng([AGENT_STREAM, self.seed])
+        self._env_source = env
+        self.envs = VecEnv(make_vec_env(env, self.config.n_envs, self.config.vectorization))
+        self.run = runner.RunDirectory(run_dir) if run_dir is not None else None
+        self.num_steps = 0  # env steps taken in training, over all envs
+        self.iteration = 0
+        self.target_steps = 0  # num_steps at which the current learn() call ends (schedules use it)
+        self.episode_returns: collections.deque = collections.deque(maxlen=100)
+        self.iteration_episodes: list[tuple[float, int]] = []  # ended since the last metrics row
+        self.obs: np.ndarray | None = None
+        self.setup()
+
+    # ---- to be written by each algorithm ------------------------------------------------------------
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect experience, update, and return metrics (floats). Must advance self.num_steps."""
+        raise NotImplementedError
+
+    def modules(self) -> dict[str, Any]:
+        """Objects with state_dict()/load_state_dict() that a checkpoint holds (policy, optimizer...)."""
+        raise NotImplementedError
+
+    def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Batched raw observations -> env actions (used by act and evaluate); for an algorithm
+        with an on-policy `policy`, its env_action."""
+        if self.policy is None:
+            raise NotImplementedError(f"{type(self).__name__} must define act_batch (it has no on-policy `policy`)")
+        return self.policy.env_action(obs, deterministic)
+
+    def checkpointed(self) -> dict[str, Any]:
+        """modules() plus the reward scaler, when the algorithm has one."""
+        mods = dict(self.modules())
+        if self.reward_scaler is not None:
+            mods["reward_scaler"] = self.reward_scaler
+        return mods
+
+    # ---- shared helpers for algorithms ----------------------------------------------------------------
+    @property
+    def progress(self) -> float:
+        """Fraction of the current learn() call's target done, in [0, 1] (for schedules)."""
+        return min(1.0, self.num_steps / self.target_steps) if self.target_steps else 0.0
+
+    def record_episodes(self, episodes: list[tuple[float, int]]) -> None:
+        self.iteration_episodes.extend(episodes)
+        self.episode_returns.extend(r for r, _ in episodes)
+
+    def _env_seed(self) -> int:
+        """Seed for (re)setting the envs: the run's seed at the start, derived from it on resume."""
+        if self.iteration == 0:
+            return self.seed
+        return int(np.random.SeedSequence([self.seed, self.iteration]).generate_state(1)[0] % (2**31))
+
+    def start_episodes(self) -> None:
+        """Reset the envs where no episode is under way (a new or a loaded agent); a loaded replay
+        buffer's episodes end there."""
+        if self.obs is None:
+            self.obs = self.envs.reset(seed=self._env_seed())
+            if self.replay is not None:
+                self.replay.cut_episodes()
+
+    def non_finite_parameters(self) -> list[str]:
+        """Names of the network parameters holding NaN or inf."""
+        return [f"{name}.{pname}" for name, mod in self.modules().items() if isinstance(mod, torch.nn.Module)
+                for pname, p in mod.named_parameters() if not torch.isfinite(p).all()]
+
+    # ---- training: the run's business (ascent.core.run) ------------------------------------------------
+    def learn(self, total_steps: int, callbacks: Iterable[runner.Callback] | runner.Callback = (),
+              progress_bar: bool | None = None) -> "Agent":
+        """Train for `total_steps` more env steps. Returns self.
+
+        Every iteration: metrics go to the run dir (CSV, TensorBoard), callbacks are called with
+        (agent, metrics) (returning False stops), checkpoints are written every `checkpoint_every`
+        steps, and NaN/inf in a loss or parameter stops training with TrainingDiverged (the last good
+        checkpoint kept)."""
+        return runner.train(self, total_steps, callbacks, progress_bar)
+
+    @classmethod
+    def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, verbose: int = 1) -> "Agent":
+        """Continue an interrupted run from its last checkpoint up to the steps it was asked for."""
+        return runner.resume(cls, run_dir, progress_bar, verbose)
+
+    def run_info(self) -> dict[str, Any]:
+        """What a run directory's config.json records."""
+        return {"algo": self.algo, "env_id": self.env_id, "seed": self.seed, "preset": self.preset,
+                "target_steps": self.target_steps, "config": config_to_dict(self.config),
+                "versions": package_versions()}
+
+    # ---- acting and evaluation --------------------------------------------------------------------------
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Action(s) for one observation or a batch of them (numpy in, numpy out)."""
+        obs = np.asarray(obs)
+        space = self.envs.observation_space
+        single = obs.shape == space.shape
+        batch = obs[None] if single else obs
+        actions = self.act_batch(batch, deterministic)
+        return actions[0] if single else actions
+
+    def evaluate(self, episodes: int = 10, deterministic: bool = True, env: EnvLike | None = None,
+                 seed: int | None = None, video_dir: str | os.PathLike | None = None) -> dict:
+        """Mean and std of the return over `episodes` full episodes (a fresh env, its own seed).
+
+        Returns {mean_return, std_return, episodes, mean_length, returns, lengths}."""
+        if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes <= 0:
+            raise ConfigError(f"episodes must be a positive integer, got {episodes!r}")
+        source = env if env is not None else self._eval_env_source()
+        if video_dir is not None:
+            source = self._video_env(source, video_dir)
+        seed = self.seed + 10_000 if seed is None else seed
+        return evaluate_policy(lambda o: self.act_batch(o, deterministic), source, episodes, seed)
+
+    def _eval_env_source(self) -> EnvLike:
+        src = self._env_source
+        if isinstance(src, str) or (callable(src) and not isinstance(src, (gym.Env, gym.vector.VectorEnv))):
+            return src
+        if self.env_id is not None:
+            return self.env_id
+        raise EnvError("cannot create an evaluation env from an env instance without a registered id; pass env= to evaluate()")
+
+    @staticmethod
+    def _video_env(source: EnvLike, video_dir: str | os.PathLike) -> Callable[[], gym.Env]:
+        if not isinstance(source, str):
+            raise EnvError("--video needs an env id (the env is re-created with render_mode='rgb_array')")
+        try:
+            import moviepy  # noqa: F401  (RecordVideo needs it)
+        except ImportError:
+            raise EnvError("recording video needs moviepy: pip install 'ascent-rl[video]'") from None
+
+        def factory() -> gym.Env:
+            if is_atari_id(source):  # the evaluation pipeline, filmed at the agent's frame rate
+                env = make_atari_env(source, training=False, render_mode="rgb_array")
+            else:
+                env = gym.make(source, render_mode="rgb_array")
+            return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, disable_logger=True)
+
+        return factory
+
+    # ---- checkpoints -------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly: config, counters, RNG, module states."""
+        return {
+            "algo": self.algo,
+            "env_id": self.env_id,
+            "seed": self.seed,
+            "preset": self.preset,
+            "config": config_to_dict(self.config),
+            "num_steps": self.num_steps,
+            "iteration": self.iteration,
+            "target_steps": self.target_steps,
+            "episode_returns": list(self.episode_returns),
+            "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.rng.bit_generator.state)},
+            "modules": {name: mod.state_dict() for name, mod in self.checkpointed().items()},
+            "versions": package_versions(),
+        }
+
+    def save(self, path: str | os.PathLike, replay: bool | None = None) -> Path:
+        """Write a checkpoint (atomically); `Algo.load(path)` restores it. Off-policy agents also write
+        their replay buffer to PATH.replay.pt when `replay` is True (default: `save_replay`, the
+        config's save_replay_buffer), and `load` picks it up from there."""
+        path = save_checkpoint(path, self.state())
+        if replay is None:
+            replay = self.save_replay
+        if replay and self.replay is not None:
+            save_checkpoint(replay_path(path), {"replay": self.replay.state_dict()})
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, env: EnvLike | None = None, run_dir: str | os.PathLike | None = None,
+             verbose: int = 1) -> "Agent":
+        """An agent restored from a checkpoint: same config, weights, optimizer, normalizers, counters, RNG."""
+        if not cls.algo:
+            raise ConfigError("Agent is the base of the algorithms; load a checkpoint with ascent.load(path) "
+                              "or with its algorithm's class (ascent.PPO.load(path))")
+        payload = load_checkpoint(path)
+        if payload.get("algo") != cls.algo:
+            raise CheckpointError(f"{path} holds a {payload.get('algo')!r} agent, not {cls.algo!r}; load it with that algorithm")
+        env = env if env is not None else payload.get("env_id")
+        if env is None:
+            raise CheckpointError(f"{path} was trained on an env without a registered id; pass env= to load()")
+        try:
+            config = cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
+        except TypeError as err:
+            raise CheckpointError(f"{path}: its config does not match this version of {cls.algo}: {err}") from None
+        agent = cls(env, seed=payload["seed"], run_dir=run_dir, preset=payload.get("preset"), verbose=verbose, config=config)
+        agent._restore(payload, str(path))
+        if agent.replay is not None and replay_path(path).exists():
+            agent.replay.load_state_dict(load_checkpoint(replay_path(path))["replay"])
+        return agent
+
+    def _restore(self, payload: dict[str, Any], where: str) -> None:
+        try:
+            for name, mod in self.checkpointed().items():
+                mod.load_state_dict(payload["modules"][name])
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise CheckpointError(f"{where}: its weights do not fit this env/config ({str(err).splitlines()[0][:200]})") from None
+        self.num_steps = int(payload["num_steps"])
+        self.iteration = int(payload["iteration"])
+        self.target_steps = int(payload["target_steps"])
+        self.episode_returns.extend(payload.get("episode_returns", []))
+        torch.set_rng_state(payload["rng"]["torch"])
+        self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
+
+
+def replay_path(checkpoint: str | os.PathLike) -> Path:
+    """Where the replay buffer of an off-policy checkpoint is written: last.pt -> last.replay.pt."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + ".replay.pt")

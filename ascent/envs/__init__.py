@@ -1,0 +1,1 @@
+"""Environments: Gymnasium vector envs behind one contract (`vector`), the Atari pipeline (`atari`)."""

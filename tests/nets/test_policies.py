@@ -1,0 +1,135 @@
+"""Space handling, action bounds, and gradient isolation between actor and critic."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from ascent.errors import EnvError
+from ascent.nets.policies import ActorCritic
+
+BOX = gym.spaces.Box(-1, 1, (3,), np.float32)
+
+
+@pytest.mark.parametrize("obs_space, action_space, action_shape", [
+    (BOX, gym.spaces.Discrete(4), ()),
+    (gym.spaces.Discrete(5), gym.spaces.Discrete(2), ()),
+    (gym.spaces.MultiDiscrete([3, 2]), gym.spaces.MultiDiscrete([2, 3, 4]), (3,)),
+    (BOX, gym.spaces.Box(-2, 2, (2,), np.float32), (2,)),
+])
+def test_spaces_shapes(obs_space, action_space, action_shape):
+    policy = ActorCritic(obs_space, action_space)
+    obs = torch.as_tensor(np.stack([obs_space.sample() for _ in range(7)]))
+    x = policy.encoder(obs)
+    with torch.no_grad():
+        action, logprob, value = policy.act(x)
+    assert action.shape == (7, *action_shape) and logprob.shape == (7,) and value.shape == (7,)
+    env_action = policy.to_env_action(action)
+    assert all(action_space.contains(a.astype(action_space.dtype)) for a in env_action)
+
+
+def test_unsupported_spaces_raise_clear_errors():
+    with pytest.raises(EnvError, match="FlattenObservation"):
+        ActorCritic(gym.spaces.Dict({"a": BOX}), gym.spaces.Discrete(2))
+    with pytest.raises(EnvError, match="action space"):
+        ActorCritic(BOX, gym.spaces.Box(-1, 1, (2, 2)))
+    with pytest.raises(EnvError, match="bounded"):
+        ActorCritic(BOX, gym.spaces.Box(-np.inf, np.inf, (2,)), squash_actions=True)
+
+
+def test_gaussian_actions_clipped_or_squashed_into_bounds():
+    space = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 5.0], np.float32))
+    for squash in (False, True):
+        policy = ActorCritic(BOX, space, log_std_init=2.0, squash_actions=squash)
+        with torch.no_grad():
+            a = policy.to_env_action(policy.act(torch.randn(500, 3))[0])
+        assert (a >= space.low - 1e-6).all() and (a <= space.high + 1e-6).all()
+
+
+def test_gradient_isolation_between_actor_and_critic():
+    policy = ActorCritic(BOX, gym.spaces.Discrete(3))
+    x = torch.randn(8, 3)
+    dist, value = policy(x)
+    value.square().mean().backward()
+    assert all(p.grad is None for p in policy.actor_torso.parameters())
+    assert policy.action_head.weight.grad is None
+    assert all(p.grad is not None for p in policy.critic_torso.parameters())
+    policy.zero_grad(set_to_none=True)
+    dist, value = policy(x)
+    dist.log_prob(torch.zeros(8, dtype=torch.long)).mean().backward()
+    assert all(p.grad is None for p in policy.critic_torso.parameters())
+    assert policy.value_head.weight.grad is None
+
+
+def test_obs_normalization_statistics():
+    from ascent.nets.normalize import RunningMeanStd
+
+    rms = RunningMeanStd((2,))
+    data = np.random.default_rng(0).normal([3.0, -1.0], [2.0, 0.5], size=(1000, 2))
+    for chunk in np.split(data, 10):
+        rms.update(torch.as_tensor(chunk))
+    np.testing.assert_allclose(rms.mean.numpy(), data.mean(0), rtol=1e-3)
+    np.testing.assert_allclose(rms.var.numpy(), data.var(0), rtol=1e-3)
+
+
+def test_reward_scaler_scales_without_shifting():
+    from ascent.nets.normalize import RewardScaler
+
+    scaler = RewardScaler(2, gamma=0.99)
+    for _ in range(200):
+        out = scaler(np.array([10.0, 10.0]), np.array([False, False]))
+    assert (out > 0).all()  # positive rewards stay positive: scaled, not centred
+    assert out[0] == pytest.approx(10.0 / np.sqrt(scaler.var + 1e-8), rel=1e-5)
+
+
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-2, 2, (2,), np.float32)])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_numpy_actor_matches_the_torch_policy(action_space, activation):
+    """Acting in numpy: V(s) and log pi(a|s) equal torch's for the sampled actions, and the
+    actions follow pi (categorical frequencies; Gaussian standardized residuals ~ N(0, 1))."""
+    torch.manual_seed(0)
+    policy = ActorCritic(BOX, action_space, (32, 32), activation, log_std_init=-0.5)
+    with torch.no_grad():  # a policy far from uniform
+        policy.action_head.weight.mul_(1000.0)
+    act = policy.numpy_actor(np.random.default_rng(0))
+    obs = np.tile(np.random.default_rng(1).uniform(-1, 1, (4, 3)).astype(np.float32), (5000, 1))  # 4 states
+    action, log_prob, value = act(obs)
+    with torch.no_grad():
+        dist, torch_value = policy(torch.from_numpy(obs))
+        torch.testing.assert_close(torch.from_numpy(value), torch_value, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(torch.from_numpy(log_prob), dist.log_prob(torch.from_numpy(action)), rtol=1e-4, atol=1e-4)
+        if isinstance(action_space, gym.spaces.Discrete):
+            probs = dist.logits.exp()[:4].numpy()
+            assert probs.max() - probs.min() > 0.3  # far from uniform: a wrong state-action pairing shows
+            for state in range(4):
+                freq = np.bincount(action[state::4], minlength=3) / 5000
+                np.testing.assert_allclose(freq, probs[state], atol=0.025)  # > 3.5 sigma at n = 5000
+        else:
+            z = (action - dist.mean.numpy()) / np.exp(-0.5)
+            assert abs(z.mean()) < 0.03 and abs(z.std() - 1.0) < 0.03
+
+
+def test_numpy_actor_only_where_it_covers_the_policy():
+    assert ActorCritic(BOX, gym.spaces.Discrete(2)).numpy_actor(np.random.default_rng(0)) is not None
+    for policy in (ActorCritic(BOX, gym.spaces.Discrete(2), share_torso=True),
+                   ActorCritic(BOX, gym.spaces.Discrete(2), normalize_obs=True),
+                   ActorCritic(BOX, gym.spaces.Discrete(2), activation="elu"),
+                   ActorCritic(gym.spaces.Discrete(5), gym.spaces.Discrete(2)),
+                   ActorCritic(BOX, gym.spaces.MultiDiscrete([2, 3])),
+                   ActorCritic(BOX, gym.spaces.Box(-1, 1, (2,), np.float32), squash_actions=True)):
+        assert policy.numpy_actor(np.random.default_rng(0)) is None
+
+
+def test_logistic_tanh_matches_torch_tanh_in_value_and_gradient():
+    """The logistic route MLPs take on AVX-512 CPUs: tanh(x) = 2 sigmoid(2x) - 1 and d tanh = 1 - tanh^2."""
+    from ascent.nets.layers import _Tanh
+
+    torch.manual_seed(0)
+    x = (torch.randn(300, 64, dtype=torch.float64) * 3).requires_grad_()
+    y = _Tanh.apply(x)
+    weights = torch.randn_like(x)
+    (grad,) = torch.autograd.grad((y * weights).sum(), x)
+    x_ref = x.detach().clone().requires_grad_()
+    (grad_ref,) = torch.autograd.grad((torch.tanh(x_ref) * weights).sum(), x_ref)
+    torch.testing.assert_close(y, torch.tanh(x.detach()), atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad, grad_ref, atol=1e-12, rtol=0)
