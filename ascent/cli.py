@@ -94,17 +94,16 @@ def _add_diagnose_parser(sub) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ascent.registry import get_algorithm
-    from ascent.core.config import load_presets, parse_set, preset_for_env
+    from ascent.core.config import parse_set, resolve_preset
     from ascent.envs.vector import check_env_id
 
     cls = get_algorithm(args.algo)
     check_env_id(args.env)
     overrides = parse_set(args.set)
-    presets = load_presets(cls.algo)
-    preset_name = args.preset if args.preset is not None else preset_for_env(presets, args.env)
+    _, preset_values = resolve_preset(cls.algo, args.env, args.preset)  # the agent resolves it the same way
     steps = args.steps
     if steps is None:
-        steps = int(presets.get(preset_name, {}).get("n_timesteps", 0)) if preset_name in presets else 0
+        steps = int(preset_values.get("n_timesteps", 0))
         if steps <= 0:
             raise ConfigError("--steps is required (no preset gives a default number of steps for this env)")
     run_dir = Path(args.run_dir or f"runs/{cls.algo}-{args.env}-s{args.seed}")

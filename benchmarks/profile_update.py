@@ -21,7 +21,7 @@ import ascent
 
 ENVS = {"sac": "Pendulum-v1", "td3": "Pendulum-v1", "ddpg": "Pendulum-v1", "dqn": "CartPole-v1"}
 # function name (as cProfile sees it) -> the part of the loop it is
-PARTS = {"step_into_buffer": "env step + replay write", "policy_action": "acting (DQN)",
+PARTS = {"step_into_buffer": "env step + replay write", "act_batch": "acting (DQN)",
          "sample": "replay sampling", "sample_index": "replay sampling", "update": "gradient update (sampling included)"}
 
 
@@ -48,10 +48,10 @@ def profile(algo: str, steps: int, threads: int, top: int) -> None:
             cum[name] = cum.get(name, 0.0) + cumtime
     if "sample" in cum:  # sample() calls sample_index(): count the outer one only
         cum.pop("sample_index", None)
-    for key in ("step_into_buffer", "policy_action", "sample", "sample_index", "update"):
+    for key in ("step_into_buffer", "act_batch", "sample", "sample_index", "update"):
         if key in cum:
             print(f"| {PARTS[key]} | {cum[key] * per_step:.3f} | {cum[key] / wall:.0%} |")
-    rest = wall - sum(cum.get(k, 0.0) for k in ("step_into_buffer", "policy_action", "update"))
+    rest = wall - sum(cum.get(k, 0.0) for k in ("step_into_buffer", "act_batch", "update"))
     print(f"| everything else (acting for SAC/TD3/DDPG, loop, logging) | {rest * per_step:.3f} | {rest / wall:.0%} |")
 
     # The update alone, by operator.

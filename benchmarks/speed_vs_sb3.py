@@ -12,12 +12,16 @@
     (SB3: RL-Zoo's tuned one; ascent: its `cartpole-fast` preset), median over --seeds seeds.
 Each configuration runs in a fresh process; runs alternate between the libraries so that machine
 load drifts affect both alike. Prints a markdown table.
+
+  --before PATH  also runs the ascent of another checkout (e.g. `git worktree add /tmp/before COMMIT`),
+                 in the same alternation, as variant "before:..." (a refactor's speed, before and after)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,10 +51,11 @@ SPEED_TASKS = [("ppo", "CartPole-v1", 100_000, ZOO_CARTPOLE), ("ppo", "Pendulum-
 OFF_POLICY = ("sac", "td3", "ddpg")
 
 
-def run(lib: str, algo: str, env: str, steps: int, threads: int, hp: dict, *extra) -> dict:
+def run(lib: str, algo: str, env: str, steps: int, threads: int, hp: dict, *extra, checkout: str | None = None) -> dict:
     python = str(SB3_PY) if lib == "sb3" else sys.executable
+    env_vars = dict(os.environ, PYTHONPATH=checkout) if checkout else None  # that checkout's ascent first on the path
     out = subprocess.run([python, WORKER, lib, algo, env, str(steps), str(threads), json.dumps(hp), *map(str, extra)],
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT, env=env_vars)
     if out.returncode != 0:
         raise RuntimeError(f"{lib} {algo} {env} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -63,6 +68,7 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--tasks", default=None, help="comma-separated subset of the speed tasks, e.g. a2c:CartPole-v1")
     ap.add_argument("--seeds", type=int, default=5, help="seeds of the time-to-threshold comparison")
+    ap.add_argument("--before", default=None, help="another checkout of ascent to run alongside (see the docstring)")
     args = ap.parse_args()
     subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_sb3.sh")], check=True)
 
@@ -79,13 +85,16 @@ def main() -> None:
                 variants = {"bf16": {"precision": "auto"}, "fp32": {"precision": "fp32"}}
             if algo == "dqn":
                 variants = {"fp32": {"precision": "fp32"}}
+            if args.before:
+                variants.update({f"before:{name}": extra for name, extra in list(variants.items())})
             ours = {name: [] for name in variants}
             our_threads = 2 if algo in OFF_POLICY or algo == "dqn" else 1
             for _ in range(args.repeats):
                 for threads in (1, 2):
                     sb3[threads].append(run("sb3", algo, env, steps, threads, hp))
                 for name, extra in variants.items():
-                    ours[name].append(run("ascent", algo, env, steps, our_threads, dict(hp, **extra)))
+                    checkout = args.before if name.startswith("before:") else None
+                    ours[name].append(run("ascent", algo, env, steps, our_threads, dict(hp, **extra), checkout=checkout))
             med = lambda rs: statistics.median(r["steps_per_s"] for r in rs)  # noqa: E731
             best_threads = max(sb3, key=lambda t: med(sb3[t]))
             sb3_sps = med(sb3[best_threads])

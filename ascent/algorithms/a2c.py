@@ -12,14 +12,14 @@ Optimized with RMSprop (the paper's choice) or Adam.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ascent.core.agent import Agent
-from ascent.core.config import CommonConfig, check_range, check_schedule, param, schedule
-from ascent.errors import ConfigError
+from ascent.core.config import NetworkConfig, param, schedule
 from ascent.nets.normalize import RewardScaler
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
@@ -29,34 +29,23 @@ from ascent.buffers.rollout import RolloutStorage
 
 
 @dataclass
-class A2CConfig(CommonConfig):
-    n_envs: int = param(8, "number of parallel environments")
-    n_steps: int = param(5, "steps per env per update (the n of n-step returns)")
+class A2CConfig(NetworkConfig):
+    n_envs: int = param(8)
+    n_steps: int = param(5, "steps per env per update (the n of n-step returns)", positive=True)
     log_interval: int = param(10, "iterations per row of metrics (A2C's iterations are short)")
-    learning_rate: float | str = param(7e-4, "step size; 'lin_X' decays linearly from X to 0")
-    gae_lambda: float = param(1.0, "GAE lambda (1: n-step returns, as in A3C)")
-    ent_coef: float = param(0.0, "entropy bonus coefficient")
-    vf_coef: float = param(0.5, "value loss coefficient")
-    max_grad_norm: float = param(0.5, "global gradient-norm clip")
+    learning_rate: float | str = param(7e-4, "step size; 'lin_X' decays linearly from X to 0", schedule=True)
+    gae_lambda: float = param(1.0, "GAE lambda (1: n-step returns, as in A3C)", range=(0.0, 1.0))
+    ent_coef: float = param(0.0, "entropy bonus coefficient", range=(0.0, math.inf))
+    vf_coef: float = param(0.5, "value loss coefficient", range=(0.0, math.inf))
+    max_grad_norm: float = param(0.5, "global gradient-norm clip", range=(0.0, math.inf), low_open=True)
     use_rms_prop: bool = param(True, "RMSprop (A3C paper) instead of Adam")
-    rms_prop_eps: float = param(1e-5, "RMSprop epsilon (and Adam's, when use_rms_prop=False)")
-    rms_prop_alpha: float = param(0.99, "RMSprop smoothing constant")
+    rms_prop_eps: float = param(1e-5, "RMSprop epsilon (and Adam's, when use_rms_prop=False)", range=(0.0, math.inf),
+                                low_open=True)
+    rms_prop_alpha: float = param(0.99, "RMSprop smoothing constant", range=(0.0, 1.0), low_open=True)
     normalize_advantage: bool = param(False, "normalize advantages over the batch")
     share_torso: bool = param(False, "one torso for actor and critic")
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
     squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.n_steps <= 0:
-            raise ConfigError(f"n_steps must be a positive integer, got {self.n_steps}")
-        check_schedule("learning_rate", self.learning_rate)
-        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
-        for name in ("ent_coef", "vf_coef"):
-            check_range(name, getattr(self, name), 0.0, float("inf"))
-        for name in ("max_grad_norm", "rms_prop_eps"):
-            check_range(name, getattr(self, name), 0.0, float("inf"), low_open=True)
-        check_range("rms_prop_alpha", self.rms_prop_alpha, 0.0, 1.0, low_open=True)
 
 
 class A2C(Agent):

@@ -22,6 +22,7 @@ bootstrapped; only `terminated` zeroes V(s'). The autoreset step of next-step-au
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -29,9 +30,9 @@ import numpy as np
 import torch
 
 from ascent.core.agent import Agent
-from ascent.core.config import CommonConfig, check_range, check_schedule, param, schedule
+from ascent.core.config import NetworkConfig, param, schedule
 from ascent.envs.vector import Step
-from ascent.errors import ConfigError, EnvError
+from ascent.errors import EnvError
 from ascent.nets.layers import MLP
 from ascent.nets.normalize import RewardScaler
 from ascent.nets.optim import OptimizerStep
@@ -41,27 +42,21 @@ CRITICS = ("v", "q")
 
 
 @dataclass
-class ACConfig(CommonConfig):
+class ACConfig(NetworkConfig):
     n_envs: int = param(8, "number of parallel environments (one update per step of all of them)")
     log_interval: int = param(100, "iterations per row of metrics (an iteration is one env step)")
-    critic: str = param("v", "v: state value, TD(0) | q: action value, (expected) SARSA")
+    critic: str = param("v", "v: state value, TD(0) | q: action value, (expected) SARSA", choices=CRITICS)
     advantage: bool = param(True, "critic=q: weight the actor by Q(s,a) - V(s) instead of Q(s,a)")
     # Two timescales (Konda & Tsitsiklis): the actor moves slower than the critic it follows. With
     # equal steps (1e-3) the policy collapsed onto one action on 2 of 3 CartPole seeds (q critic).
-    learning_rate: float | str = param(1e-4, "Adam step size of the actor; 'lin_X' decays linearly from X to 0")
-    vf_learning_rate: float | str = param(1e-3, "Adam step size of the critic; 'lin_X' decays linearly from X to 0")
-    ent_coef: float = param(0.0, "entropy bonus coefficient")
-    max_grad_norm: float = param(0.5, "gradient-norm clip, for the actor and the critic separately")
+    learning_rate: float | str = param(1e-4, "Adam step size of the actor; 'lin_X' decays linearly from X to 0",
+                                       schedule=True)
+    vf_learning_rate: float | str = param(1e-3, "Adam step size of the critic; 'lin_X' decays linearly from X to 0",
+                                          schedule=True)
+    ent_coef: float = param(0.0, "entropy bonus coefficient", range=(0.0, math.inf))
+    max_grad_norm: float = param(0.5, "gradient-norm clip, for the actor and the critic separately",
+                                 range=(0.0, math.inf), low_open=True)
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.critic not in CRITICS:
-            raise ConfigError(f"critic must be one of {', '.join(CRITICS)}; got {self.critic!r}")
-        check_schedule("learning_rate", self.learning_rate)
-        check_schedule("vf_learning_rate", self.vf_learning_rate)
-        check_range("max_grad_norm", self.max_grad_norm, 0.0, float("inf"), low_open=True)
-        check_range("ent_coef", self.ent_coef, 0.0, float("inf"))
 
 
 def next_obs(step: Step) -> np.ndarray:
@@ -128,7 +123,7 @@ class AC(Agent):
     def train_iteration(self) -> dict[str, float]:
         c = self.config
         # 1. One step of every env: s, a ~ pi(.|s), r, s'.
-        x = self.policy.encoder.preprocess(torch.from_numpy(self.obs), update_stats=True)  # (N, d)
+        x = self.policy.encoder.preprocess(self.obs, update_stats=True)  # (N, d)
         with torch.no_grad():
             action = self.policy.distribution(x).sample()
         step = self.envs.step(self.policy.to_env_action(action))
@@ -140,7 +135,7 @@ class AC(Agent):
         if not step.valid.any():  # only autoreset steps: no transition to learn from
             return {}
         batch = {"x": x, "action": action, "reward": torch.from_numpy(reward),
-                 "next_x": self.policy.encoder.preprocess(torch.from_numpy(next_obs(step))),  # (N, d)
+                 "next_x": self.policy.encoder.preprocess(next_obs(step)),  # (N, d)
                  "terminated": torch.from_numpy(step.terminated), "valid": torch.from_numpy(step.valid).float()}
         # 2. The losses, then one step of each optimizer on its own loss.
         critic_loss, actor_loss, metrics = self.losses(batch)

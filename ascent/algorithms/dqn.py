@@ -23,6 +23,7 @@ cut at (the replay buffer stores it as s').
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -30,9 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ascent.core.agent import Agent
+from ascent.core.agent import Agent, Counters
 from ascent.algorithms.common.exploration import exploration_epsilon
-from ascent.core.config import check_range, param
+from ascent.core.config import param
 from ascent.errors import ConfigError, EnvError
 from ascent.algorithms.common.offpolicy import (OffPolicyConfig, collect_transitions, gradient_steps_per_round,
                                                 replay_buffer)
@@ -47,42 +48,35 @@ from ascent.buffers.replay import Batch
 class DQNConfig(OffPolicyConfig):
     net_arch: tuple = param((64, 64), "hidden layer widths of the Q network (after the CNN for images)")
     learning_rate: float = param(1e-4, "Adam step size")
-    batch_size: int = param(32, "minibatch size of each gradient step")
+    batch_size: int = param(32)
     tau: float = param(1.0, "target network update coefficient (1: hard copy)")
-    train_freq: int = param(4, "env steps (per env) between rounds of gradient steps")
-    target_update_interval: int = param(10_000, "env steps between target network updates")
-    exploration_fraction: float = param(0.1, "fraction of training over which epsilon decays linearly")
-    exploration_initial_eps: float = param(1.0, "epsilon of the epsilon-greedy policy at the start")
-    exploration_final_eps: float = param(0.05, "epsilon after the decay")
-    max_grad_norm: float = param(10.0, "gradient-norm clip")
+    train_freq: int = param(4)
+    target_update_interval: int = param(10_000, "env steps between target network updates", positive=True)
+    exploration_fraction: float = param(0.1, "fraction of training over which epsilon decays linearly", range=(0.0, 1.0))
+    exploration_initial_eps: float = param(1.0, "epsilon of the epsilon-greedy policy at the start", range=(0.0, 1.0))
+    exploration_final_eps: float = param(0.05, "epsilon after the decay", range=(0.0, 1.0))
+    max_grad_norm: float = param(10.0, "gradient-norm clip", range=(0.0, math.inf), low_open=True)
     # bf16 autocast did not pay on CartPole's 256x256 MLP at batch 64 (0.57 vs 0.50 ms per
     # forward-backward): fp32 unless asked.
     precision: str = param("fp32", "auto | fp32 | bf16: matmul precision of the network passes (auto: bf16 where native)")
     double_q: bool = param(False, "Double DQN: the online network picks the next action, the target evaluates it")
     dueling: bool = param(False, "dueling heads: Q = V + A - mean A")
-    n_step: int = param(1, "n-step returns (1: one-step TD)")
+    n_step: int = param(1, "n-step returns (1: one-step TD)", positive=True)
     prioritized_replay: bool = param(False, "proportional prioritized replay with importance-sampling weights")
-    prioritized_replay_alpha: float = param(0.6, "priority exponent alpha (0: uniform)")
-    prioritized_replay_beta0: float = param(0.4, "initial importance-sampling exponent, annealed linearly to 1")
-    prioritized_replay_eps: float = param(1e-6, "added to |TD error| so that no priority is zero")
+    prioritized_replay_alpha: float = param(0.6, "priority exponent alpha (0: uniform)", range=(0.0, 1.0))
+    prioritized_replay_beta0: float = param(0.4, "initial importance-sampling exponent, annealed linearly to 1",
+                                            range=(0.0, 1.0))
+    prioritized_replay_eps: float = param(1e-6, "added to |TD error| so that no priority is zero",
+                                          range=(0.0, math.inf), low_open=True)
     noisy: bool = param(False, "noisy nets (factorized Gaussian) in the fully connected layers")
-    noisy_sigma0: float = param(0.5, "initial noise scale sigma0 of the noisy layers")
+    noisy_sigma0: float = param(0.5, "initial noise scale sigma0 of the noisy layers", range=(0.0, math.inf))
     distributional: bool = param(False, "C51: a categorical return distribution per action")
-    n_atoms: int = param(51, "atoms of the C51 distribution")
+    n_atoms: int = param(51, "atoms of the C51 distribution", positive=True)
     v_min: float = param(-10.0, "lowest atom of the C51 support")
     v_max: float = param(10.0, "highest atom of the C51 support")
 
     def validate(self) -> None:
         super().validate()
-        for name in ("target_update_interval", "n_step", "n_atoms"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps",
-                     "prioritized_replay_alpha", "prioritized_replay_beta0"):
-            check_range(name, getattr(self, name), 0.0, 1.0)
-        check_range("max_grad_norm", self.max_grad_norm, 0.0, float("inf"), low_open=True)
-        check_range("prioritized_replay_eps", self.prioritized_replay_eps, 0.0, float("inf"), low_open=True)
-        check_range("noisy_sigma0", self.noisy_sigma0, 0.0, float("inf"))
         if self.distributional and (self.n_atoms < 2 or self.v_min >= self.v_max):
             raise ConfigError(f"C51 needs n_atoms >= 2 and v_min < v_max, got n_atoms={self.n_atoms}, "
                               f"v_min={self.v_min}, v_max={self.v_max}")
@@ -131,13 +125,14 @@ class DQN(Agent):
         self.replay = PrioritizedReplay(buffer, c.prioritized_replay_alpha, c.prioritized_replay_eps) \
             if c.prioritized_replay else buffer
         self.save_replay = c.save_replay_buffer
-        self.next_target_update = c.target_update_interval
+        self.counters = Counters(next_target_update=c.target_update_interval)  # env step of the next Q' update
         space = self.envs.observation_space  # a round's shared target pass: <= 8192 transitions, <= 256 MiB of s and s'
         obs_bytes = 2 * int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize
         self.updates_per_target_pass = max(1, min(8192, 2**28 // obs_bytes) // c.batch_size)
 
     def modules(self) -> dict:
-        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.step.optimizer}
+        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.step.optimizer,
+                "counters": self.counters}
 
     # ---- acting -------------------------------------------------------------------------------------
     def epsilon(self) -> float:
@@ -183,9 +178,9 @@ class DQN(Agent):
         if not collect_transitions(self, self.explore):
             return {}
         metrics = self.gradient_round(gradient_steps_per_round(c, self.envs.num_envs))
-        if self.num_steps >= self.next_target_update:  # Q' <- (1 - tau) Q' + tau Q
+        if self.num_steps >= self.counters.next_target_update:  # Q' <- (1 - tau) Q' + tau Q
             polyak_update(*self.target_pairs, c.tau)
-            self.next_target_update = (self.num_steps // c.target_update_interval + 1) * c.target_update_interval
+            self.counters.next_target_update = (self.num_steps // c.target_update_interval + 1) * c.target_update_interval
         metrics["epsilon"] = self.epsilon()
         return metrics
 

@@ -52,12 +52,11 @@ import collections
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from ascent.core.agent import Agent
-from ascent.core.config import CommonConfig, check_range, param
+from ascent.core.config import NetworkConfig, param
 from ascent.errors import ConfigError
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
@@ -69,26 +68,21 @@ BASELINES = ("none", "mean")
 
 
 @dataclass
-class OffPolicyPGConfig(CommonConfig):
-    n_envs: int = param(8, "number of parallel environments")
-    n_episodes: int = param(16, "complete episodes collected per iteration with the current policy")
-    learning_rate: float = param(1e-3, "Adam step size (small: each batch is used n_updates x n_batches_kept times)")
-    estimator: str = param("per_decision", "trajectory | per_decision | first_order (importance-weighted gradient)")
-    n_updates: int = param(4, "Adam steps per iteration, each on all kept episodes")
-    n_batches_kept: int = param(2, "the last this many batches of episodes are kept and reused (1: the newest only)")
+class OffPolicyPGConfig(NetworkConfig):
+    n_envs: int = param(8)
+    n_episodes: int = param(16, "complete episodes collected per iteration with the current policy", positive=True)
+    learning_rate: float = param(1e-3, "Adam step size (small: each batch is used n_updates x n_batches_kept times)",
+                                 range=(0.0, math.inf), low_open=True)
+    estimator: str = param("per_decision", "trajectory | per_decision | first_order (importance-weighted gradient)",
+                           choices=ESTIMATORS)
+    n_updates: int = param(4, "Adam steps per iteration, each on all kept episodes", positive=True)
+    n_batches_kept: int = param(2, "the last this many batches of episodes are kept and reused (1: the newest only)",
+                                positive=True)
     max_weight: float = param(0.0, "truncate each importance weight at this value, >= 1 (0: no truncation)")
-    baseline: str = param("mean", "none | mean (mean return of the batch's other episodes)")
+    baseline: str = param("mean", "none | mean (mean return of the batch's other episodes)", choices=BASELINES)
 
     def validate(self) -> None:
         super().validate()
-        for name in ("n_episodes", "n_updates", "n_batches_kept"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        check_range("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
-        if self.estimator not in ESTIMATORS:
-            raise ConfigError(f"estimator must be one of {', '.join(ESTIMATORS)}; got {self.estimator!r}")
-        if self.baseline not in BASELINES:
-            raise ConfigError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
         if not (self.max_weight == 0 or 1 <= self.max_weight < math.inf):
             raise ConfigError(f"max_weight must be 0 (no truncation) or a number >= 1; got {self.max_weight}")
         if self.normalize_reward:
@@ -256,6 +250,6 @@ class OffPolicyPG(Agent):
                 xs.append(torch.as_tensor(ep["x"], dtype=torch.float32))
             else:
                 with torch.no_grad():
-                    xs.append(self.policy.encoder.preprocess(torch.as_tensor(np.asarray(ep["obs"]))))
+                    xs.append(self.policy.encoder.preprocess(self.policy.encoder.stack(ep["obs"])))
             actions.append(torch.as_tensor(ep["actions"]))
         return torch.cat(xs), torch.cat(actions), pad_episodes(episodes, self.config.gamma)

@@ -17,14 +17,14 @@ target_kl.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ascent.core.agent import Agent
-from ascent.core.config import CommonConfig, check_range, check_schedule, param, schedule
-from ascent.errors import ConfigError
+from ascent.core.config import NetworkConfig, param, schedule
 from ascent.nets.normalize import RewardScaler
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
@@ -34,44 +34,29 @@ from ascent.buffers.rollout import RolloutStorage, minibatches
 
 
 @dataclass
-class PPOConfig(CommonConfig):
-    n_envs: int = param(8, "number of parallel environments")
-    n_steps: int = param(256, "steps per env per rollout (batch = n_steps * n_envs)")
-    batch_size: int = param(64, "minibatch size")
-    n_epochs: int = param(10, "passes over the rollout per iteration")
-    learning_rate: float | str = param(3e-4, "Adam step size; 'lin_X' decays linearly from X to 0")
-    adam_eps: float = param(1e-5, "Adam epsilon")
-    gae_lambda: float = param(0.95, "GAE lambda (1: Monte Carlo advantages, 0: TD error)")
-    clip_range: float | str = param(0.2, "surrogate clipping epsilon; 'lin_X' decays linearly")
-    clip_range_vf: float | None = param(None, "clip the value update around the old value (None: no clipping)")
+class PPOConfig(NetworkConfig):
+    n_envs: int = param(8)
+    n_steps: int = param(256, "steps per env per rollout (batch = n_steps * n_envs)", positive=True)
+    batch_size: int = param(64, "minibatch size", positive=True)
+    n_epochs: int = param(10, "passes over the rollout per iteration", positive=True)
+    learning_rate: float | str = param(3e-4, "Adam step size; 'lin_X' decays linearly from X to 0", schedule=True)
+    adam_eps: float = param(1e-5, "Adam epsilon", range=(0.0, math.inf))
+    gae_lambda: float = param(0.95, "GAE lambda (1: Monte Carlo advantages, 0: TD error)", range=(0.0, 1.0))
+    clip_range: float | str = param(0.2, "surrogate clipping epsilon; 'lin_X' decays linearly", schedule=True)
+    clip_range_vf: float | None = param(None, "clip the value update around the old value (None: no clipping)",
+                                        range=(0.0, math.inf), low_open=True)
     normalize_advantage: bool = param(True, "normalize advantages per minibatch")
-    ent_coef: float = param(0.0, "entropy bonus coefficient")
-    vf_coef: float = param(0.5, "value loss coefficient")
-    max_grad_norm: float = param(0.5, "global gradient-norm clip")
-    target_kl: float | None = param(None, "stop the epochs early when approx KL > 1.5 * target_kl (None: never)")
+    ent_coef: float = param(0.0, "entropy bonus coefficient", range=(0.0, math.inf))
+    vf_coef: float = param(0.5, "value loss coefficient", range=(0.0, math.inf))
+    max_grad_norm: float = param(0.5, "global gradient-norm clip", range=(0.0, math.inf), low_open=True)
+    target_kl: float | None = param(None, "stop the epochs early when approx KL > 1.5 * target_kl (None: never)",
+                                    range=(0.0, math.inf), low_open=True)
     kl_penalty: bool = param(False, "use the adaptive KL-penalty objective (eq. 8) instead of clipping")
-    kl_target: float = param(0.01, "d_targ of the adaptive KL penalty")
-    kl_beta: float = param(1.0, "initial KL penalty coefficient beta")
+    kl_target: float = param(0.01, "d_targ of the adaptive KL penalty", range=(0.0, math.inf), low_open=True)
+    kl_beta: float = param(1.0, "initial KL penalty coefficient beta", range=(0.0, math.inf))
     share_torso: bool = param(False, "one torso for actor and critic")
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
     squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
-
-    def validate(self) -> None:
-        super().validate()
-        for name in ("n_steps", "batch_size", "n_epochs"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        check_schedule("learning_rate", self.learning_rate)
-        check_schedule("clip_range", self.clip_range)
-        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
-        for name in ("ent_coef", "vf_coef", "adam_eps"):
-            check_range(name, getattr(self, name), 0.0, float("inf"))
-        check_range("max_grad_norm", self.max_grad_norm, 0.0, float("inf"), low_open=True)
-        for name in ("clip_range_vf", "target_kl"):
-            if getattr(self, name) is not None:
-                check_range(name, getattr(self, name), 0.0, float("inf"), low_open=True)
-        check_range("kl_target", self.kl_target, 0.0, float("inf"), low_open=True)
-        check_range("kl_beta", self.kl_beta, 0.0, float("inf"))
 
 
 class PPO(Agent):

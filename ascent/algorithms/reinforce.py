@@ -27,6 +27,7 @@ gradient, as is usual in practice; with gamma = 1 every variant is an unbiased e
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ascent.core.agent import Agent
-from ascent.core.config import CommonConfig, check_range, param
+from ascent.core.config import NetworkConfig, param
 from ascent.errors import ConfigError
 from ascent.nets.optim import Adam, OptimizerStep
 from ascent.nets.policies import ActorCritic
@@ -46,26 +47,18 @@ BASELINES = ("none", "mean", "optimal", "value")
 
 
 @dataclass
-class REINFORCEConfig(CommonConfig):
-    n_envs: int = param(8, "number of parallel environments")
-    n_episodes: int = param(16, "complete episodes per gradient step")
-    learning_rate: float = param(1e-2, "Adam step size of the policy")
-    return_type: str = param("reward_to_go", "full | reward_to_go")
-    baseline: str = param("value", "none | mean | optimal | value")
-    vf_learning_rate: float = param(1e-2, "Adam step size of the value baseline")
-    n_critic_updates: int = param(5, "value-regression steps per iteration (baseline=value)")
+class REINFORCEConfig(NetworkConfig):
+    n_envs: int = param(8)
+    n_episodes: int = param(16, "complete episodes per gradient step", positive=True)
+    learning_rate: float = param(1e-2, "Adam step size of the policy", range=(0.0, math.inf), low_open=True)
+    return_type: str = param("reward_to_go", "full | reward_to_go", choices=RETURN_TYPES)
+    baseline: str = param("value", "none | mean | optimal | value", choices=BASELINES)
+    vf_learning_rate: float = param(1e-2, "Adam step size of the value baseline", range=(0.0, math.inf), low_open=True)
+    n_critic_updates: int = param(5, "value-regression steps per iteration (baseline=value)", positive=True)
     normalize_advantage: bool = param(False, "normalize the weights w - b over the batch (not in the theory)")
 
     def validate(self) -> None:
         super().validate()
-        if self.n_episodes <= 0 or self.n_critic_updates <= 0:
-            raise ConfigError("n_episodes and n_critic_updates must be positive integers")
-        for name in ("learning_rate", "vf_learning_rate"):
-            check_range(name, getattr(self, name), 0.0, float("inf"), low_open=True)
-        if self.return_type not in RETURN_TYPES:
-            raise ConfigError(f"return_type must be one of {', '.join(RETURN_TYPES)}; got {self.return_type!r}")
-        if self.baseline not in BASELINES:
-            raise ConfigError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
         if self.normalize_reward:
             raise ConfigError("normalize_reward is not supported by REINFORCE (it weights by raw Monte Carlo returns)")
 

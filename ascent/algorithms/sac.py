@@ -31,7 +31,7 @@ import torch
 from ascent.algorithms.common.offpolicy import (OffPolicyConfig, collect_transitions, gradient_steps_per_round,
                                                 replay_buffer)
 from ascent.buffers.replay import Batch
-from ascent.core.agent import Agent
+from ascent.core.agent import Agent, Counters
 from ascent.core.config import param
 from ascent.errors import ConfigError
 from ascent.nets.actors import (ActionScale, CategoricalActor, SquashedGaussianActor, discrete_target_entropy,
@@ -45,13 +45,11 @@ from ascent.nets.q_networks import QEnsemble
 class SACConfig(OffPolicyConfig):
     ent_coef: float | str = param("auto", "temperature alpha: a number, or 'auto' / 'auto_X' to tune it from X (default 1)")
     target_entropy: float | str = param("auto", "entropy the temperature aims at ('auto': -dim(A); discrete: 0.5 log|A|)")
-    target_update_interval: int = param(1, "gradient steps between target-critic updates")
-    n_critics: int = param(2, "number of Q critics; the minimum over them is used (clipped double-Q)")
+    target_update_interval: int = param(1, "gradient steps between target-critic updates", positive=True)
+    n_critics: int = param(2, "number of Q critics; the minimum over them is used (clipped double-Q)", positive=True)
 
     def validate(self) -> None:
         super().validate()
-        if self.target_update_interval <= 0 or self.n_critics <= 0:
-            raise ConfigError("target_update_interval and n_critics must be positive integers")
         if isinstance(self.ent_coef, str):
             if not (self.ent_coef == "auto" or self.ent_coef.startswith("auto_")):
                 raise ConfigError(f"ent_coef must be a positive number, 'auto' or 'auto_X'; got {self.ent_coef!r}")
@@ -109,13 +107,13 @@ class SAC(Agent):
         self.alpha_optimizer = Adam([self.temperature.log_alpha], lr=c.learning_rate) if auto else None
         self.target_entropy = auto_entropy if c.target_entropy == "auto" else float(c.target_entropy)
         self.replay, self.save_replay = replay_buffer(c, self.envs), c.save_replay_buffer
-        self.n_updates = 0
+        self.counters = Counters(n_updates=0)  # gradient steps taken (the target_update_interval phase)
         self.target_pairs = (list(self.critic_target.parameters()), list(self.critic.parameters()))
 
     def modules(self) -> dict:
         mods = {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target,
                 "temperature": self.temperature, "actor_optimizer": self.actor_step.optimizer,
-                "critic_optimizer": self.critic_step.optimizer}
+                "critic_optimizer": self.critic_step.optimizer, "counters": self.counters}
         if self.alpha_optimizer is not None:
             mods["alpha_optimizer"] = self.alpha_optimizer
         return mods
@@ -174,8 +172,8 @@ class SAC(Agent):
         actor_loss = -self.soft_value(pi, self.critic, x, alpha).mean()
         self.actor_step(actor_loss)
 
-        self.n_updates += 1
-        if self.n_updates % c.target_update_interval == 0:
+        self.counters.n_updates += 1
+        if self.counters.n_updates % c.target_update_interval == 0:
             polyak_update(*self.target_pairs, c.tau)
         metrics.update(critic_loss=critic_loss.item(), actor_loss=actor_loss.item(),
                        entropy=-pi.log_prob.mean().item(), q_mean=q.mean().item())

@@ -21,45 +21,41 @@ alpha times the mean of its k errors (with n_envs = 1, exactly the rule above).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from ascent.core.agent import Agent
+from ascent.core.agent import Agent, Counters
 from ascent.algorithms.common.exploration import exploration_epsilon
-from ascent.core.config import CommonConfig, check_range, check_schedule, param, schedule
+from ascent.core.config import CommonConfig, param, schedule
 from ascent.errors import ConfigError, EnvError
 
 
 @dataclass
 class QLearningConfig(CommonConfig):
-    net_arch: tuple = param((), "not used: the table is the whole model")
-    activation: str = param("tanh", "not used (no network)")
-    ortho_init: bool = param(True, "not used (no network)")
-    learning_rate: float | str = param(0.1, "step size alpha; 'lin_X' decays linearly from X to 0")
-    gamma: float = param(0.99, "discount factor")
-    exploration_initial_eps: float = param(1.0, "epsilon of the epsilon-greedy behaviour policy at the start")
-    exploration_final_eps: float = param(0.05, "epsilon after the decay")
-    exploration_fraction: float = param(0.5, "fraction of training over which epsilon decays linearly")
-    q_init: float = param(0.0, "initial value of every Q(s, a) (optimistic values explore)")
+    # Earlier versions stubbed the network fields here, unused (the table is the whole model); the
+    # checkpoints they wrote still hold them, and `Agent.load` drops them.
+    retired_fields: ClassVar[tuple[str, ...]] = ("net_arch", "activation", "ortho_init", "normalize_obs")
+
+    learning_rate: float | str = param(0.1, "step size alpha; 'lin_X' decays linearly from X to 0 "
+                                       "(at most 1: alpha = 1 replaces Q by the target)",
+                                       schedule=True, range=(0.0, 1.0), low_open=True)
+    exploration_initial_eps: float = param(1.0, "epsilon of the epsilon-greedy behaviour policy at the start",
+                                           range=(0.0, 1.0))
+    exploration_final_eps: float = param(0.05, "epsilon after the decay", range=(0.0, 1.0))
+    exploration_fraction: float = param(0.5, "fraction of training over which epsilon decays linearly", range=(0.0, 1.0))
+    q_init: float = param(0.0, "initial value of every Q(s, a) (optimistic values explore)", range=(-math.inf, math.inf))
     log_interval: int = param(1000, "iterations (env steps per env) per row of metrics")
 
     def validate(self) -> None:
         super().validate()
-        check_schedule("learning_rate", self.learning_rate)
-        if not isinstance(self.learning_rate, str):
-            check_range("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
-        elif float(self.learning_rate[4:]) > 1.0:
-            raise ConfigError(f"learning_rate must start at most at 1 (alpha = 1 replaces Q by the target), "
-                              f"got {self.learning_rate!r}")
-        for name in ("exploration_initial_eps", "exploration_final_eps", "exploration_fraction"):
-            check_range(name, getattr(self, name), 0.0, 1.0)
-        check_range("q_init", self.q_init, -float("inf"), float("inf"))
-        if self.normalize_obs or self.normalize_reward:
-            raise ConfigError("normalize_obs and normalize_reward do not apply to tabular methods "
-                              "(states are indices); leave them false")
+        if self.normalize_reward:
+            raise ConfigError("normalize_reward does not apply to tabular methods (the table learns the env's own "
+                              "rewards); leave it false")
 
 
 @dataclass
@@ -104,10 +100,10 @@ class QLearning(Agent):
         self.n_actions, self.action_start = _discrete_n(envs.action_space, "action", env_id,
                                                         "use sac, td3 or ppo for continuous actions")
         self.table = QTable(self.n_states, self.n_actions, self.config.q_init)
-        self.action: np.ndarray | None = None  # (N,) the action already drawn for self.obs (SARSA's a')
+        self.counters = Counters(next_action=None)  # (N,) the action already drawn for self.obs (SARSA's a')
 
     def modules(self) -> dict:
-        return {"q_table": self.table}
+        return {"q_table": self.table, "counters": self.counters}
 
     def q_table(self) -> np.ndarray:
         """A copy of Q as a (S, A) numpy array."""
@@ -146,16 +142,16 @@ class QLearning(Agent):
         q = self.table.q.numpy()  # (S, A) a view: writing it updates the module's buffer
         eps, alpha = self.epsilon(), schedule(c.learning_rate, self.progress)
         s = self.states(self.obs)
-        a = self.action if self.action is not None else self.explore(s, eps)
+        a = self.counters.next_action if self.counters.next_action is not None else self.explore(s, eps)
         step = self.envs.step(a + self.action_start)
         if step.episodes:
             self.record_episodes(step.episodes)
         s2 = self.states(step.obs)
-        self.action = self.explore(s2, eps)  # a', drawn before the update
+        a2 = self.counters.next_action = self.explore(s2, eps)  # a', drawn before the update
         boot = s2.copy()  # the state to bootstrap from: where an episode was truncated, where it was cut
         if step.bootstrap is not None:
             boot[step.bootstrap] = self.states(step.final_obs)[step.bootstrap]
-        y = step.reward + c.gamma * ~step.terminated * self.next_value(q, boot, self.action, step.truncated, eps)
+        y = step.reward + c.gamma * ~step.terminated * self.next_value(q, boot, a2, step.truncated, eps)
         # TD update of the valid transitions; duplicates of (s, a) move by the mean of their errors.
         v = step.valid
         idx = s[v] * self.n_actions + a[v]  # flat (s, a) indices, (M,)

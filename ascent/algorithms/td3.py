@@ -18,6 +18,7 @@ Gaussian or Ornstein-Uhlenbeck noise on the unit-box action.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +27,8 @@ import torch
 from ascent.algorithms.common.offpolicy import (OffPolicyConfig, collect_transitions, gradient_steps_per_round,
                                                 replay_buffer)
 from ascent.buffers.replay import Batch
-from ascent.core.agent import Agent
-from ascent.core.config import check_range, param
-from ascent.errors import ConfigError
+from ascent.core.agent import Agent, Counters
+from ascent.core.config import param
 from ascent.nets.actors import ActionScale, DeterministicActor
 from ascent.nets.optim import OptimizerStep, polyak_update
 from ascent.nets.precision import resolve_precision
@@ -39,23 +39,16 @@ NOISE_TYPES = ("normal", "ornstein_uhlenbeck", "none")
 
 @dataclass
 class TD3Config(OffPolicyConfig):
-    net_arch: tuple = param((400, 300), "hidden layer widths of the actor and the critics")
-    learning_rate: float = param(1e-3, "Adam step size of the actor and the critics")
-    n_critics: int = param(2, "number of Q critics; the target takes their minimum (clipped double-Q)")
-    policy_delay: int = param(2, "critic steps per actor step and target update (delayed policy updates)")
-    target_policy_noise: float = param(0.2, "std of the smoothing noise on the target action (0: none)")
-    target_noise_clip: float = param(0.5, "the smoothing noise is clipped to +-this")
-    action_noise: str = param("normal", "exploration noise on the unit-box action: normal | ornstein_uhlenbeck | none")
-    action_noise_std: float = param(0.1, "exploration noise std (unit-box scale)")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.n_critics <= 0 or self.policy_delay <= 0:
-            raise ConfigError("n_critics and policy_delay must be positive integers")
-        for name in ("target_policy_noise", "target_noise_clip", "action_noise_std"):
-            check_range(name, getattr(self, name), 0.0, float("inf"))
-        if self.action_noise not in NOISE_TYPES:
-            raise ConfigError(f"action_noise must be one of {', '.join(NOISE_TYPES)}; got {self.action_noise!r}")
+    net_arch: tuple = param((400, 300))
+    learning_rate: float = param(1e-3)
+    n_critics: int = param(2, "number of Q critics; the target takes their minimum (clipped double-Q)", positive=True)
+    policy_delay: int = param(2, "critic steps per actor step and target update (delayed policy updates)", positive=True)
+    target_policy_noise: float = param(0.2, "std of the smoothing noise on the target action (0: none)",
+                                       range=(0.0, math.inf))
+    target_noise_clip: float = param(0.5, "the smoothing noise is clipped to +-this", range=(0.0, math.inf))
+    action_noise: str = param("normal", "exploration noise on the unit-box action: normal | ornstein_uhlenbeck | none",
+                              choices=NOISE_TYPES)
+    action_noise_std: float = param(0.1, "exploration noise std (unit-box scale)", range=(0.0, math.inf))
 
 
 @dataclass
@@ -94,7 +87,6 @@ class TD3(Agent):
 
     algo = "td3"
     Config = TD3Config
-    last_actor_loss: float | None = None  # the latest actor step's loss (one every policy_delay steps)
 
     def setup(self) -> None:
         c = self.config
@@ -113,12 +105,14 @@ class TD3(Agent):
         self.replay, self.save_replay = replay_buffer(c, self.envs), c.save_replay_buffer
         self.ou_noise = (OrnsteinUhlenbeckNoise((self.envs.num_envs, self.scale.dim), c.action_noise_std)
                          if c.action_noise == "ornstein_uhlenbeck" else None)
-        self.n_updates = 0
+        # Gradient steps taken (the policy_delay phase), the latest actor loss, the OU noise state.
+        self.counters = Counters(n_updates=0, last_actor_loss=None,
+                                 ou_noise=self.ou_noise.x if self.ou_noise is not None else None)
 
     def modules(self) -> dict:
         return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
                 "critic_target": self.critic_target, "actor_optimizer": self.actor_step.optimizer,
-                "critic_optimizer": self.critic_step.optimizer}
+                "critic_optimizer": self.critic_step.optimizer, "counters": self.counters}
 
     @torch.no_grad()
     def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
@@ -162,16 +156,16 @@ class TD3(Agent):
         q = self.critic(x, batch.actions)  # (K, B), fp32
         critic_loss = (q - target).square().mean(1).sum()
         self.critic_step(critic_loss)
-        self.n_updates += 1
+        self.counters.n_updates += 1
         metrics = {"critic_loss": critic_loss.item(), "q_mean": q.mean().item()}
 
-        if self.n_updates % c.policy_delay == 0:  # deterministic policy gradient through Q_1
+        if self.counters.n_updates % c.policy_delay == 0:  # deterministic policy gradient through Q_1
             actor_loss = -self.critic(x, self.actor(x), n=1)[0].mean()
             self.actor_step(actor_loss)  # (the critics' weight gradients are not computed)
             polyak_update(*self.target_pairs, c.tau)
-            self.last_actor_loss = actor_loss.item()
-        if self.last_actor_loss is not None:
-            metrics["actor_loss"] = self.last_actor_loss
+            self.counters.last_actor_loss = actor_loss.item()
+        if self.counters.last_actor_loss is not None:
+            metrics["actor_loss"] = self.counters.last_actor_loss
         return metrics
 
 

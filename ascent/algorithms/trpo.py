@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from ascent.core.agent import Agent
-from ascent.core.config import CommonConfig, check_range, param
+from ascent.core.config import NetworkConfig, param
 from ascent.errors import ConfigError
 from ascent.nets.normalize import RewardScaler
 from ascent.nets.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
@@ -34,18 +34,19 @@ from ascent.buffers.rollout import RolloutStorage, minibatches
 
 
 @dataclass
-class TRPOConfig(CommonConfig):
-    n_steps: int = param(2048, "steps per env per iteration")
-    batch_size: int = param(128, "minibatch size of the value-function regression")
-    learning_rate: float = param(1e-3, "Adam step size of the value function")
-    gae_lambda: float = param(0.95, "GAE lambda")
-    target_kl: float = param(0.01, "delta: the trust region's mean-KL radius")
-    cg_max_steps: int = param(15, "conjugate gradient iterations")
-    cg_damping: float = param(0.1, "damping added to the Fisher matrix (F + damping I)")
+class TRPOConfig(NetworkConfig):
+    n_steps: int = param(2048, "steps per env per iteration", positive=True)
+    batch_size: int = param(128, "minibatch size of the value-function regression", positive=True)
+    learning_rate: float = param(1e-3, "Adam step size of the value function", range=(0.0, math.inf), low_open=True)
+    gae_lambda: float = param(0.95, "GAE lambda", range=(0.0, 1.0))
+    target_kl: float = param(0.01, "delta: the trust region's mean-KL radius", range=(0.0, math.inf), low_open=True)
+    cg_max_steps: int = param(15, "conjugate gradient iterations", positive=True)
+    cg_damping: float = param(0.1, "damping added to the Fisher matrix (F + damping I)", range=(0.0, math.inf))
     line_search: bool = param(True, "backtracking line search on the natural step (TRPO); off: NPG")
-    line_search_shrinking_factor: float = param(0.8, "step fraction multiplier per backtrack")
-    line_search_max_iter: int = param(10, "backtracks before the step is rejected")
-    n_critic_updates: int = param(10, "epochs of value-function regression per iteration")
+    line_search_shrinking_factor: float = param(0.8, "step fraction multiplier per backtrack", range=(0.0, 1.0),
+                                                low_open=True)
+    line_search_max_iter: int = param(10, "backtracks before the step is rejected", positive=True)
+    n_critic_updates: int = param(10, "epochs of value-function regression per iteration", positive=True)
     normalize_advantage: bool = param(True, "normalize advantages over the batch")
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
     squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
@@ -53,21 +54,13 @@ class TRPOConfig(CommonConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("n_steps", "batch_size", "cg_max_steps", "line_search_max_iter", "n_critic_updates"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("learning_rate", "target_kl"):
-            check_range(name, getattr(self, name), 0.0, float("inf"), low_open=True)
-        check_range("cg_damping", self.cg_damping, 0.0, float("inf"))
-        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
-        check_range("line_search_shrinking_factor", self.line_search_shrinking_factor, 0.0, 1.0, low_open=True)
         if self.share_torso:
             raise ConfigError("share_torso=True is not supported: the natural-gradient step needs the policy's own parameters")
 
 
 @dataclass
 class NPGConfig(TRPOConfig):
-    line_search: bool = param(False, "backtracking line search on the natural step (TRPO); off: NPG")
+    line_search: bool = param(False)
 
 
 class TRPO(Agent):

@@ -19,7 +19,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ascent.errors import CheckpointError, ConfigError
+from ascent.errors import CheckpointError, ConfigError, EnvError
 
 
 @dataclass
@@ -53,6 +53,10 @@ class ReplayBuffer:
                  optimize_memory_usage: bool = False):
         if capacity < n_envs:
             raise ConfigError(f"buffer_size ({capacity}) must be at least n_envs ({n_envs})")
+        for space in (observation_space, action_space):
+            if space.shape is None:  # Dict, Tuple, ...: no single array shape
+                raise EnvError(f"the replay buffer stores one array per observation and action; {space} has none: "
+                               "wrap the env in gymnasium.wrappers.FlattenObservation, or use an on-policy algorithm")
         self.rows = capacity // n_envs
         self.n_envs = n_envs
         self.lean = optimize_memory_usage

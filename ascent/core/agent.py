@@ -34,11 +34,35 @@ from ascent.core.config import build_config, coerce, config_to_dict, field_types
 from ascent.core.evaluation import evaluate_policy
 from ascent.core.process import configure_torch
 from ascent.envs.atari import is_atari_id, make_atari_env
-from ascent.envs.vector import EnvLike, VecEnv, env_id_of, make_vec_env
+from ascent.envs.vector import EnvLike, VecEnv, batch_of, env_id_of, is_single_observation, make_vec_env
 from ascent.errors import CheckpointError, ConfigError, EnvError
 from ascent.version import __version__
 
 AGENT_STREAM = 0x617363  # first word of the agent's numpy seed: a stream apart from the envs'
+
+
+class Counters:
+    """Numbers an algorithm's training continues from that are not network weights (update counts,
+    the step of the next target update, a drawn next action, noise state): put it in modules() and
+    the checkpoint holds it like a network. Values are numbers, None, or numpy arrays (restored in
+    place, so an array shared with its owner stays shared). A checkpoint written before an
+    algorithm had counters loads with their starting values."""
+
+    def __init__(self, **values: Any):
+        vars(self).update(values)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: torch.from_numpy(v.copy()) if isinstance(v, np.ndarray) else v for k, v in vars(self).items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            current = vars(self).get(key)
+            if isinstance(value, torch.Tensor):
+                value = value.numpy()
+                if isinstance(current, np.ndarray) and current.shape == value.shape:
+                    current[...] = value
+                    continue
+            setattr(self, key, value)
 
 
 def package_versions() -> dict[str, str]:
@@ -83,6 +107,11 @@ class Agent:
             self.config, self.preset = config, preset
         else:
             self.config, self.preset = build_config(self.Config, self.algo, self.env_id, preset, hyperparameters)
+        if isinstance(env, gym.vector.VectorEnv):  # a ready vector env sets n_envs: storage and buffers fit it
+            if "n_envs" in hyperparameters and self.config.n_envs != env.num_envs:
+                raise ConfigError(f"n_envs={self.config.n_envs} conflicts with the given VectorEnv's {env.num_envs} "
+                                  "envs; drop n_envs (a ready VectorEnv sets it) or pass an env id to vectorize")
+            self.config = dataclasses.replace(self.config, n_envs=env.num_envs)
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ConfigError(f"seed must be an integer, got {seed!r}")
         self.seed = int(seed)
@@ -183,12 +212,11 @@ class Agent:
 
     # ---- acting and evaluation --------------------------------------------------------------------------
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        """Action(s) for one observation or a batch of them (numpy in, numpy out)."""
-        obs = np.asarray(obs)
+        """Action(s) for one observation or a batch of them (numpy in, numpy out; for Dict / Tuple
+        spaces a dict / tuple of arrays)."""
         space = self.envs.observation_space
-        single = obs.shape == space.shape
-        batch = obs[None] if single else obs
-        actions = self.act_batch(batch, deterministic)
+        single = is_single_observation(obs, space)
+        actions = self.act_batch(batch_of(space, [obs]) if single else batch_of(space, obs), deterministic)
         return actions[0] if single else actions
 
     def evaluate(self, episodes: int = 10, deterministic: bool = True, env: EnvLike | None = None,
@@ -272,8 +300,11 @@ class Agent:
         env = env if env is not None else payload.get("env_id")
         if env is None:
             raise CheckpointError(f"{path} was trained on an env without a registered id; pass env= to load()")
+        # Keys of fields this config retired (the network fields the tabular configs used to stub,
+        # unused there) are dropped; any other key the config lacks is a mismatch.
+        values = {k: v for k, v in payload["config"].items() if k not in cls.Config.retired_fields}
         try:
-            config = cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload["config"].items()})
+            config = cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
         except TypeError as err:
             raise CheckpointError(f"{path}: its config does not match this version of {cls.algo}: {err}") from None
         agent = cls(env, seed=payload["seed"], run_dir=run_dir, preset=payload.get("preset"), verbose=verbose, config=config)
@@ -285,6 +316,8 @@ class Agent:
     def _restore(self, payload: dict[str, Any], where: str) -> None:
         try:
             for name, mod in self.checkpointed().items():
+                if isinstance(mod, Counters) and name not in payload["modules"]:
+                    continue  # written before the algorithm kept counters: they start where setup put them
                 mod.load_state_dict(payload["modules"][name])
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"{where}: its weights do not fit this env/config ({str(err).splitlines()[0][:200]})") from None

@@ -1,13 +1,16 @@
 """Hyperparameters: dataclass configs, presets (data files), `--set key=value` parsing, validation.
 
-Each algorithm declares `XConfig(CommonConfig)` whose fields carry SB3's names and a one-line help.
-A config is built as: dataclass defaults <- preset (by name, or the one made for the env) <- user
-overrides, then validated; every unknown key or bad value is a ConfigError naming the fix.
+Each algorithm declares `XConfig(NetworkConfig)` (`CommonConfig` for the tabular methods, which
+have no network) whose fields carry SB3's names, a one-line help and their bounds, each declared once
+with `param`; one validation (`CommonConfig.validate`) checks them all. A config is built as:
+dataclass defaults <- preset (by name, or the one made for the env) <- user overrides, then
+validated; every unknown key or bad value is a ConfigError naming the fix.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -15,8 +18,9 @@ import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar, Sequence
 
+from ascent.envs.vector import VECTORIZATIONS
 from ascent.errors import ConfigError, did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -25,48 +29,128 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-def param(default: Any, help: str) -> Any:
-    """A config field with its one-line help (shown by `ascent list ALGO`)."""
+def param(default: Any, help: str | None = None, *, range: tuple[float, float] | None = None, low_open: bool = False,
+          positive: bool = False, nonnegative: bool = False, choices: Sequence[str] | None = None,
+          schedule: bool = False) -> Any:
+    """A config field: its default, its one-line help (shown by `ascent list ALGO`) and the bounds that
+    `CommonConfig.validate` checks, kept in the field's metadata.
+
+      range=(low, high)  low <= value <= high, and finite; low_open: low < value
+      positive           an integer > 0                    nonnegative  an integer >= 0
+      choices            one of these strings
+      schedule           a number or "lin_X" (linear decay from X to 0), > 0; `range` then bounds X too
+    None passes every check of a field whose type admits it (`float | None`). A subclass that
+    redeclares a field to change its default keeps the help and the bounds declared above it
+    (help=None: the same help), and may add bounds of its own.
+    """
+    if low_open and range is None:
+        raise TypeError("param: low_open qualifies a range; give range=(low, high)")
+    checks: dict[str, Any] = {}
+    if help is not None:
+        checks["help"] = help
+    if range is not None:
+        low, high = range
+        checks["range"] = (low, high, low_open)
+    if positive:
+        checks["positive"] = True
+    if nonnegative:
+        checks["nonnegative"] = True
+    if choices is not None:
+        checks["choices"] = tuple(choices)
+    if schedule:
+        checks["schedule"] = True
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(default)(default), metadata=checks)
+    return field(default=default, metadata=checks)
+
+
+@functools.cache
+def declarations(cls: type) -> dict[str, dict[str, Any]]:
+    """{field name: its help, bounds and whether its type admits None ("optional")} of a config
+    class, each field's declarations merged down its base classes (a redeclaration overrides what
+    it names, and keeps the rest)."""
+    merged: dict[str, dict[str, Any]] = {f.name: {} for f in dataclasses.fields(cls)}
+    for klass in reversed(cls.__mro__):
+        declared_here = vars(klass).get("__dataclass_fields__", {})
+        for name, decl in merged.items():
+            if name in declared_here:
+                decl.update(declared_here[name].metadata)
+    for name, tp in field_types(cls).items():
+        merged[name]["optional"] = type(None) in typing.get_args(tp)
+    return merged
+
+
+def check_declared(config: Any) -> None:
+    """ConfigError at the first field of `config` outside the bounds its `param` declares."""
+    for name, decl in declarations(type(config)).items():
+        value = getattr(config, name)
+        if value is None:
+            if decl["optional"] or decl.keys() <= {"help", "optional"}:
+                continue
+            raise ConfigError(f"{name} must be set (only optional fields take None), got None")
+        if decl.get("positive") and value <= 0:
+            raise ConfigError(f"{name} must be a positive integer, got {value}")
+        if decl.get("nonnegative") and value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value}")
+        if decl.get("schedule"):
+            check_schedule(name, value)
+        if "range" in decl:
+            low, high, low_open = decl["range"]
+            if isinstance(value, str) and decl.get("schedule"):  # "lin_X": X must be in the range
+                try:
+                    check_range(name, schedule(value, 0.0), low, high, low_open)  # the start value
+                except ConfigError:
+                    raise ConfigError(f"{name} must start in {'(' if low_open else '['}{low}, {high}], got {value!r}") from None
+            else:
+                check_range(name, value, low, high, low_open)
+        if "choices" in decl and value not in decl["choices"]:
+            raise ConfigError(f"{name} must be one of {', '.join(decl['choices'])}; got {value!r}")
 
 
 @dataclass
 class CommonConfig:
-    """Settings every algorithm has: environment, network, normalization, bookkeeping."""
+    """Settings every algorithm has: environment, normalization of rewards, bookkeeping.
 
-    n_envs: int = param(1, "number of parallel environments")
-    vectorization: str = param("auto", "sync | async | vector_entry_point | auto (env's numpy vector env if any, else sync)")
-    gamma: float = param(0.99, "discount factor")
-    net_arch: tuple = param((64, 64), "hidden layer widths of the actor and critic MLPs")
-    activation: str = param("tanh", "tanh | relu | elu | gelu | silu")
-    ortho_init: bool = param(True, "orthogonal initialization of the networks")
-    normalize_obs: bool = param(False, "running mean/std observation normalization (clipped to +-10)")
+    `validate()` checks every field against the bounds its `param` declares; a subclass adds to it
+    only the checks that bounds cannot express (one field against another, a refused combination).
+    """
+
+    # Fields this algorithm's checkpoints of earlier versions hold but the config no longer has (they
+    # had no effect); `Agent.load` drops exactly these keys.
+    retired_fields: ClassVar[tuple[str, ...]] = ()
+
+    n_envs: int = param(1, "number of parallel environments", positive=True)
+    vectorization: str = param("auto", "sync | async | vector_entry_point | auto (env's numpy vector env if any, else sync)",
+                               choices=VECTORIZATIONS)
+    gamma: float = param(0.99, "discount factor", range=(0.0, 1.0))
     normalize_reward: bool = param(False, "scale rewards by the running std of the discounted return")
-    torch_threads: int = param(1, "torch intra-op threads (small MLPs run fastest on one)")
-    checkpoint_every: int = param(50_000, "write a checkpoint every this many env steps (0: only at the end)")
-    log_interval: int = param(1, "iterations per row of metrics (CSV, TensorBoard)")
-    eval_every: int = param(0, "evaluate every this many env steps during training (0: never)")
-    eval_episodes: int = param(10, "episodes per periodic evaluation")
+    torch_threads: int = param(1, "torch intra-op threads (small MLPs run fastest on one)", positive=True)
+    checkpoint_every: int = param(50_000, "write a checkpoint every this many env steps (0: only at the end)",
+                                  nonnegative=True)
+    log_interval: int = param(1, "iterations per row of metrics (CSV, TensorBoard)", positive=True)
+    eval_every: int = param(0, "evaluate every this many env steps during training (0: never)", nonnegative=True)
+    eval_episodes: int = param(10, "episodes per periodic evaluation", positive=True)
 
     def validate(self) -> None:
-        positive = ["n_envs", "torch_threads", "eval_episodes", "log_interval"]
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ["checkpoint_every", "eval_every"]:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        if self.activation not in ("tanh", "relu", "elu", "gelu", "silu"):
-            raise ConfigError(f"activation must be one of tanh, relu, elu, gelu, silu; got {self.activation!r}")
+        check_declared(self)
+
+
+ACTIVATION_NAMES = ("tanh", "relu", "elu", "gelu", "silu")  # ascent.nets.layers.ACTIVATIONS's keys
+
+
+@dataclass
+class NetworkConfig(CommonConfig):
+    """CommonConfig and the networks' settings, for the algorithms that have networks."""
+
+    net_arch: tuple = param((64, 64), "hidden layer widths of the actor and critic MLPs")
+    activation: str = param("tanh", " | ".join(ACTIVATION_NAMES), choices=ACTIVATION_NAMES)
+    ortho_init: bool = param(True, "orthogonal initialization of the networks")
+    normalize_obs: bool = param(False, "running mean/std observation normalization (clipped to +-10)")
+
+    def validate(self) -> None:
+        super().validate()
         if not all(isinstance(w, int) and w > 0 for w in self.net_arch):
             raise ConfigError(f"net_arch must be a list of positive layer widths like 64,64; got {self.net_arch!r}")
-        from ascent.envs.vector import VECTORIZATIONS
-
-        if self.vectorization not in VECTORIZATIONS:
-            raise ConfigError(f"vectorization must be one of {', '.join(VECTORIZATIONS)}; got {self.vectorization!r}")
 
 
 def check_range(name: str, value: float, low: float, high: float, low_open: bool = False) -> None:
@@ -105,7 +189,9 @@ def check_schedule(name: str, spec: float | str, low_open: bool = True) -> None:
 
 # ---- building a config -------------------------------------------------------------------------------
 def field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """{field name: declared type} of a config class (its ClassVars are no fields)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 def coerce(name: str, value: Any, tp: Any) -> Any:
@@ -193,8 +279,9 @@ def preset_for_env(presets: dict[str, dict[str, Any]], env_id: str | None) -> st
     return None
 
 
-def build_config(cls: type, algo: str, env_id: str | None, preset: str | None, overrides: dict[str, Any]):
-    """defaults <- preset <- overrides, coerced and validated. Returns (config, preset name or None)."""
+def resolve_preset(algo: str, env_id: str | None, preset: str | None) -> tuple[str | None, dict[str, Any]]:
+    """(name, values) of the preset a run uses: the one named, else the one made for the env, else
+    (None, {}). The values are the file's, the PRESET_META_KEYS (n_timesteps...) included."""
     presets = load_presets(algo)
     if preset is not None and preset not in presets:
         raise ConfigError(
@@ -202,9 +289,13 @@ def build_config(cls: type, algo: str, env_id: str | None, preset: str | None, o
             f"available: {', '.join(sorted(presets)) or 'none'}"
         )
     chosen = preset if preset is not None else preset_for_env(presets, env_id)
-    values: dict[str, Any] = {}
-    if chosen is not None:
-        values.update({k: v for k, v in presets[chosen].items() if k not in PRESET_META_KEYS})
+    return chosen, dict(presets[chosen]) if chosen is not None else {}
+
+
+def build_config(cls: type, algo: str, env_id: str | None, preset: str | None, overrides: dict[str, Any]):
+    """defaults <- preset <- overrides, coerced and validated. Returns (config, preset name or None)."""
+    chosen, preset_values = resolve_preset(algo, env_id, preset)
+    values = {k: v for k, v in preset_values.items() if k not in PRESET_META_KEYS}
     values.update(overrides)
     types = field_types(cls)
     for key in values:
@@ -226,4 +317,4 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def config_help(cls: type) -> list[tuple[str, str, Any]]:
     """(name, help, default) of every field, for `ascent list ALGO`."""
     defaults = cls()
-    return [(f.name, f.metadata.get("help", ""), getattr(defaults, f.name)) for f in dataclasses.fields(cls)]
+    return [(name, decl.get("help", ""), getattr(defaults, name)) for name, decl in declarations(cls).items()]

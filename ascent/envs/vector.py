@@ -15,6 +15,7 @@ from typing import Any, Callable, Union
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 
 from ascent.envs.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, register_atari
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
@@ -106,6 +107,25 @@ def make_vec_env(
         raise EnvError(f"cannot create {env!r} with vectorization={vectorization!r}: {err}") from None
 
 
+def is_single_observation(obs: Any, space: gym.Space) -> bool:
+    """Whether `obs` is one observation of `space` rather than a batch of them (by shape)."""
+    if isinstance(space, gym.spaces.Dict):
+        return all(is_single_observation(obs[key], sub) for key, sub in space.spaces.items())
+    if isinstance(space, gym.spaces.Tuple):
+        return all(is_single_observation(o, sub) for o, sub in zip(obs, space.spaces))
+    return np.shape(obs) == space.shape
+
+
+def batch_of(space: gym.Space, observations: Any) -> Any:
+    """A batch as a vector env returns it: an array, or for Dict / Tuple spaces a dict / tuple of
+    arrays. `observations`: a batch already (returned as an array), or a list of single ones."""
+    if isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple)):
+        if isinstance(observations, list):
+            return concatenate(space, observations, create_empty_array(space, len(observations)))
+        return observations
+    return np.asarray(observations)
+
+
 @dataclass
 class Step:
     """What one step of all envs returned, in the autoreset-independent form algorithms use.
@@ -190,7 +210,13 @@ class VecEnv:
             valid = self._all_valid
             if truncated.any():
                 bootstrap = truncated & info.get("_final_obs", truncated)
-                final_obs = np.stack([o if b else obs[i] for i, (o, b) in enumerate(zip(info["final_obs"], bootstrap))])
+                if isinstance(obs, np.ndarray):
+                    final_obs = np.stack([o if b else obs[i] for i, (o, b) in enumerate(zip(info["final_obs"], bootstrap))])
+                else:  # Dict / Tuple observations: a dict / tuple of batched arrays
+                    own = iterate(self.env.observation_space, obs)
+                    final_obs = concatenate(self.observation_space, [o if b else m for o, b, m in
+                                                                     zip(info["final_obs"], bootstrap, own)],
+                                            create_empty_array(self.observation_space, self.num_envs))
         self._ep_return += reward * valid
         self._ep_length += valid
         episodes, episode_envs = [], []

@@ -16,7 +16,7 @@ from torch import nn
 
 from ascent.nets.distributions import TanhGaussian
 from ascent.errors import EnvError
-from ascent.nets.layers import ACTIVATIONS
+from ascent.nets.layers import MLP, mlp_forward
 from ascent.nets.precision import autocast
 from ascent.nets.encoders import ObsEncoder
 
@@ -49,24 +49,21 @@ def _linear(in_dim: int, out_dim: int) -> nn.Linear:
     return nn.Linear(in_dim, out_dim)  # torch's default init, as SB3's off-policy networks use
 
 
-class _Torso(nn.Module):
-    """Encoder + MLP torso whose hidden layers run at `precision` (ascent.nets.precision)."""
+class _Torso(MLP):
+    """Encoder + MLP torso (torch's default init, activation after every layer) whose layers run at
+    `precision` (ascent.nets.precision). The encoder is registered before the layers: the order of
+    the state_dict and of parameters() (optimizer states in checkpoints) is encoder, layers."""
 
     def __init__(self, observation_space: gym.Space, hidden: Sequence[int], activation: str, normalize_obs: bool,
                  precision: str):
-        super().__init__()
-        self.encoder = ObsEncoder(observation_space, normalize_obs)
-        widths = [self.encoder.dim, *hidden]
-        self.layers = nn.ModuleList(_linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.activation = ACTIVATIONS[activation]
-        self.out_dim = widths[-1]
+        nn.Module.__init__(self)
+        self.encoder = ObsEncoder(observation_space, normalize_obs, composite=False)
+        self._build(self.encoder.dim, hidden, activation=activation, init="torch_default")
         self.precision = precision
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with autocast(self.precision):
-            for layer in self.layers:
-                x = self.activation(F.linear(x, layer.weight, layer.bias))
-        return x
+            return mlp_forward(x, self.layers, self.activation, self.n_activated)
 
 
 def _fp32_linear(h: torch.Tensor, layer: nn.Linear) -> torch.Tensor:

@@ -1,5 +1,7 @@
-"""Network building blocks shared by every algorithm: MLPs with orthogonal initialization, and the
-Nature-DQN CNN for image observations.
+"""Network building blocks shared by every algorithm: the one MLP builder (`mlp_layers`, `mlp_forward`,
+`MLP`: orthogonal or torch-default initialization, any of ACTIVATIONS, nn.Linear or NoisyLinear-like
+layers) behind ActorCritic's torsos, the off-policy actors' torsos and the Q-networks' hidden layers,
+and the Nature-DQN CNN for image observations.
 
 Small MLPs on a CPU are bound by per-operation overhead, not arithmetic, so `MLP` evaluates its
 layers with functional calls (no per-layer module dispatch) and, on AVX-512 CPUs, tanh through the
@@ -88,31 +90,91 @@ def orthogonal_init(layer: nn.Linear, gain: float) -> nn.Linear:
     return layer
 
 
-class MLP(nn.Module):
-    """in_dim -> hidden... -> out_dim, activation after every hidden layer, none after the output.
+# The initialization schemes of every network's linear layers (MLP, QNetwork, QEnsemble):
+#   "orthogonal"     orthogonal weights scaled by a gain (sqrt(2) for hidden layers by default, the output
+#                    layer's own), zero biases: the on-policy networks' (SB3's and CleanRL's PPO)
+#   "torch_default"  what the layer's constructor draws: nn.Linear's U(+-1/sqrt(fan_in)), NoisyLinear's
+#                    own; the off-policy networks' (SB3's DQN, SAC and TD3 networks)
+INITS = ("orthogonal", "torch_default")
 
-    out_dim=None ends at the last hidden layer (a torso). With `ortho_init`, hidden layers get gain
-    sqrt(2) and the output layer `out_gain` (0.01 for a policy head, 1 for a value head).
+
+def check_init(init: str | bool) -> str:
+    """The scheme named by `init`, one of INITS; a bool is the configs' `ortho_init` switch."""
+    if isinstance(init, bool):
+        return "orthogonal" if init else "torch_default"
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    return init
+
+
+def check_activation(activation: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[activation]
+
+
+def mlp_layers(in_dim: int, hidden: Sequence[int], out_dim: int | None = None, *, init: str | bool = "orthogonal",
+               hidden_gain: float = math.sqrt(2), out_gain: float = 1.0,
+               layer: Callable[[int, int], nn.Module] = nn.Linear) -> nn.ModuleList:
+    """The layers of an MLP in_dim -> hidden... [-> out_dim]: `layer(a, b)` for each pair of widths
+    (nn.Linear, or a factory such as a NoisyLinear one), all constructed first and then, with
+    init="orthogonal", given orthogonal weights: gain `hidden_gain` for the hidden layers, `out_gain`
+    for the output layer (out_dim=None: none, the last hidden layer ends it, a torso). (Constructing
+    all before initializing any fixes the random stream each layer draws from, and so the parameters
+    a seed gives.)"""
+    init = check_init(init)
+    widths = [in_dim, *hidden] + ([out_dim] if out_dim is not None else [])
+    layers = nn.ModuleList(layer(a, b) for a, b in zip(widths[:-1], widths[1:]))
+    if init == "orthogonal":
+        for i, lin in enumerate(layers):
+            if not isinstance(lin, nn.Linear):
+                raise ValueError(f"init='orthogonal' initializes nn.Linear layers, not {type(lin).__name__}; "
+                                 "use init='torch_default' (the layer's own initialization)")
+            orthogonal_init(lin, hidden_gain if i < len(hidden) else out_gain)
+    return layers
+
+
+def mlp_forward(x: torch.Tensor, layers: Sequence[nn.Module], activation: Callable[[torch.Tensor], torch.Tensor],
+                n_activated: int) -> torch.Tensor:
+    """The layers applied in turn, `activation` after the first `n_activated`: nn.Linear layers as
+    functional F.linear calls (no module dispatch per layer), other layer types (NoisyLinear) called."""
+    for i, layer in enumerate(layers):
+        x = F.linear(x, layer.weight, layer.bias) if type(layer) is nn.Linear else layer(x)
+        if i < n_activated:
+            x = activation(x)
+    return x
+
+
+class MLP(nn.Module):
+    """in_dim -> hidden... -> out_dim, activation after every hidden layer, none after the output:
+    the one MLP of the package's networks (ActorCritic's torsos, the off-policy actors' torsos, the
+    Q-networks' hidden layers are built by `mlp_layers` and run by `mlp_forward`).
+
+    out_dim=None ends at the last hidden layer (a torso). `init` (INITS; True/False: the configs'
+    ortho_init): "orthogonal" gives the hidden layers gain `hidden_gain` (sqrt 2) and the output layer
+    `out_gain` (0.01 for a policy head, 1 for a value head); "torch_default" keeps the layers' own.
+    `layer`: nn.Linear or a factory (in, out) -> module, e.g. NoisyLinear's. `.layers` holds them
+    (ascent.nets.layers.numpy_linear_stack reads it).
     """
 
     def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int | None = None, activation: str = "tanh",
-                 out_gain: float = 1.0, ortho_init: bool = True):
+                 out_gain: float = 1.0, init: str | bool = "orthogonal", *, hidden_gain: float = math.sqrt(2),
+                 layer: Callable[[int, int], nn.Module] = nn.Linear):
         super().__init__()
-        widths = [in_dim, *hidden] + ([out_dim] if out_dim is not None else [])
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self._build(in_dim, hidden, out_dim, activation, out_gain, init, hidden_gain, layer)
+
+    def _build(self, in_dim: int, hidden: Sequence[int], out_dim: int | None = None, activation: str = "tanh",
+               out_gain: float = 1.0, init: str | bool = "orthogonal", hidden_gain: float = math.sqrt(2),
+               layer: Callable[[int, int], nn.Module] = nn.Linear) -> None:
+        """(__init__'s work, apart so that a subclass can register modules before the layers.)"""
+        self.activation, self.activation_name = check_activation(activation), activation
+        self.layers = mlp_layers(in_dim, hidden, out_dim, init=init, hidden_gain=hidden_gain, out_gain=out_gain,
+                                 layer=layer)
         self.n_activated = len(hidden)  # layers followed by the activation
-        self.activation, self.activation_name = ACTIVATIONS[activation], activation
-        self.out_dim = widths[-1]
-        if ortho_init:
-            for i, layer in enumerate(self.layers):
-                orthogonal_init(layer, math.sqrt(2) if i < self.n_activated else out_gain)
+        self.out_dim = ([in_dim, *hidden] if out_dim is None else [out_dim])[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = F.linear(x, layer.weight, layer.bias)
-            if i < self.n_activated:
-                x = self.activation(x)
-        return x
+        return mlp_forward(x, self.layers, self.activation, self.n_activated)
 
 
 NATURE_CNN_MIN_SIZE = 36  # the smallest height and width the three convolutions accept

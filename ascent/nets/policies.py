@@ -1,7 +1,8 @@
 """Stochastic actor-critic policy shared by the on-policy algorithms (PPO, A2C, TRPO, REINFORCE...).
 
 The policy maps an observation to an action distribution and a state value:
-  obs -> preprocess (one-hot / flatten, optional running normalization; images stay uint8) -> x
+  obs -> preprocess (one-hot / flatten, optional running normalization; images stay uint8;
+         Dict / Tuple observations: their parts' x concatenated) -> x
   x   -> [images: the Nature CNN, shared by actor and critic] -> actor torso -> action head
          (categorical logits, or Gaussian mean + state-independent log-std)
       -> critic torso -> V(s)
@@ -65,8 +66,8 @@ class ActorCritic(nn.Module):
                 "(Discrete, MultiDiscrete and 1-D Box are)"
             )
         in_dim = self.encoder.dim
-        self.actor_torso = MLP(in_dim, net_arch, None, activation, ortho_init=ortho_init)
-        self.critic_torso = self.actor_torso if share_torso else MLP(in_dim, net_arch, None, activation, ortho_init=ortho_init)
+        self.actor_torso = MLP(in_dim, net_arch, None, activation, init=ortho_init)
+        self.critic_torso = self.actor_torso if share_torso else MLP(in_dim, net_arch, None, activation, init=ortho_init)
         self.shared = share_torso
         self.action_head = nn.Linear(self.actor_torso.out_dim, head_dim)
         self.value_head = nn.Linear(self.critic_torso.out_dim, 1)
@@ -179,9 +180,10 @@ class ActorCritic(nn.Module):
                    c.ortho_init, c.normalize_obs, c.squash_actions)
 
     @torch.no_grad()
-    def env_action(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        """Batched raw observations -> the actions the env receives (acting and evaluation)."""
-        action, _, _ = self.act(self.encoder.preprocess(torch.as_tensor(obs)), deterministic)
+    def env_action(self, obs: np.ndarray | dict | tuple, deterministic: bool) -> np.ndarray:
+        """Batched raw observations (an array, or for Dict / Tuple spaces a dict / tuple of arrays) ->
+        the actions the env receives (acting and evaluation)."""
+        action, _, _ = self.act(self.encoder.preprocess(obs), deterministic)
         return self.to_env_action(action)
 
     def to_env_action(self, action: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ hidden layers and the heads are noisy (the convolutions never are, as in Rainbow
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ascent.nets.layers import ACTIVATIONS, numpy_linear_stack
+from ascent.nets.layers import check_activation, check_init, mlp_forward, mlp_layers, numpy_linear_stack
 from ascent.nets.precision import autocast
 from ascent.nets.encoders import ObsEncoder
 
@@ -79,16 +80,14 @@ class QNetwork(nn.Module):
         super().__init__()
         self.n_actions, self.n_atoms, self.dueling = n_actions, n_atoms, dueling
         self.precision = precision
-        self.encoder = ObsEncoder(observation_space, normalize_obs)  # the Nature CNN for images
+        self.encoder = ObsEncoder(observation_space, normalize_obs, composite=False)  # the Nature CNN for images
         features = self.encoder.dim
 
-        def linear(a: int, b: int) -> nn.Module:
-            return NoisyLinear(a, b, sigma0) if noisy else nn.Linear(a, b)
-
-        widths = [features, *net_arch]
-        self.hidden = nn.ModuleList(linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.activation = ACTIVATIONS[activation]
-        width = widths[-1]
+        linear = functools.partial(NoisyLinear, sigma0=sigma0) if noisy else nn.Linear
+        self.activation = check_activation(activation)
+        self.hidden = mlp_layers(features, net_arch, init="torch_default", layer=linear)  # (the MLP's builder)
+        self.n_hidden = len(net_arch)
+        width = ([features, *net_arch])[-1]
         self.advantage_head = linear(width, n_actions * n_atoms)
         self.value_head = linear(width, n_atoms) if dueling else None
         self.noisy_layers = [m for m in self.modules() if isinstance(m, NoisyLinear)]
@@ -97,9 +96,7 @@ class QNetwork(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q(s, .) or the C51 logits, in fp32 (the passes run at `precision`)."""
         with autocast(self.precision):
-            h = self.encoder(obs)
-            for layer in self.hidden:  # plain layers as functional calls: no module dispatch per layer
-                h = self.activation(layer(h) if layer_is_noisy(layer) else F.linear(h, layer.weight, layer.bias))
+            h = mlp_forward(self.encoder(obs), self.hidden, self.activation, self.n_hidden)
             head = self.advantage_head
             out = head(h) if layer_is_noisy(head) else F.linear(h, head.weight, head.bias)
             out = out.view(-1, self.n_actions, self.n_atoms)  # (B, |A|, k)
@@ -133,24 +130,34 @@ class QEnsemble(nn.Module):
     """K independent MLP critics Q_k(s, a) evaluated in one batched pass: layer weights are stacked
     (K, in, out) and applied with torch.baddbmm, so TD3/SAC's twin critics cost one call per layer.
 
-    Initialized like torch.nn.Linear (uniform +-1/sqrt(fan_in)), as SB3's critics are. The output
-    layer always runs in fp32 so that Q values, and the targets built from them, keep full precision
-    under bf16 autocast.
+    `init` and `activation` are the MLP's choices (ascent.nets.layers.INITS, ACTIVATIONS):
+    "torch_default" (the default) draws like torch.nn.Linear (uniform +-1/sqrt(fan_in)), as SB3's
+    critics are; "orthogonal" gives each critic's hidden layers orthogonal weights of gain
+    `hidden_gain`, its output layer `out_gain`, and zero biases. The output layer always runs in
+    fp32 so that Q values, and the targets built from them, keep full precision under bf16 autocast.
     """
 
     def __init__(self, n_critics: int, in_dim: int, hidden: Sequence[int], activation: str = "relu", out_dim: int = 1,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", init: str = "torch_default", hidden_gain: float = math.sqrt(2),
+                 out_gain: float = 1.0):
         super().__init__()
         self.precision = precision
+        init = check_init(init)
         widths = [in_dim, *hidden, out_dim]
         self.n_critics = n_critics
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for a, b in zip(widths[:-1], widths[1:]):
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             bound = 1.0 / math.sqrt(a)
-            self.weights.append(nn.Parameter(torch.empty(n_critics, a, b).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(n_critics, 1, b).uniform_(-bound, bound)))
-        self.activation = ACTIVATIONS[activation]
+            weight = torch.empty(n_critics, a, b).uniform_(-bound, bound)
+            bias = torch.empty(n_critics, 1, b).uniform_(-bound, bound)
+            if init == "orthogonal":  # (each critic's (in, out) matrix: orthogonal_ treats it as nn.Linear's transpose)
+                for k in range(n_critics):
+                    nn.init.orthogonal_(weight[k], hidden_gain if i < len(hidden) else out_gain)
+                bias.zero_()
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(bias))
+        self.activation = check_activation(activation)
         self.out_dim = out_dim
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor | None = None, n: int | None = None) -> torch.Tensor:

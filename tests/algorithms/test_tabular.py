@@ -63,7 +63,7 @@ def test_one_update_by_hand(cls, kw, mode, target):
 def test_sarsa_bootstraps_from_the_next_action_taken():
     agent = one_step_agent(ascent.SARSA, "continue")
     agent.learn(1)
-    a_next = int(agent.action[0])  # drawn in s' before the update, and the action taken next
+    a_next = int(agent.counters.next_action[0])  # drawn in s' before the update, and the action taken next
     q = agent.q_table()
     assert q[0].max() == pytest.approx(-7.0 + 0.5 * (1 + 0.9 * [2.0, 4.0][a_next] + 7.0))
 

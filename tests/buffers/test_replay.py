@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ascent.errors import CheckpointError
+from ascent.errors import CheckpointError, EnvError
 from ascent.buffers.replay import ReplayBuffer
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
@@ -132,3 +132,9 @@ def test_n_step_transitions_against_a_naive_loop_across_episode_ends_and_wrap_ar
             expected = discount if n > 1 else None
             if expected is not None:
                 assert batch.discount[i].item() == pytest.approx(discount, rel=1e-6)
+
+
+def test_a_space_without_one_array_shape_is_refused_clearly():
+    dict_space = gym.spaces.Dict({"a": gym.spaces.Box(-1, 1, (2,))})
+    with pytest.raises(EnvError, match="FlattenObservation"):
+        ReplayBuffer(10, 1, dict_space, gym.spaces.Discrete(2))

@@ -29,8 +29,11 @@ def test_spaces_shapes(obs_space, action_space, action_shape):
 
 
 def test_unsupported_spaces_raise_clear_errors():
-    with pytest.raises(EnvError, match="FlattenObservation"):
-        ActorCritic(gym.spaces.Dict({"a": BOX}), gym.spaces.Discrete(2))
+    with pytest.raises(EnvError, match="not supported"):
+        ActorCritic(gym.spaces.Text(5), gym.spaces.Discrete(2))
+    with pytest.raises(EnvError, match="image entry"):  # (Dict/Tuple of Box and Discrete: tests/nets/test_encoders.py)
+        ActorCritic(gym.spaces.Dict({"a": BOX, "pixels": gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)}),
+                    gym.spaces.Discrete(2))
     with pytest.raises(EnvError, match="action space"):
         ActorCritic(BOX, gym.spaces.Box(-1, 1, (2, 2)))
     with pytest.raises(EnvError, match="bounded"):

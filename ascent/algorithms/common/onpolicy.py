@@ -38,19 +38,19 @@ def collect_rollout(
             x = obs.reshape(len(obs), -1)
             action, logprob, value = numpy_act(obs)
         else:
-            x = policy.encoder.preprocess(torch.from_numpy(obs), update_stats=True)  # (N, *x_shape)
+            x = policy.encoder.preprocess(obs, update_stats=True)  # (N, *x_shape)
             action, logprob, value = policy.act(x)
         step = envs.step(policy.to_env_action(action))
         reward = step.reward if reward_scaler is None else reward_scaler(step.reward, step.terminated | step.truncated)
         storage.add(t, x, action, logprob, value, step, reward)
         if step.bootstrap is not None:
             idx = torch.from_numpy(np.flatnonzero(step.bootstrap))
-            final_x = policy.encoder.preprocess(torch.from_numpy(step.final_obs[step.bootstrap]))
+            final_x = policy.encoder.preprocess(step.final_obs)[idx]  # (rare: only where an episode was truncated)
             storage.final_values[t, idx] = policy.value(final_x)
         if step.episodes:
             on_episodes(step.episodes)
         obs = step.obs
-    last_value = policy.value(policy.encoder.preprocess(torch.from_numpy(obs)))
+    last_value = policy.value(policy.encoder.preprocess(obs))
     return obs, last_value
 
 
@@ -101,7 +101,7 @@ def collect_episodes(
     finished: list[list[dict[str, torch.Tensor]]] = [[] for _ in range(n)]
     steps = 0
     while any(len(finished[i]) < quota[i] for i in range(n)):
-        x = policy.encoder.preprocess(torch.as_tensor(obs), update_stats=True)
+        x = policy.encoder.preprocess(obs, update_stats=True)
         action, logprob, _ = policy.act(x)
         step = envs.step(policy.to_env_action(action))
         steps += n
