@@ -93,22 +93,25 @@ def _add_diagnose_parser(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ascent.registry import get_algorithm
     from ascent.core.config import parse_set, resolve_preset
     from ascent.envs.vector import check_env_id
+    from ascent.registry import class_path, get_algorithm
 
-    cls = get_algorithm(args.algo)
+    # The checks that need no algorithm module first: a mistake there is reported before torch loads.
+    class_path(args.algo)
+    algo = args.algo.lower()
     check_env_id(args.env)
     overrides = parse_set(args.set)
-    _, preset_values = resolve_preset(cls.algo, args.env, args.preset)  # the agent resolves it the same way
+    _, preset_values = resolve_preset(algo, args.env, args.preset)  # the agent resolves it the same way
     steps = args.steps
     if steps is None:
         steps = int(preset_values.get("n_timesteps", 0))
         if steps <= 0:
             raise ConfigError("--steps is required (no preset gives a default number of steps for this env)")
-    run_dir = Path(args.run_dir or f"runs/{cls.algo}-{args.env}-s{args.seed}")
+    run_dir = Path(args.run_dir or f"runs/{algo}-{args.env}-s{args.seed}")
     if (run_dir / "checkpoints" / "last.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; `ascent resume {run_dir}` continues it, or pick another --run-dir")
+    cls = get_algorithm(algo)
     agent = cls(args.env, seed=args.seed, run_dir=run_dir, preset=args.preset, **overrides)
     print(f"training {cls.algo} on {args.env} for {steps} steps (seed {args.seed}, preset {agent.preset or 'none'}) -> {run_dir}")
     agent.learn(steps, progress_bar=not args.no_progress)
