@@ -7,11 +7,13 @@ exits with status 2 and one line `ascent: error: ...`, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import json
 import sys
 from pathlib import Path
 
-from ascent.errors import AscentError, ConfigError
+from ascent.errors import AscentError, ConfigError, TrainingInterrupted
 
 
 def _positive_int(text: str) -> int:
@@ -34,10 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, default=None, help="env steps to train for (default: the preset's)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--run-dir", default=None, help="where to write logs and checkpoints (default runs/ALGO-ENV-sSEED)")
-    t.add_argument("--preset", default=None, help="named hyperparameter preset (default: the env's, if any)")
+    t.add_argument("--preset", default=None, help="named hyperparameter preset (default: the env's, if any; none: the defaults)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)")
     t.add_argument("--eval-episodes", type=_positive_int, default=10, help="episodes of the final evaluation")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--overwrite", action="store_true", help="clear what an earlier run wrote into --run-dir first")
 
     e = sub.add_parser("eval", help="evaluate a trained run")
     e.add_argument("run_dir")
@@ -93,7 +96,8 @@ def _add_diagnose_parser(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ascent.core.config import parse_set, resolve_preset
+    from ascent.core.config import NO_PRESET, parse_set, resolve_preset
+    from ascent.core.run import RunDirectory
     from ascent.envs.vector import check_env_id
     from ascent.registry import class_path, get_algorithm
 
@@ -102,17 +106,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     algo = args.algo.lower()
     check_env_id(args.env)
     overrides = parse_set(args.set)
-    _, preset_values = resolve_preset(algo, args.env, args.preset)  # the agent resolves it the same way
+    preset_name, preset_values = resolve_preset(algo, args.env, args.preset)
     steps = args.steps
     if steps is None:
         steps = int(preset_values.get("n_timesteps", 0))
         if steps <= 0:
             raise ConfigError("--steps is required (no preset gives a default number of steps for this env)")
-    run_dir = Path(args.run_dir or f"runs/{algo}-{args.env}-s{args.seed}")
-    if (run_dir / "checkpoints" / "last.pt").exists():
-        raise ConfigError(f"{run_dir} already holds a run; `ascent resume {run_dir}` continues it, or pick another --run-dir")
+    run = RunDirectory(args.run_dir or f"runs/{algo}-{args.env}-s{args.seed}")
+    run_dir = run.path
+    if run.path.exists() and not run.path.is_dir():
+        raise ConfigError(f"--run-dir {run.path} is a file, not a directory; pick another --run-dir")
+    if run.holds_a_run():
+        if not args.overwrite:
+            resumable = f"`ascent resume {run.path}` continues it, " if run.checkpoint.exists() else ""
+            raise ConfigError(f"{run.path} already holds a run; {resumable}--overwrite starts over, or pick another --run-dir")
+        run.clear()
     cls = get_algorithm(algo)
-    agent = cls(args.env, seed=args.seed, run_dir=run_dir, preset=args.preset, **overrides)
+    agent = cls(args.env, seed=args.seed, run_dir=run_dir, preset=preset_name or NO_PRESET, **overrides)
     print(f"training {cls.algo} on {args.env} for {steps} steps (seed {args.seed}, preset {agent.preset or 'none'}) -> {run_dir}")
     agent.learn(steps, progress_bar=not args.no_progress)
     result = agent.evaluate(args.eval_episodes)
@@ -163,8 +173,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ascent.core.plotting import plot_runs
+    from ascent.core.plotting import check_column, plot_runs
 
+    check_column(args.run_dirs, args.metric)
     out = args.out or (Path(args.run_dirs[0]) / "learning_curve.png" if len(args.run_dirs) == 1 else "curves.png")
     path = plot_runs(args.run_dirs, out, column=args.metric, smoothing=args.smoothing)
     print(f"wrote {path}")
@@ -235,15 +246,35 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "resume": cmd_resume, "plot": 
             "diagnose": cmd_diagnose, "table": cmd_table}
 
 
+def os_error_line(err: OSError) -> str:
+    """One line for an error of the operating system, naming the path and the fix."""
+    where = f" {err.filename}" if err.filename else ""
+    if err.errno == errno.ENOSPC:
+        return f"disk full while writing{where or ' the run directory'}: free some space or write the run elsewhere (--run-dir)"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write{where} ({err.strerror}): pick a location you can write to (--run-dir)"
+    if err.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return f"{where.strip() or 'a path'}: {err.strerror} (a file where a directory is wanted, or the reverse)"
+    return f"{err.strerror or err}{':' + where if where else ''}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if os.getcwd() not in sys.path and "" not in sys.path:  # `--env mymodule:MyEnv-v0` finds ./mymodule.py, as
+        sys.path.append(os.getcwd())                        # `python -m` would (an installed script does not)
     try:
         return COMMANDS[args.command](args)
+    except TrainingInterrupted as err:  # SIGINT/SIGTERM: the checkpoint is written, the message says where
+        print(f"ascent: {err}", file=sys.stderr)
+        return 128 + err.signal_number
     except AscentError as err:
         print(f"ascent: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ascent: interrupted; the last checkpoint is kept (`ascent resume RUN_DIR` continues)", file=sys.stderr)
+    except OSError as err:
+        print(f"ascent: error: {os_error_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # a second signal: stopped at once, nothing more written
+        print("ascent: stopped at once; checkpoints written before stay as they are", file=sys.stderr)
         return 130
 
 

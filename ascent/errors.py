@@ -26,6 +26,14 @@ class TrainingDiverged(AscentError, FloatingPointError):
     """NaN or inf appeared in a loss, a parameter or an observation."""
 
 
+class TrainingInterrupted(AscentError):
+    """SIGINT or SIGTERM stopped training after the iteration under way; the message says what was saved."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.signal_number = signal_number
+
+
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """' (did you mean: a, b?)' for close matches of `name` among `choices`, or ''."""
     choices = list(choices)

@@ -92,9 +92,10 @@ def test_eval_records_video(tmp_path):
     rd = tmp_path / "run"
     assert run("train", "ppo", "--env", "CartPole-v1", "--steps", "128", "--run-dir", str(rd), "--no-progress",
                *FAST, "--eval-episodes", "1").returncode == 0
-    r = run("eval", str(rd), "--episodes", "1", "--video")
+    r = run("eval", str(rd), "--episodes", "3", "--video")
     assert r.returncode == 0, r.stderr
-    assert list((rd / "videos").glob("*.mp4"))
+    clips = sorted(p.name for p in (rd / "videos").iterdir())
+    assert clips == [f"rl-video-episode-{k}.mp4" for k in range(3)], clips  # one file per episode, no stray clip
 
 
 def test_mujoco_env_trains_a_few_steps(tmp_path):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ascent.core.agent import Agent
-from ascent.core.config import NetworkConfig, param, schedule
+from ascent.core.config import NetworkConfig, check_batch_fits_rollout, param, schedule
 from ascent.nets.normalize import RewardScaler
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
@@ -57,6 +57,10 @@ class PPOConfig(NetworkConfig):
     share_torso: bool = param(False, "one torso for actor and critic")
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
     squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
+
+    def validate(self) -> None:
+        super().validate()
+        check_batch_fits_rollout(self)
 
 
 class PPO(Agent):
@@ -114,6 +118,8 @@ class PPO(Agent):
                 break
         # 4. Statistics (computed once per iteration, off the gradient path).
         metrics = dict(zip(LOSS_TERMS, torch.stack(terms).mean(0).tolist()))
+        if not c.kl_penalty:
+            del metrics["kl"]  # (the clipped objective computes no exact KL; approx_kl below estimates it)
         log_ratio = torch.cat(log_ratios)
         metrics["approx_kl"] = approx_kl(log_ratio).item()
         metrics["clip_fraction"] = ((log_ratio.exp() - 1).abs() > clip).float().mean().item()

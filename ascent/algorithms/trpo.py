@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from ascent.core.agent import Agent
-from ascent.core.config import NetworkConfig, param
+from ascent.core.config import NetworkConfig, check_batch_fits_rollout, param
 from ascent.errors import ConfigError
 from ascent.nets.normalize import RewardScaler
 from ascent.nets.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
@@ -54,6 +54,7 @@ class TRPOConfig(NetworkConfig):
 
     def validate(self) -> None:
         super().validate()
+        check_batch_fits_rollout(self)
         if self.share_torso:
             raise ConfigError("share_torso=True is not supported: the natural-gradient step needs the policy's own parameters")
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ascent.errors import CheckpointError, ConfigError
-from ascent.buffers.replay import ReplayBuffer, torch_dtype
+from ascent.buffers.replay import ReplayBuffer, check_memory, per_transition_bytes, torch_dtype
 
 
 def is_frame_stack_space(space: gym.Space) -> bool:
@@ -56,6 +56,10 @@ class FrameReplayBuffer(ReplayBuffer):
         self.rows = capacity // n_envs
         self.n_envs = n_envs
         self.lean = True
+        frame_bytes = per_transition_bytes(tuple(frame_shape), torch.uint8)
+        check_memory(self.rows * n_envs * (frame_bytes + per_transition_bytes(action_space.shape, torch_dtype(action_space)) + 16),
+                     f"a frame replay buffer of {self.rows * n_envs:,} transitions of {tuple(frame_shape)} frames",
+                     "lower buffer_size")
         self.frames = torch.zeros((self.rows, n_envs, *frame_shape), dtype=torch.uint8)  # newest frame of obs t
         self.age = torch.zeros((self.rows, n_envs), dtype=torch.uint8)  # min(steps since reset, stack - 1)
         self.actions = torch.zeros((self.rows, n_envs, *action_space.shape), dtype=torch_dtype(action_space))

@@ -46,6 +46,31 @@ def torch_dtype(space: gym.Space) -> torch.dtype:
     return torch.from_numpy(np.zeros(1, dtype=space.dtype)).dtype
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(nbytes: int, what: str, fix: str) -> None:
+    """ConfigError, before anything is allocated, when `nbytes` would not fit in the memory available
+    (with a tenth kept for everything else), naming both figures and the fix."""
+    available = available_memory()
+    if available is not None and nbytes > 0.9 * available:
+        raise ConfigError(f"{what} needs {nbytes / 2**30:.1f} GiB, but {available / 2**30:.1f} GiB of memory is "
+                          f"available: {fix}")
+
+
+def per_transition_bytes(shape: tuple, dtype: torch.dtype) -> int:
+    return int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+
+
 class ReplayBuffer:
     """Circular storage of `capacity` transitions (rounded down to a multiple of n_envs)."""
 
@@ -63,6 +88,11 @@ class ReplayBuffer:
         if self.lean and self.rows < 2:
             raise ConfigError("optimize_memory_usage needs a buffer_size of at least 2 * n_envs")
         obs_shape, act_shape = observation_space.shape, action_space.shape
+        obs_bytes = per_transition_bytes(obs_shape, torch_dtype(observation_space)) * (1 if self.lean else 2)
+        check_memory(self.rows * n_envs * (obs_bytes + per_transition_bytes(act_shape, torch_dtype(action_space)) + 14),
+                     f"a replay buffer of {self.rows * n_envs:,} transitions of {obs_shape} observations",
+                     "lower buffer_size" + ("" if self.lean else ", or set optimize_memory_usage=true (next "
+                                            "observations not stored twice)"))
         self.obs = torch.zeros((self.rows, n_envs, *obs_shape), dtype=torch_dtype(observation_space))
         self.next_obs = None if self.lean else torch.zeros_like(self.obs)
         self.actions = torch.zeros((self.rows, n_envs, *act_shape), dtype=torch_dtype(action_space))

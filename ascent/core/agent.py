@@ -34,7 +34,8 @@ from ascent.core.config import build_config, coerce, config_to_dict, field_types
 from ascent.core.evaluation import evaluate_policy
 from ascent.core.process import configure_torch
 from ascent.envs.atari import is_atari_id, make_atari_env
-from ascent.envs.vector import EnvLike, VecEnv, batch_of, env_id_of, is_single_observation, make_vec_env
+from ascent.envs.vector import (EnvLike, EnvSpec, VecEnv, batch_of, env_id_of, env_spec_of, is_single_observation,
+                                make_vec_env)
 from ascent.errors import CheckpointError, ConfigError, EnvError
 from ascent.version import __version__
 
@@ -63,6 +64,17 @@ class Counters:
                     current[...] = value
                     continue
             setattr(self, key, value)
+
+
+def spec_json(spec: EnvSpec | None) -> str | None:
+    """An env spec as JSON for a checkpoint, or None where it has none or it cannot be written (kwargs
+    that are not plain data): loading then makes the env from its id, or asks for env=."""
+    if spec is None:
+        return None
+    try:
+        return spec.to_json()
+    except (ValueError, TypeError, gym.error.Error):
+        return None
 
 
 def package_versions() -> dict[str, str]:
@@ -107,6 +119,9 @@ class Agent:
             self.config, self.preset = config, preset
         else:
             self.config, self.preset = build_config(self.Config, self.algo, self.env_id, preset, hyperparameters)
+            if preset is None and self.preset is not None and verbose > 0:  # chosen for the env: say so
+                print(f"{self.algo}: hyperparameters from the preset '{self.preset}' made for {self.env_id} "
+                      f"(`ascent list {self.algo}`); preset='none' gives the defaults", file=sys.stderr)
         if isinstance(env, gym.vector.VectorEnv):  # a ready vector env sets n_envs: storage and buffers fit it
             if "n_envs" in hyperparameters and self.config.n_envs != env.num_envs:
                 raise ConfigError(f"n_envs={self.config.n_envs} conflicts with the given VectorEnv's {env.num_envs} "
@@ -114,6 +129,8 @@ class Agent:
             self.config = dataclasses.replace(self.config, n_envs=env.num_envs)
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ConfigError(f"seed must be an integer, got {seed!r}")
+        if seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer (numpy and Gymnasium seeds are), got {seed}")
         self.seed = int(seed)
         self.verbose = verbose
         configure_torch(self.config.torch_threads)
@@ -123,10 +140,12 @@ class Agent:
         # so env 0's randomness and the agent's draws would be one sequence, correlated.
         self.rng = np.random.default_rng([AGENT_STREAM, self.seed])
         self._env_source = env
+        self.env_spec = env_spec_of(env)  # an env instance's wrappers and time limit, to make it again
         self.envs = VecEnv(make_vec_env(env, self.config.n_envs, self.config.vectorization))
         self.run = runner.RunDirectory(run_dir) if run_dir is not None else None
         self.num_steps = 0  # env steps taken in training, over all envs
         self.iteration = 0
+        self.train_seconds = 0.0  # wall-clock seconds of training, over all sessions of a run
         self.target_steps = 0  # num_steps at which the current learn() call ends (schedules use it)
         self.episode_returns: collections.deque = collections.deque(maxlen=100)
         self.iteration_episodes: list[tuple[float, int]] = []  # ended since the last metrics row
@@ -228,48 +247,58 @@ class Agent:
             raise ConfigError(f"episodes must be a positive integer, got {episodes!r}")
         source = env if env is not None else self._eval_env_source()
         if video_dir is not None:
-            source = self._video_env(source, video_dir)
+            source = self._video_env(source, video_dir, episodes)
         seed = self.seed + 10_000 if seed is None else seed
-        return evaluate_policy(lambda o: self.act_batch(o, deterministic), source, episodes, seed)
+        # Filmed episodes run one after another in one env: parallel envs would write one clip each.
+        return evaluate_policy(lambda o: self.act_batch(o, deterministic), source, episodes, seed,
+                               max_parallel=1 if video_dir is not None else 8)
 
     def _eval_env_source(self) -> EnvLike:
+        """The env the agent was trained on, made again: its id or factory, or the full spec of an env
+        instance (with the wrappers and time limit the user added)."""
         src = self._env_source
-        if isinstance(src, str) or (callable(src) and not isinstance(src, (gym.Env, gym.vector.VectorEnv))):
+        if isinstance(src, (str, EnvSpec)) or (callable(src) and not isinstance(src, (gym.Env, gym.vector.VectorEnv))):
             return src
-        if self.env_id is not None:
-            return self.env_id
-        raise EnvError("cannot create an evaluation env from an env instance without a registered id; pass env= to evaluate()")
+        if self.env_spec is not None:
+            return self.env_spec
+        raise EnvError("cannot make the evaluation env again from an env instance without a Gymnasium spec; "
+                       "pass env= to evaluate() (an id, a factory or an env)")
 
     @staticmethod
-    def _video_env(source: EnvLike, video_dir: str | os.PathLike) -> Callable[[], gym.Env]:
-        if not isinstance(source, str):
-            raise EnvError("--video needs an env id (the env is re-created with render_mode='rgb_array')")
+    def _video_env(source: EnvLike, video_dir: str | os.PathLike, episodes: int) -> Callable[[], gym.Env]:
+        if not isinstance(source, (str, EnvSpec)):
+            raise EnvError("--video needs an env id or spec (the env is made again with render_mode='rgb_array')")
         try:
             import moviepy  # noqa: F401  (RecordVideo needs it)
         except ImportError:
             raise EnvError("recording video needs moviepy: pip install 'ascent-rl[video]'") from None
 
         def factory() -> gym.Env:
-            if is_atari_id(source):  # the evaluation pipeline, filmed at the agent's frame rate
+            if isinstance(source, str) and is_atari_id(source):  # the evaluation pipeline, at the agent's frame rate
                 env = make_atari_env(source, training=False, render_mode="rgb_array")
             else:
                 env = gym.make(source, render_mode="rgb_array")
-            return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda _: True, disable_logger=True)
+            # One file per evaluated episode (rl-video-episode-K.mp4); the episode the env starts after
+            # the last one is not filmed.
+            return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda k: k < episodes,
+                                            disable_logger=True)
 
         return factory
 
     # ---- checkpoints -------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """Everything needed to continue training exactly: config, counters, RNG, module states."""
+        """What training continues from: config, counters, RNG, module states (not the envs: see README, resume)."""
         return {
             "algo": self.algo,
             "env_id": self.env_id,
+            "env_spec": spec_json(self.env_spec),
             "seed": self.seed,
             "preset": self.preset,
             "config": config_to_dict(self.config),
             "num_steps": self.num_steps,
             "iteration": self.iteration,
             "target_steps": self.target_steps,
+            "train_seconds": self.train_seconds,
             "episode_returns": list(self.episode_returns),
             "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.rng.bit_generator.state)},
             "modules": {name: mod.state_dict() for name, mod in self.checkpointed().items()},
@@ -278,13 +307,24 @@ class Agent:
 
     def save(self, path: str | os.PathLike, replay: bool | None = None) -> Path:
         """Write a checkpoint (atomically); `Algo.load(path)` restores it. Off-policy agents also write
-        their replay buffer to PATH.replay.pt when `replay` is True (default: `save_replay`, the
-        config's save_replay_buffer), and `load` picks it up from there."""
-        path = save_checkpoint(path, self.state())
+        their replay buffer beside it (PATH's stem + .replay-STEP.pt) when `replay` is True (default:
+        `save_replay`, the config's save_replay_buffer); the checkpoint names it and `load` reads it.
+
+        The buffer is written first, under a name of its own step, then the checkpoint that names it,
+        and only then are older buffers of this checkpoint removed: a crash or a full disk at any
+        moment leaves a checkpoint whose buffer is there (the previous pair, or the new one)."""
+        path = Path(path)
         if replay is None:
             replay = self.save_replay
+        state, buffer_file = self.state(), None
         if replay and self.replay is not None:
-            save_checkpoint(replay_path(path), {"replay": self.replay.state_dict()})
+            buffer_file = replay_path(path, self.num_steps)
+            save_checkpoint(buffer_file, {"replay": self.replay.state_dict(), "num_steps": self.num_steps})
+            state["replay_file"] = buffer_file.name
+        save_checkpoint(path, state)
+        for old in path.parent.glob(f"{path.stem}.replay*.pt"):
+            if old != buffer_file:
+                old.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -297,7 +337,8 @@ class Agent:
         payload = load_checkpoint(path)
         if payload.get("algo") != cls.algo:
             raise CheckpointError(f"{path} holds a {payload.get('algo')!r} agent, not {cls.algo!r}; load it with that algorithm")
-        env = env if env is not None else payload.get("env_id")
+        if env is None:  # the env it was trained on: an instance's full spec (its wrappers), or the id
+            env = EnvSpec.from_json(payload["env_spec"]) if payload.get("env_spec") else payload.get("env_id")
         if env is None:
             raise CheckpointError(f"{path} was trained on an env without a registered id; pass env= to load()")
         # Keys of fields this config retired (the network fields the tabular configs used to stub,
@@ -309,8 +350,15 @@ class Agent:
             raise CheckpointError(f"{path}: its config does not match this version of {cls.algo}: {err}") from None
         agent = cls(env, seed=payload["seed"], run_dir=run_dir, preset=payload.get("preset"), verbose=verbose, config=config)
         agent._restore(payload, str(path))
-        if agent.replay is not None and replay_path(path).exists():
-            agent.replay.load_state_dict(load_checkpoint(replay_path(path))["replay"])
+        name = payload.get("replay_file")  # (checkpoints before buffers were named by step: PATH.replay.pt)
+        buffer_file = Path(path).with_name(name) if name else replay_path(path)
+        if agent.replay is not None and buffer_file.exists():
+            saved = load_checkpoint(buffer_file)
+            if saved.get("num_steps", agent.num_steps) != agent.num_steps:  # (files before the step was kept: trusted)
+                raise CheckpointError(f"{buffer_file} holds the replay buffer of step {saved['num_steps']}, but {path} is "
+                                      f"at step {agent.num_steps}: they come from different moments of the run; delete "
+                                      f"{buffer_file.name} to continue with an empty buffer")
+            agent.replay.load_state_dict(saved["replay"])
         return agent
 
     def _restore(self, payload: dict[str, Any], where: str) -> None:
@@ -324,12 +372,14 @@ class Agent:
         self.num_steps = int(payload["num_steps"])
         self.iteration = int(payload["iteration"])
         self.target_steps = int(payload["target_steps"])
+        self.train_seconds = float(payload.get("train_seconds", 0.0))  # (checkpoints before it existed: 0)
         self.episode_returns.extend(payload.get("episode_returns", []))
         torch.set_rng_state(payload["rng"]["torch"])
         self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
 
 
-def replay_path(checkpoint: str | os.PathLike) -> Path:
-    """Where the replay buffer of an off-policy checkpoint is written: last.pt -> last.replay.pt."""
+def replay_path(checkpoint: str | os.PathLike, step: int | None = None) -> Path:
+    """The replay buffer file of an off-policy checkpoint: last.pt -> last.replay-STEP.pt (step None:
+    last.replay.pt, the name checkpoints written before 0.1.x's step-named buffers use)."""
     checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.stem + ".replay.pt")
+    return checkpoint.with_name(checkpoint.stem + (".replay.pt" if step is None else f".replay-{step}.pt"))

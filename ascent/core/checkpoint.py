@@ -26,7 +26,13 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, f)
+            try:
+                torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, f)
+            except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) as a RuntimeError
+                cause = err.__context__ or err.__cause__
+                if isinstance(cause, OSError):
+                    raise OSError(cause.errno, cause.strerror, tmp) from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -46,7 +52,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler raises many types on garbage (IndexError, KeyError, ...)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err).strip()
+        blocked = [line.strip() for line in text.splitlines() if "GLOBAL" in line]
+        if text.startswith("Weights only load failed") and blocked:  # a pickle that would run code
+            raise CheckpointError(
+                f"{path} was refused: it asks to run code or build objects an ascent checkpoint never holds "
+                f"({blocked[0]}); do not load files you cannot trust"
+            ) from None
+        first = text.splitlines()[0] if text else type(err).__name__
         raise CheckpointError(
             f"{path} is not a readable ascent checkpoint (corrupt, truncated or not made by ascent): {first[:200]}"
         ) from None

@@ -127,7 +127,11 @@ class CommonConfig:
     torch_threads: int = param(1, "torch intra-op threads (small MLPs run fastest on one)", positive=True)
     checkpoint_every: int = param(50_000, "write a checkpoint every this many env steps (0: only at the end)",
                                   nonnegative=True)
+    checkpoint_seconds: float = param(300.0, "also write a checkpoint after this many seconds of training since the "
+                                      "last one, whichever comes first (0: by steps only)", range=(0.0, math.inf))
     log_interval: int = param(1, "iterations per row of metrics (CSV, TensorBoard)", positive=True)
+    log_every_steps: int = param(2000, "a row of metrics at least every this many env steps, whatever log_interval "
+                                 "says (0: by log_interval only)", nonnegative=True)
     eval_every: int = param(0, "evaluate every this many env steps during training (0: never)", nonnegative=True)
     eval_episodes: int = param(10, "episodes per periodic evaluation", positive=True)
 
@@ -151,6 +155,14 @@ class NetworkConfig(CommonConfig):
         super().validate()
         if not all(isinstance(w, int) and w > 0 for w in self.net_arch):
             raise ConfigError(f"net_arch must be a list of positive layer widths like 64,64; got {self.net_arch!r}")
+
+
+def check_batch_fits_rollout(config: Any) -> None:
+    """ConfigError when a minibatch is larger than the rollout it is drawn from (n_steps * n_envs)."""
+    rollout = config.n_steps * config.n_envs
+    if config.batch_size > rollout:
+        raise ConfigError(f"batch_size ({config.batch_size}) is larger than a rollout (n_steps * n_envs = {rollout}): "
+                          "every minibatch would be the whole rollout; lower batch_size or raise n_steps or n_envs")
 
 
 def check_range(name: str, value: float, low: float, high: float, low_open: bool = False) -> None:
@@ -279,9 +291,15 @@ def preset_for_env(presets: dict[str, dict[str, Any]], env_id: str | None) -> st
     return None
 
 
+NO_PRESET = "none"  # preset="none" / --preset none: the algorithm's defaults, even where the env has a preset
+
+
 def resolve_preset(algo: str, env_id: str | None, preset: str | None) -> tuple[str | None, dict[str, Any]]:
     """(name, values) of the preset a run uses: the one named, else the one made for the env, else
-    (None, {}). The values are the file's, the PRESET_META_KEYS (n_timesteps...) included."""
+    (None, {}); "none" asks for the algorithm's defaults whatever the env. The values are the
+    file's, the PRESET_META_KEYS (n_timesteps...) included."""
+    if preset == NO_PRESET:
+        return None, {}
     presets = load_presets(algo)
     if preset is not None and preset not in presets:
         raise ConfigError(

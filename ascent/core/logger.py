@@ -21,7 +21,8 @@ class MetricsLog:
     The CSV's columns are those of the first row; a later row with a new column rewrites the file
     with the wider header (rare: e.g. the first evaluation)."""
 
-    def __init__(self, run_dir: str | Path, tensorboard: bool = True):
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True, purge_step: int | None = None):
+        """purge_step: TensorBoard hides the run's earlier events from this step on (a resumed run)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.run_dir / "metrics.csv"
@@ -35,14 +36,17 @@ class MetricsLog:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(self.run_dir / "tb"), flush_secs=10)
+            self.tb = SummaryWriter(str(self.run_dir / "tb"), flush_secs=10, purge_step=purge_step)
 
     def write(self, step: int, metrics: dict[str, Any]) -> None:
         row = {"steps": step, **metrics}
-        if self._writer is None or any(k not in self.columns for k in row):
-            self._widen([k for k in row if k not in self.columns])
-        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
-        self._file.flush()
+        try:
+            if self._writer is None or any(k not in self.columns for k in row):
+                self._widen([k for k in row if k not in self.columns])
+            self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+            self._file.flush()
+        except OSError as err:  # (a full disk: name the file, the write itself does not)
+            raise OSError(err.errno, err.strerror, str(err.filename or self.csv_path)) from None
         if self.tb is not None:
             for key, value in metrics.items():
                 if isinstance(value, (int, float)) and math.isfinite(value):

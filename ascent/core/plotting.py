@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from ascent.errors import CheckpointError
+from ascent.errors import CheckpointError, ConfigError, did_you_mean
 from ascent.core.logger import read_csv
 
 
@@ -21,6 +22,18 @@ def load_curve(run_dir: str | Path, column: str = "episode_return") -> tuple[np.
     steps = np.array([float(r["steps"]) for r in rows])
     values = np.array([float(r[column]) for r in rows])
     return steps, values
+
+
+def check_column(run_dirs: list[str | Path], column: str) -> None:
+    """ConfigError when no run's metrics.csv has the column, listing the columns there are."""
+    columns: list[str] = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "metrics.csv"
+        if path.exists():
+            with open(path, newline="") as f:
+                columns += [c for c in next(csv.reader(f), []) if c != "steps" and c not in columns]
+    if columns and column not in columns:
+        raise ConfigError(f"no run has a column {column!r}{did_you_mean(column, columns)}; the columns: {', '.join(columns)}")
 
 
 def run_label(run_dir: str | Path) -> str:

@@ -9,25 +9,35 @@ model.pt, learning_curve.png and eval.json (README, "Run directory").
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import math
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from ascent.core.logger import MetricsLog, ProgressBar, truncate_csv
-from ascent.errors import CheckpointError, ConfigError, TrainingDiverged
+from ascent.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
 
 # A callback gets the agent and the iteration's metrics; returning False stops training.
 Callback = Callable[[Any, dict], Any]
 
 
 class RunDirectory:
-    """The files of one run, by name."""
+    """The files of one run, by name, and the lock that makes the directory one run's."""
+
+    # What a run writes; `clear` removes exactly these (a user's own files stay).
+    RUN_FILES = ("config.json", "metrics.csv", "tb", "checkpoints", "model.pt", "learning_curve.png", "eval.json",
+                 "videos", "q_table.png")
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -36,6 +46,44 @@ class RunDirectory:
         self.checkpoint = self.path / "checkpoints" / "last.pt"
         self.model = self.path / "model.pt"
         self.curve = self.path / "learning_curve.png"
+        self.lock_file = self.path / ".lock"
+
+    def holds_a_run(self) -> bool:
+        """Whether anything a run writes is already here."""
+        return any((self.path / name).exists() for name in self.RUN_FILES)
+
+    def clear(self) -> None:
+        """Remove what a run wrote (`ascent train --overwrite`); refused while another run holds the lock."""
+        with self.locked():
+            for name in self.RUN_FILES:
+                target = self.path / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the directory's advisory lock (fcntl.flock on .lock, released when the process dies)
+        while a run writes; a second writer is refused with the holder's PID."""
+        if self.path.exists() and not self.path.is_dir():
+            raise CheckpointError(f"{self.path} is a file, not a run directory; pick another --run-dir")
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise CheckpointError(f"{self.path} is being written by another run (PID {holder}); wait for it to "
+                                      "finish, stop it, or pick another --run-dir") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # (closing releases the lock)
 
     def write_config(self, info: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -65,6 +113,37 @@ class RunDirectory:
 def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The run directory's config.json, or CheckpointError if missing or unreadable."""
     return RunDirectory(run_dir).read_config()
+
+
+class StopSignals:
+    """While training: SIGINT and SIGTERM ask the loop to stop after the iteration under way (it then
+    writes a checkpoint); a second signal stops at once. Installed only in the main thread (signal
+    handlers cannot be set elsewhere); the previous handlers come back on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, saving: bool):
+        self.saving = saving  # (a run directory: the stop writes a checkpoint)
+        self.received: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:  # the second one: stop now
+            raise KeyboardInterrupt
+        self.received = signum
+        then = "stopping after this iteration and saving" if self.saving else "stopping after this iteration"
+        print(f"\nascent: {signal.Signals(signum).name} received: {then} (send it again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def next_multiple(steps: int, every: int) -> int:
@@ -102,53 +181,79 @@ def episode_metrics(agent) -> dict[str, float]:
 def train(agent, total_steps: int, callbacks: Iterable[Callback] | Callback = (), progress_bar: bool | None = None):
     """Train `agent` for `total_steps` more env steps (see `Agent.learn`). Returns the agent.
 
-    Every iteration: periodic evaluation, a metrics row every `log_interval` iterations (CSV,
-    TensorBoard), the progress bar, a checkpoint every `checkpoint_every` steps, the callbacks;
-    NaN/inf in a metric or parameter stops training with TrainingDiverged (the last good checkpoint
-    kept). With a run directory, the end writes the checkpoint, model.pt and the learning curve.
+    Every iteration: periodic evaluation, a metrics row every `log_interval` iterations or
+    `log_every_steps` env steps (CSV, TensorBoard), the progress bar, a checkpoint every
+    `checkpoint_every` steps or `checkpoint_seconds`, the callbacks; NaN/inf in a metric or
+    parameter stops training with TrainingDiverged (the last good checkpoint kept); SIGINT/SIGTERM
+    stop it after the iteration under way with TrainingInterrupted, once the checkpoint is written.
+    With a run directory, the end writes the checkpoint, model.pt and the learning curve; the
+    directory is locked meanwhile, and a fresh agent is refused one that holds another run.
     """
     if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps <= 0:
         raise ConfigError(f"total_steps must be a positive integer, got {total_steps!r}")
+    run = agent.run
+    if run is None:
+        return _train(agent, int(total_steps), callbacks, progress_bar)
+    with run.locked():
+        if agent.num_steps == 0 and run.holds_a_run():
+            resumable = " (it has a checkpoint: `ascent resume` continues it)" if run.checkpoint.exists() else ""
+            raise ConfigError(f"{run.path} already holds a run{resumable}; pick another run directory, or start "
+                              "over with `ascent train --overwrite` (RunDirectory(path).clear() in Python)")
+        return _train(agent, int(total_steps), callbacks, progress_bar)
+
+
+def _train(agent, total_steps: int, callbacks, progress_bar):
     callbacks = [callbacks] if callable(callbacks) else list(callbacks)
     c, run = agent.config, agent.run
-    agent.target_steps = agent.num_steps + int(total_steps)
+    agent.target_steps = agent.num_steps + total_steps
     log = None
     if run is not None:
         run.write_config(agent.run_info())
-        log = MetricsLog(run.path)
+        # Resuming: TensorBoard hides the events the interrupted run logged after the checkpoint.
+        log = MetricsLog(run.path, purge_step=agent.num_steps + 1 if agent.num_steps else None)
     agent.start_episodes()
     show = (agent.verbose > 0) if progress_bar is None else progress_bar
     bar = ProgressBar(agent.target_steps, agent.num_steps, enabled=show, desc=f"{agent.algo} {agent.env_id or ''}".strip())
-    start, start_steps = time.perf_counter(), agent.num_steps
+    start, start_steps, clock_before = time.perf_counter(), agent.num_steps, agent.train_seconds
+    last_row_steps, last_checkpoint_time = agent.num_steps, start
     next_checkpoint = next_multiple(agent.num_steps, c.checkpoint_every)
     next_eval = next_multiple(agent.num_steps, c.eval_every)
+    stop = StopSignals(saving=run is not None)
     try:
-        while agent.num_steps < agent.target_steps:
-            before = agent.num_steps
-            metrics = agent.train_iteration()
-            agent.iteration += 1
-            check_finite(agent, metrics, parameters=False)  # parameters: before each checkpoint
-            if agent.episode_returns:
-                metrics["episode_return_100"] = float(np.mean(agent.episode_returns))
-            if next_eval and agent.num_steps >= next_eval:
-                ev = agent.evaluate(c.eval_episodes)
-                metrics["eval_return"], metrics["eval_return_std"] = ev["mean_return"], ev["std_return"]
-                next_eval = next_multiple(agent.num_steps, c.eval_every)
-            # A row every log_interval iterations (and with every evaluation); the episodes that
-            # ended since the last row are averaged into it.
-            if log is not None and (agent.iteration % c.log_interval == 0 or "eval_return" in metrics):
-                elapsed = time.perf_counter() - start
-                metrics.update(episode_metrics(agent))
-                metrics["steps_per_s"] = (agent.num_steps - start_steps) / max(elapsed, 1e-9)
-                metrics["wall_time"] = elapsed
-                log.write(agent.num_steps, metrics)
-            bar.update(agent.num_steps - before, metrics.get("episode_return_100"))
-            if next_checkpoint and agent.num_steps >= next_checkpoint and run is not None:
-                check_finite(agent, metrics)
-                agent.save(run.checkpoint)
-                next_checkpoint = next_multiple(agent.num_steps, c.checkpoint_every)
-            if any(cb(agent, metrics) is False for cb in callbacks):
-                break
+        with stop:
+            while agent.num_steps < agent.target_steps and stop.received is None:
+                before = agent.num_steps
+                metrics = agent.train_iteration()
+                agent.iteration += 1
+                now = time.perf_counter()
+                agent.train_seconds = clock_before + (now - start)  # carried across resumes
+                check_finite(agent, metrics, parameters=False)  # parameters: before each checkpoint
+                if agent.episode_returns:
+                    metrics["episode_return_100"] = float(np.mean(agent.episode_returns))
+                if next_eval and agent.num_steps >= next_eval:
+                    ev = agent.evaluate(c.eval_episodes)
+                    metrics["eval_return"], metrics["eval_return_std"] = ev["mean_return"], ev["std_return"]
+                    next_eval = next_multiple(agent.num_steps, c.eval_every)
+                # A row every log_interval iterations, at least every log_every_steps env steps, and
+                # with every evaluation; the episodes that ended since the last row are averaged into it.
+                due = (agent.iteration % c.log_interval == 0 or "eval_return" in metrics
+                       or (c.log_every_steps and agent.num_steps - last_row_steps >= c.log_every_steps))
+                if log is not None and due:
+                    metrics.update(episode_metrics(agent))
+                    metrics["steps_per_s"] = (agent.num_steps - start_steps) / max(now - start, 1e-9)
+                    metrics["wall_time"] = agent.train_seconds
+                    log.write(agent.num_steps, metrics)
+                    last_row_steps = agent.num_steps
+                bar.update(agent.num_steps - before, metrics.get("episode_return_100"))
+                by_steps = next_checkpoint and agent.num_steps >= next_checkpoint
+                by_time = c.checkpoint_seconds and now - last_checkpoint_time >= c.checkpoint_seconds
+                if run is not None and (by_steps or by_time):
+                    check_finite(agent, metrics)
+                    agent.save(run.checkpoint)
+                    next_checkpoint = next_multiple(agent.num_steps, c.checkpoint_every)
+                    last_checkpoint_time = time.perf_counter()
+                if any(cb(agent, metrics) is False for cb in callbacks):
+                    break
     finally:
         bar.close()
         if log is not None:
@@ -160,6 +265,14 @@ def train(agent, total_steps: int, callbacks: Iterable[Callback] | Callback = ()
         from ascent.core.plotting import plot_runs  # matplotlib: only when a curve is drawn
 
         plot_runs([run.path], run.curve, title=f"{agent.algo} {agent.env_id or ''}")
+    if stop.received is not None:
+        name = signal.Signals(stop.received).name
+        if run is not None:
+            saved = (f"saved {run.checkpoint} and {run.model} at step {agent.num_steps} of {agent.target_steps}; "
+                     f"`ascent resume {run.path}` continues")
+        else:
+            saved = f"stopped at step {agent.num_steps} of {agent.target_steps}; no run directory, so nothing was written"
+        raise TrainingInterrupted(f"interrupted by {name}: {saved}", stop.received)
     return agent
 
 
@@ -172,7 +285,12 @@ def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, ve
     if not run.checkpoint.exists():
         raise CheckpointError(f"{run.path} has no checkpoint (checkpoints/last.pt); it cannot be resumed, start it again")
     agent = cls.load(run.checkpoint, run_dir=run.path, verbose=verbose)
-    truncate_csv(run.metrics, agent.num_steps)  # rows after the checkpoint are redone
-    if agent.num_steps < agent.target_steps:
-        train(agent, agent.target_steps - agent.num_steps, progress_bar=progress_bar)
+    if agent.replay is not None and len(agent.replay) == 0 and agent.num_steps > 0:
+        print(f"ascent: WARNING: resuming {agent.algo} at step {agent.num_steps} with an EMPTY replay buffer: the "
+              "checkpoint was written without it (save_replay_buffer=false); learning continues from new "
+              "transitions only", file=sys.stderr, flush=True)
+    with run.locked():  # (a second writer is refused before it touches anything)
+        truncate_csv(run.metrics, agent.num_steps)  # rows after the checkpoint are redone
+        if agent.num_steps < agent.target_steps:
+            _train(agent, agent.target_steps - agent.num_steps, (), progress_bar)
     return agent

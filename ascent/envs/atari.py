@@ -21,6 +21,7 @@ from ascent.errors import EnvError
 
 FRAME_STACK = 4
 RAW_SCORE_IN_INFO = "ascent_raw_score_in_info"  # metadata key: episodes are reported in info["episode"]
+FRAME_STACKED = "ascent_frame_stacked"  # metadata key: observations are FrameStackObservation's stacks
 
 
 def register_atari() -> None:
@@ -110,5 +111,5 @@ def make_atari_env(env_id: str, training: bool = True, render_mode: str | None =
     if training:
         env = gym.wrappers.TransformReward(env, lambda r: float(np.sign(r)))
     env = gym.wrappers.FrameStackObservation(env, FRAME_STACK)  # padding: the reset frame repeated
-    env.metadata = {**env.metadata, RAW_SCORE_IN_INFO: True}
+    env.metadata = {**env.metadata, RAW_SCORE_IN_INFO: True, FRAME_STACKED: True}
     return env

@@ -8,6 +8,7 @@ bootstrap from when an episode is truncated (truncation is not termination).
 from __future__ import annotations
 
 import functools
+import importlib
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
@@ -20,7 +21,8 @@ from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 from ascent.envs.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, register_atari
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
-EnvLike = Union[str, gym.Env, gym.vector.VectorEnv, Callable[[], gym.Env]]
+EnvSpec = gym.envs.registration.EnvSpec
+EnvLike = Union[str, EnvSpec, gym.Env, gym.vector.VectorEnv, Callable[[], gym.Env]]
 VECTORIZATIONS = ("auto", "sync", "async", "vector_entry_point")
 
 
@@ -28,14 +30,40 @@ def env_id_of(env: EnvLike) -> str | None:
     """The registered id of an env argument, if it has one (used for presets and re-creation)."""
     if isinstance(env, str):
         return env
+    if isinstance(env, EnvSpec):
+        return env.id
     spec = getattr(getattr(env, "unwrapped", env), "spec", None) or getattr(env, "spec", None)
     return spec.id if spec is not None else None
 
 
+def env_spec_of(env: EnvLike) -> EnvSpec | None:
+    """The full spec of an env instance (its registered id with the wrappers and time limit the user
+    added, as Gymnasium records them), so that it can be made again, e.g. for evaluation; None for
+    ids and factories (they make it again themselves) and for envs without a spec."""
+    if isinstance(env, EnvSpec):
+        return env
+    if isinstance(env, gym.Env):
+        return env.spec
+    if isinstance(env, gym.vector.VectorEnv):
+        try:
+            return env.get_attr("spec")[0]  # (the sub-envs are alike)
+        except Exception:  # vector entry points and other vector envs without sub-env attributes
+            return None
+    return None
+
+
 def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The spec of a registered env id, or an EnvError listing close matches."""
+    """The spec of a registered env id, or an EnvError listing close matches. Gymnasium's
+    "module:EnvId" imports the module first (where a user's env registers itself)."""
     if is_atari_id(env_id):
         register_atari()  # ale-py's ids exist once it is imported
+    if ":" in env_id:
+        module, _, env_id = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise EnvError(f"cannot import {module!r} for the env {module}:{env_id} ({err}); run from the folder that "
+                           "holds it or put it on PYTHONPATH") from None
     try:
         return gym.spec(env_id)
     except gym.error.Error:
@@ -80,6 +108,10 @@ def make_vec_env(
                 "pass an env id or a factory (a function returning a new env) to vectorize it"
             )
         return gym.vector.SyncVectorEnv([lambda: env], **same_step)
+    if isinstance(env, EnvSpec):  # an env with its user's wrappers, made again (evaluation, loading)
+        cls = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
+        kwargs = {"render_mode": render_mode} if render_mode else {}
+        return cls([functools.partial(gym.make, env, **kwargs)] * n_envs, **same_step)
     if callable(env) and not isinstance(env, str):
         cls = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
         return cls([env] * n_envs, **same_step)
@@ -190,6 +222,10 @@ class VecEnv:
     def step(self, action: np.ndarray) -> Step:
         obs, reward, terminated, truncated, info = self.env.step(action)
         reward = np.asarray(reward, dtype=np.float32)
+        if not np.isfinite(reward.sum()):  # (one reduction a step; the envs are named only when it fails)
+            raise TrainingDiverged(
+                f"the environment returned a NaN or inf reward (env ids {np.flatnonzero(~np.isfinite(reward)).tolist()}): "
+                "the env's reward function is at fault, not the learning; check it or wrap the env to clip the reward")
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
         # (the sum is one reduction; only when it is not finite are the elements looked at)

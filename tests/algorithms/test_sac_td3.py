@@ -94,7 +94,7 @@ def test_save_load_resume_with_the_replay_buffer(tmp_path, algo):
     agent = cls("Pendulum-v1", seed=1, verbose=0, run_dir=run, learning_starts=100, batch_size=32, net_arch=(16, 16),
                 save_replay_buffer=True, checkpoint_every=200)
     agent.learn(600, callbacks=lambda a, m: a.num_steps < 300)  # interrupted at 300 of 600 steps
-    assert (run / "checkpoints" / "last.replay.pt").exists() and not (run / "model.replay.pt").exists()
+    assert len(list((run / "checkpoints").glob("last.replay-*.pt"))) == 1 and not list(run.glob("model.replay*"))
     obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     loaded = cls.load(run / "checkpoints" / "last.pt", verbose=0)
     assert np.array_equal(agent.act(obs), loaded.act(obs))

@@ -33,7 +33,7 @@ def test_an_explicit_n_envs_that_conflicts_with_the_vector_env_is_refused():
 
 
 def test_the_base_agent_points_to_ascent_load(tmp_path):
-    agent = ascent.PPO("CartPole-v1", seed=0, verbose=0, n_envs=2, n_steps=16)
+    agent = ascent.PPO("CartPole-v1", seed=0, verbose=0, n_envs=2, n_steps=16, batch_size=32)
     agent.save(tmp_path / "m.pt")
     with pytest.raises(ConfigError, match=r"ascent\.load"):
         ascent.Agent.load(tmp_path / "m.pt")

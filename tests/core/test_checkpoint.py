@@ -125,3 +125,32 @@ def test_log_interval_rows_keep_every_episode(tmp_path):
     assert all(r["episode_return"] for r in rows)  # episodes between rows are averaged into them
     with pytest.raises(ascent.ConfigError, match="log_interval"):
         ascent.A2C("CartPole-v1", log_interval=0)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_said_so(tmp_path):
+    torch.save({"format": "ascent-checkpoint", "payload": RunsCode()}, tmp_path / "evil.pt")
+    with pytest.raises(ascent.CheckpointError, match=r"was refused: it asks to run code .*GLOBAL .*system"):
+        ascent.load(tmp_path / "evil.pt")
+
+
+def test_a_full_disk_surfaces_as_os_error_naming_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from ascent.core import checkpoint
+
+    def full(obj, f):  # torch.save reports ENOSPC as a RuntimeError from its zip writer
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 344000 vs 343928")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    with pytest.raises(OSError) as info:
+        checkpoint.save_checkpoint(tmp_path / "last.pt", {"x": 1})
+    assert info.value.errno == errno.ENOSPC and str(tmp_path) in info.value.filename
+    assert not list(tmp_path.iterdir())  # no temp file left behind

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ascent.core.config import NetworkConfig, param
+from ascent.envs.atari import FRAME_STACKED
 from ascent.envs.vector import VecEnv
 from ascent.errors import ConfigError
 from ascent.buffers.frame_replay import make_replay_buffer
@@ -33,7 +34,7 @@ class OffPolicyConfig(NetworkConfig):
     train_freq: int = param(1, "env steps (per env) between rounds of gradient steps", positive=True)
     gradient_steps: int = param(1, "gradient steps per round (-1: as many as env steps taken)")
     optimize_memory_usage: bool = param(False, "do not store next observations separately in the buffer")
-    save_replay_buffer: bool = param(False, "write the replay buffer next to each checkpoint (resume continues with it)")
+    save_replay_buffer: bool = param(True, "write the replay buffer next to each checkpoint (resume continues with it)")
     precision: str = param("auto", "auto | fp32 | bf16: matmul precision of the network passes (auto: bf16 where the CPU has it natively)",
                            choices=PRECISIONS)
     log_interval: int = param(1000, "iterations (env steps per env) per row of metrics")
@@ -61,10 +62,14 @@ def step_into_buffer(envs: VecEnv, replay: ReplayBuffer, obs: np.ndarray, unit_a
 
 
 def replay_buffer(config: OffPolicyConfig, envs: VecEnv) -> ReplayBuffer:
-    """The replay buffer of an off-policy agent: buffer_size transitions of every env (stacked
-    frames stored once each, ascent.buffers.frame_replay)."""
-    return make_replay_buffer(config.buffer_size, envs.num_envs, envs.observation_space, envs.action_space,
-                              config.optimize_memory_usage)
+    """The replay buffer of an off-policy agent: buffer_size transitions of every env. The Atari
+    pipeline's stacked frames are stored once each (ascent.buffers.frame_replay); other images,
+    whose channels are not a stack of past frames (RGB), are stored whole."""
+    if envs.env.metadata.get(FRAME_STACKED, False):
+        return make_replay_buffer(config.buffer_size, envs.num_envs, envs.observation_space, envs.action_space,
+                                  config.optimize_memory_usage)
+    return ReplayBuffer(config.buffer_size, envs.num_envs, envs.observation_space, envs.action_space,
+                        config.optimize_memory_usage)
 
 
 def collect_transitions(agent: Any, act: Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray]],
