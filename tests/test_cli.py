@@ -96,6 +96,7 @@ def test_eval_records_video(tmp_path):
     assert r.returncode == 0, r.stderr
     clips = sorted(p.name for p in (rd / "videos").iterdir())
     assert clips == [f"rl-video-episode-{k}.mp4" for k in range(3)], clips  # one file per episode, no stray clip
+    assert r.stderr == "", r.stderr  # no warnings on a headless machine (SDL's XDG_RUNTIME_DIR complaint)
 
 
 def test_mujoco_env_trains_a_few_steps(tmp_path):

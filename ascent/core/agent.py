@@ -1,13 +1,16 @@
 """The Agent contract: what an algorithm fills in, and what every agent offers its user.
 
-An algorithm subclasses `Agent` once (no deeper) and writes four things, in reading order:
+An algorithm subclasses `Agent` (a variant that differs only in its config may subclass its
+algorithm: NPG(TRPO), DDPG(TD3), SARSA(QLearning)) and writes four things, in reading order:
   setup()            its networks, optimizers and storage
   train_iteration()  collect experience and update, returning the iteration's metrics; advances num_steps
   modules()          the objects with state_dict()/load_state_dict() its checkpoint holds
   act_batch(obs, deterministic)  batched raw observations -> env actions (acting and evaluation)
 and may set the optional parts the base declares: `policy` (an on-policy ActorCritic: then
-act_batch needs no writing), `replay` (a replay buffer: saved beside checkpoints when the config's
-save_replay_buffer says so, and loaded back), `reward_scaler` (checkpointed with the modules).
+act_batch needs no writing), `replay` (a replay buffer: written beside checkpoints when
+`save_replay`, the config's save_replay_buffer, says so, and loaded back), `reward_scaler`
+(checkpointed with the modules). Numbers training continues from that are not weights (update
+counts, the step of the next target update) go in a `Counters` among the modules.
 
 The run around it (the loop's bookkeeping, the run directory, metrics, checkpoint cadence, resume,
 the final plot) is ascent.core.run's; process-wide torch settings are ascent.core.process's.
@@ -34,8 +37,8 @@ from ascent.core.config import build_config, coerce, config_to_dict, field_types
 from ascent.core.evaluation import evaluate_policy
 from ascent.core.process import configure_torch
 from ascent.envs.atari import is_atari_id, make_atari_env
-from ascent.envs.vector import (EnvLike, EnvSpec, VecEnv, batch_of, env_id_of, env_spec_of, is_single_observation,
-                                make_vec_env)
+from ascent.envs.vector import (EnvLike, EnvSpec, VecEnv, batch_of, env_id_of, env_spec_of, importable_env_id,
+                                is_single_observation, make_vec_env)
 from ascent.errors import CheckpointError, ConfigError, EnvError
 from ascent.version import __version__
 
@@ -225,7 +228,7 @@ class Agent:
 
     def run_info(self) -> dict[str, Any]:
         """What a run directory's config.json records."""
-        return {"algo": self.algo, "env_id": self.env_id, "seed": self.seed, "preset": self.preset,
+        return {"algo": self.algo, "env_id": importable_env_id(self.env_id), "seed": self.seed, "preset": self.preset,
                 "target_steps": self.target_steps, "config": config_to_dict(self.config),
                 "versions": package_versions()}
 
@@ -273,6 +276,10 @@ class Agent:
         except ImportError:
             raise EnvError("recording video needs moviepy: pip install 'ascent-rl[video]'") from None
 
+        if not os.environ.get("DISPLAY"):  # headless: SDL (pygame's rendering) needs no screen, and says nothing
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+            os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
         def factory() -> gym.Env:
             if isinstance(source, str) and is_atari_id(source):  # the evaluation pipeline, at the agent's frame rate
                 env = make_atari_env(source, training=False, render_mode="rgb_array")
@@ -290,7 +297,7 @@ class Agent:
         """What training continues from: config, counters, RNG, module states (not the envs: see README, resume)."""
         return {
             "algo": self.algo,
-            "env_id": self.env_id,
+            "env_id": importable_env_id(self.env_id),
             "env_spec": spec_json(self.env_spec),
             "seed": self.seed,
             "preset": self.preset,

@@ -194,11 +194,13 @@ def train(agent, total_steps: int, callbacks: Iterable[Callback] | Callback = ()
     run = agent.run
     if run is None:
         return _train(agent, int(total_steps), callbacks, progress_bar)
-    with run.locked():
+    with run.locked():  # (a second writer is refused before it touches anything)
         if agent.num_steps == 0 and run.holds_a_run():
             resumable = " (it has a checkpoint: `ascent resume` continues it)" if run.checkpoint.exists() else ""
             raise ConfigError(f"{run.path} already holds a run{resumable}; pick another run directory, or start "
                               "over with `ascent train --overwrite` (RunDirectory(path).clear() in Python)")
+        if agent.num_steps:  # a loaded agent continues its run: rows logged after its checkpoint are redone
+            truncate_csv(run.metrics, agent.num_steps)
         return _train(agent, int(total_steps), callbacks, progress_bar)
 
 
@@ -289,8 +291,6 @@ def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, ve
         print(f"ascent: WARNING: resuming {agent.algo} at step {agent.num_steps} with an EMPTY replay buffer: the "
               "checkpoint was written without it (save_replay_buffer=false); learning continues from new "
               "transitions only", file=sys.stderr, flush=True)
-    with run.locked():  # (a second writer is refused before it touches anything)
-        truncate_csv(run.metrics, agent.num_steps)  # rows after the checkpoint are redone
-        if agent.num_steps < agent.target_steps:
-            _train(agent, agent.target_steps - agent.num_steps, (), progress_bar)
+    if agent.num_steps < agent.target_steps:
+        train(agent, agent.target_steps - agent.num_steps, progress_bar=progress_bar)
     return agent

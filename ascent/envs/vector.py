@@ -36,6 +36,20 @@ def env_id_of(env: EnvLike) -> str | None:
     return spec.id if spec is not None else None
 
 
+def importable_env_id(env_id: str | None) -> str | None:
+    """The id to record for making the env again in another process: a user's env registered by an
+    importable module gets Gymnasium's "module:EnvId" form (importing the module registers it), so
+    that `ascent eval` and `resume` find it; ids of Gymnasium's own and of installed env packages,
+    and envs registered by a script (__main__), stay as they are."""
+    if env_id is None or ":" in env_id or env_id not in gym.registry:
+        return env_id
+    entry = gym.registry[env_id].entry_point
+    module = entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", None)
+    if not module or module == "__main__" or module.split(".")[0] in ("gymnasium", "ale_py", "shimmy", "mujoco"):
+        return env_id
+    return f"{module}:{env_id}"  # (importing the entry point's module imports its package, which registers it)
+
+
 def env_spec_of(env: EnvLike) -> EnvSpec | None:
     """The full spec of an env instance (its registered id with the wrappers and time limit the user
     added, as Gymnasium records them), so that it can be made again, e.g. for evaluation; None for

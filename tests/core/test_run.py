@@ -245,6 +245,13 @@ def test_custom_env_module_from_the_cli_trains_evaluates_and_resumes(tmp_path):
     assert r.returncode == 0, r.stderr
     r = cli("train", "ppo", "--env", "nowhere:Corridor-v0", "--steps", "256", cwd=tmp_path)
     assert r.returncode == 2 and "cannot import 'nowhere'" in r.stderr and "Traceback" not in r.stderr
+    # trained through the API on the plain id its module registered: the run records module:id
+    script = ("import corridor_envs, ascent; ascent.PPO('Corridor-v0', verbose=0, run_dir='api', n_envs=2, n_steps=64, "
+              "batch_size=64).learn(128)")
+    assert subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=300).returncode == 0
+    assert '"env_id": "corridor_envs:Corridor-v0"' in (tmp_path / "api" / "config.json").read_text()
+    r = cli("eval", "api", "--episodes", "2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("args, words", [
