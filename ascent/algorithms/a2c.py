@@ -20,12 +20,10 @@ import torch.nn.functional as F
 
 from ascent.core.agent import Agent
 from ascent.core.config import NetworkConfig, param, schedule
-from ascent.nets.normalize import RewardScaler
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
 from ascent.algorithms.common.returns import explained_variance, normalize_advantages
-from ascent.algorithms.common.onpolicy import collect_advantage_batch
-from ascent.buffers.rollout import RolloutStorage
+from ascent.algorithms.common.onpolicy import agent_advantage_batch, rollout_parts
 
 
 @dataclass
@@ -56,11 +54,12 @@ class A2C(Agent):
 
     def setup(self) -> None:
         c = self.config
-        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
+        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c,
+                                              share_torso=c.share_torso, log_std_init=c.log_std_init,
+                                              squash_actions=c.squash_actions)
         self.step = OptimizerStep(self.policy, schedule(c.learning_rate, 0.0), "rmsprop" if c.use_rms_prop else "adam",
                                   eps=c.rms_prop_eps, max_grad_norm=c.max_grad_norm, alpha=c.rms_prop_alpha)
-        self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
-        self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
+        self.storage, self.reward_scaler = rollout_parts(self)
 
     def modules(self) -> dict:
         return {"policy": self.policy, "optimizer": self.step.optimizer}
@@ -68,9 +67,7 @@ class A2C(Agent):
     def train_iteration(self) -> dict[str, float]:
         c = self.config
         # 1-2. Experience (n_steps x n_envs), advantages (n-step when lambda = 1), targets R = A + V.
-        self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.record_episodes,
-                                                  self.reward_scaler, c.gamma, c.gae_lambda, self.rng)
-        self.num_steps += c.n_steps * c.n_envs
+        batch = agent_advantage_batch(self)
         adv = normalize_advantages(batch["advantages"]) if c.normalize_advantage else batch["advantages"]
         # 3. One gradient step on the actor-critic loss.
         lr = schedule(c.learning_rate, self.progress)

@@ -101,9 +101,8 @@ class AC(Agent):
     def setup(self) -> None:
         c = self.config
         # With critic="q" the policy's own V head is left unused; the actor's parameters are the same.
-        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, net_arch=c.net_arch,
-                                  activation=c.activation, log_std_init=c.log_std_init, ortho_init=c.ortho_init,
-                                  normalize_obs=c.normalize_obs)
+        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c,
+                                              log_std_init=c.log_std_init)
         if c.critic == "q":
             self.critic = QCritic(self.policy.encoder.dim, self.envs.action_space, c.net_arch, c.activation, c.ortho_init)
             critic_params = list(self.critic.parameters())

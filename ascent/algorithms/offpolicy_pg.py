@@ -192,8 +192,7 @@ class OffPolicyPG(Agent):
 
     def setup(self) -> None:
         c = self.config
-        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, net_arch=c.net_arch,
-                                  activation=c.activation, ortho_init=c.ortho_init, normalize_obs=c.normalize_obs)
+        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
         self.actor_params = self.policy.actor_parameters()
         self.step = OptimizerStep(self.actor_params, c.learning_rate, flat=False)
         self.kept = KeptBatches(c.n_batches_kept)

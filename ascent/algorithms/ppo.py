@@ -25,12 +25,11 @@ import torch.nn.functional as F
 
 from ascent.core.agent import Agent
 from ascent.core.config import NetworkConfig, check_batch_fits_rollout, param, schedule
-from ascent.nets.normalize import RewardScaler
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
 from ascent.algorithms.common.returns import explained_variance, normalize_advantages
-from ascent.algorithms.common.onpolicy import collect_advantage_batch
-from ascent.buffers.rollout import RolloutStorage, minibatches
+from ascent.algorithms.common.onpolicy import agent_advantage_batch, rollout_parts
+from ascent.buffers.rollout import minibatches
 
 
 @dataclass
@@ -71,10 +70,11 @@ class PPO(Agent):
 
     def setup(self) -> None:
         c = self.config
-        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
+        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c,
+                                              share_torso=c.share_torso, log_std_init=c.log_std_init,
+                                              squash_actions=c.squash_actions)
         self.step = OptimizerStep(self.policy, schedule(c.learning_rate, 0.0), eps=c.adam_eps, max_grad_norm=c.max_grad_norm)
-        self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
-        self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
+        self.storage, self.reward_scaler = rollout_parts(self)
         self.kl_coef = KLCoefficient(c.kl_beta)
 
     def modules(self) -> dict:
@@ -83,9 +83,7 @@ class PPO(Agent):
     def train_iteration(self) -> dict[str, float]:
         c = self.config
         # 1-2. Experience (n_steps x n_envs transitions), GAE(lambda) advantages, targets R = A + V.
-        self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.record_episodes,
-                                                  self.reward_scaler, c.gamma, c.gae_lambda, self.rng)
-        self.num_steps += c.n_steps * c.n_envs
+        batch = agent_advantage_batch(self)
         old_log_std = None
         if c.kl_penalty:  # pi_old's parameters, for the exact KL(pi_old || pi_theta)
             with torch.no_grad():

@@ -71,8 +71,7 @@ class REINFORCE(Agent):
 
     def setup(self) -> None:
         c = self.config
-        self.policy = ActorCritic(self.envs.observation_space, self.envs.action_space, net_arch=c.net_arch,
-                                  activation=c.activation, ortho_init=c.ortho_init, normalize_obs=c.normalize_obs)
+        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
         self.actor_params = self.policy.actor_parameters()
         self.optimizer = Adam(self.actor_params, lr=c.learning_rate)  # stepped along the estimate (train_iteration)
         self.critic_step = OptimizerStep(self.policy.critic_parameters(), c.vf_learning_rate, flat=False)

@@ -24,13 +24,12 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from ascent.core.agent import Agent
 from ascent.core.config import NetworkConfig, check_batch_fits_rollout, param
 from ascent.errors import ConfigError
-from ascent.nets.normalize import RewardScaler
 from ascent.nets.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
 from ascent.algorithms.common.returns import explained_variance, normalize_advantages
-from ascent.algorithms.common.onpolicy import collect_advantage_batch
-from ascent.buffers.rollout import RolloutStorage, minibatches
+from ascent.algorithms.common.onpolicy import agent_advantage_batch, rollout_parts
+from ascent.buffers.rollout import minibatches
 
 
 @dataclass
@@ -72,11 +71,12 @@ class TRPO(Agent):
 
     def setup(self) -> None:
         c = self.config
-        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c)
+        self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c,
+                                              share_torso=c.share_torso, log_std_init=c.log_std_init,
+                                              squash_actions=c.squash_actions)
         self.actor_params = self.policy.actor_parameters()
         self.critic_step = OptimizerStep(self.policy.critic_parameters(), c.learning_rate, flat=False)
-        self.storage = RolloutStorage.for_policy(self.policy, c.n_steps, c.n_envs)
-        self.reward_scaler = RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
+        self.storage, self.reward_scaler = rollout_parts(self)
 
     def modules(self) -> dict:
         return {"policy": self.policy, "critic_optimizer": self.critic_step.optimizer}
@@ -84,9 +84,7 @@ class TRPO(Agent):
     def train_iteration(self) -> dict[str, float]:
         c = self.config
         # Experience, GAE(lambda) advantages and value targets R = A + V.
-        self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.record_episodes,
-                                                  self.reward_scaler, c.gamma, c.gae_lambda, self.rng)
-        self.num_steps += c.n_steps * c.n_envs
+        batch = agent_advantage_batch(self)
         x, actions, old_logprob = batch["x"], batch["actions"], batch["logprobs"]
         adv = normalize_advantages(batch["advantages"]) if c.normalize_advantage else batch["advantages"]
         policy = self.policy

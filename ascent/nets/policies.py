@@ -173,11 +173,13 @@ class ActorCritic(nn.Module):
         return act
 
     @classmethod
-    def from_config(cls, observation_space: gym.Space, action_space: gym.Space, c) -> "ActorCritic":
-        """Built from an algorithm config's network fields (net_arch, activation, share_torso,
-        log_std_init, ortho_init, normalize_obs, squash_actions)."""
-        return cls(observation_space, action_space, c.net_arch, c.activation, c.share_torso, c.log_std_init,
-                   c.ortho_init, c.normalize_obs, c.squash_actions)
+    def from_config(cls, observation_space: gym.Space, action_space: gym.Space, c, *, share_torso: bool = False,
+                    log_std_init: float = 0.0, squash_actions: bool = False) -> "ActorCritic":
+        """Built from a network config's fields (net_arch, activation, ortho_init, normalize_obs) and
+        the policy's own options, for the algorithms whose configs have them."""
+        return cls(observation_space, action_space, net_arch=c.net_arch, activation=c.activation,
+                   share_torso=share_torso, log_std_init=log_std_init, ortho_init=c.ortho_init,
+                   normalize_obs=c.normalize_obs, squash_actions=squash_actions)
 
     @torch.no_grad()
     def env_action(self, obs: np.ndarray | dict | tuple, deterministic: bool) -> np.ndarray:

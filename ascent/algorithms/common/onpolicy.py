@@ -128,3 +128,21 @@ def collect_agent_episodes(agent: Any, n_episodes: int) -> list[dict[str, torch.
                                        agent.record_episodes)
     agent.num_steps += steps
     return episodes
+
+
+def rollout_parts(agent: Any) -> tuple[RolloutStorage, RewardScaler | None]:
+    """What a rollout-based agent (PPO, A2C, TRPO) keeps between rollouts: the storage of n_steps x
+    n_envs transitions of its policy, and the reward scaler where normalize_reward is on."""
+    c = agent.config
+    return (RolloutStorage.for_policy(agent.policy, c.n_steps, c.n_envs),
+            RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None)
+
+
+def agent_advantage_batch(agent: Any) -> dict[str, torch.Tensor]:
+    """One rollout of the agent's policy from where its envs are, then GAE(gae_lambda) advantages and
+    value targets (collect_advantage_batch); the agent's observation and step count move on."""
+    c = agent.config
+    agent.obs, batch = collect_advantage_batch(agent.envs, agent.policy, agent.storage, agent.obs, agent.record_episodes,
+                                               agent.reward_scaler, c.gamma, c.gae_lambda, agent.rng)
+    agent.num_steps += c.n_steps * c.n_envs
+    return batch
