@@ -295,3 +295,20 @@ def test_a_preset_chosen_for_the_env_is_announced_and_none_opts_out(capsys):
     assert agent.preset is not None and f"preset '{agent.preset}' made for CartPole-v1" in capsys.readouterr().err
     plain = ascent.PPO("CartPole-v1", seed=0, preset="none")
     assert plain.preset is None and plain.config == ascent.PPOConfig() and capsys.readouterr().err == ""
+
+
+def test_a_second_signal_stops_at_once_and_claims_nothing(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([*ASCENT, "train", "ppo", "--env", "CartPole-v1", "--steps", "2000000", "--run-dir", str(run),
+                             "--no-progress", "--set", "n_envs=2", "--set", "n_steps=2048", "--set", "batch_size=64",
+                             "--set", "checkpoint_every=0", "--set", "checkpoint_seconds=0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
+    deadline = time.time() + 120
+    while not ((run / "metrics.csv").exists() and steps_of(run)) and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # (an iteration of 4,096 steps with 10 epochs: the second comes inside it)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "stopped at once; checkpoints written before stay as they are" in err, err
+    assert "Traceback" not in err and "saved" not in err.split("stopped at once")[-1]
