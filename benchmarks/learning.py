@@ -20,6 +20,7 @@ from pathlib import Path
 import ascent
 from ascent.core.config import parse_set
 from ascent.core.plotting import plot_runs
+from ascent.core.run import RunDirectory
 
 ROOT = Path(__file__).resolve().parent.parent
 # name: (algo, env id, steps, target return or None, what the target means[, hyperparameter overrides])
@@ -63,10 +64,11 @@ TASKS = {
 
 
 def recorded_wall(run_dir: Path) -> float:
-    """A resumed run's training time over all its processes, from the metrics CSV: every process
-    restarts the wall clock at zero (and resuming drops the rows after the checkpoint), so each
-    drop of wall_time ends a segment; the segments' last values add up. Counting from the CSV also
-    holds when --resume finds a run already finished."""
+    """A resumed run's training time over all its processes, from the metrics CSV. Since the clock is
+    carried in the checkpoint, wall_time runs on across resumes and its last value is the total;
+    run directories written before restart it at zero in every process (and resuming drops the rows
+    after the checkpoint), so each drop of wall_time ends a segment and the segments' last values add
+    up. Counting from the CSV also holds when --resume finds a run already finished."""
     import csv
 
     with open(run_dir / "metrics.csv", newline="") as f:
@@ -97,7 +99,8 @@ def main() -> None:
             if args.resume and (run_dir / "checkpoints" / "last.pt").exists():
                 agent = ascent.get_algorithm(algo).resume(run_dir, progress_bar=False, verbose=0)
                 walls.append(recorded_wall(run_dir))
-            else:
+            else:  # a fresh run: what an earlier invocation left in its directory is cleared
+                RunDirectory(run_dir).clear()
                 agent = ascent.get_algorithm(algo)(env_id, seed=seed, run_dir=run_dir, verbose=0, **overrides, **extra)
                 agent.learn(steps, progress_bar=False)
                 walls.append(time.perf_counter() - start)
