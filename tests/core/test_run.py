@@ -32,17 +32,24 @@ def steps_of(run_dir) -> list[int]:
     return [int(r["steps"]) for r in read_csv(run_dir / "metrics.csv")]
 
 
+def long_training(run_dir, n_steps: int, rows: int) -> subprocess.Popen:
+    """`ascent train ppo` of 2M steps (checkpoints only when asked) in the background, once its metrics
+    have `rows` rows: the moment to interrupt it."""
+    proc = subprocess.Popen([*ASCENT, "train", "ppo", "--env", "CartPole-v1", "--steps", "2000000", "--run-dir",
+                             str(run_dir), "--no-progress", "--set", "n_envs=2", "--set", f"n_steps={n_steps}",
+                             "--set", "batch_size=64", "--set", "checkpoint_every=0", "--set", "checkpoint_seconds=0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
+    deadline = time.time() + 120
+    while not ((run_dir / "metrics.csv").exists() and len(steps_of(run_dir)) >= rows) and time.time() < deadline:
+        time.sleep(0.1)
+    return proc
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_finishes_the_iteration_writes_a_checkpoint_and_says_so(tmp_path, sig):
     # checkpoint_every and checkpoint_seconds far away: the only checkpoint is the one the signal asks for
     run = tmp_path / "run"
-    proc = subprocess.Popen([*ASCENT, "train", "ppo", "--env", "CartPole-v1", "--steps", "2000000", "--run-dir", str(run),
-                             "--no-progress", "--set", "n_envs=2", "--set", "n_steps=64", "--set", "batch_size=64",
-                             "--set", "checkpoint_every=0", "--set", "checkpoint_seconds=0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
-    deadline = time.time() + 120
-    while not ((run / "metrics.csv").exists() and len(steps_of(run)) >= 3) and time.time() < deadline:
-        time.sleep(0.2)
+    proc = long_training(run, n_steps=64, rows=3)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err
@@ -299,13 +306,7 @@ def test_a_preset_chosen_for_the_env_is_announced_and_none_opts_out(capsys):
 
 def test_a_second_signal_stops_at_once_and_claims_nothing(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen([*ASCENT, "train", "ppo", "--env", "CartPole-v1", "--steps", "2000000", "--run-dir", str(run),
-                             "--no-progress", "--set", "n_envs=2", "--set", "n_steps=2048", "--set", "batch_size=64",
-                             "--set", "checkpoint_every=0", "--set", "checkpoint_seconds=0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
-    deadline = time.time() + 120
-    while not ((run / "metrics.csv").exists() and steps_of(run)) and time.time() < deadline:
-        time.sleep(0.1)
+    proc = long_training(run, n_steps=2048, rows=1)
     proc.send_signal(signal.SIGINT)  # (an iteration of 4,096 steps with 10 epochs: the second comes inside it)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
