@@ -252,7 +252,7 @@ def os_error_line(err: OSError) -> str:
     if err.errno == errno.ENOSPC:
         return f"disk full while writing{where or ' the run directory'}: free some space or write the run elsewhere (--run-dir)"
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"cannot write{where} ({err.strerror}): pick a location you can write to (--run-dir)"
+        return f"cannot write{where} ({err.strerror}): pick a location you can write to (--run-dir; --out for plot)"
     if err.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         return f"{where.strip() or 'a path'}: {err.strerror} (a file where a directory is wanted, or the reverse)"
     return f"{err.strerror or err}{':' + where if where else ''}"
