@@ -163,3 +163,10 @@ def test_discrete_sac_learns_the_identity_env(identity_env):
     assert agent.critic(torch.zeros(4, 3)).shape == (2, 4, 3)  # Q(s, .) for the 3 actions, from both critics
     agent.learn(2000)
     assert agent.evaluate(10, env=identity_env)["mean_return"] >= 19  # of 20; random: about 6.7
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "dqn"])
+def test_normalize_reward_is_refused_rather_than_ignored(algo):
+    env = "CartPole-v1" if algo == "dqn" else "Pendulum-v1"
+    with pytest.raises(ascent.ConfigError, match="normalize_reward is not supported by the off-policy algorithms"):
+        ascent.get_algorithm(algo)(env, verbose=0, normalize_reward=True)

@@ -43,6 +43,9 @@ class OffPolicyConfig(NetworkConfig):
         super().validate()
         if self.gradient_steps == 0 or self.gradient_steps < -1:
             raise ConfigError(f"gradient_steps must be a positive integer or -1, got {self.gradient_steps}")
+        if self.normalize_reward:  # (it was accepted and ignored)
+            raise ConfigError("normalize_reward is not supported by the off-policy algorithms (the replay buffer stores "
+                              "raw rewards; scale them with a gymnasium reward wrapper instead); leave it false")
 
 
 def step_into_buffer(envs: VecEnv, replay: ReplayBuffer, obs: np.ndarray, unit_actions: np.ndarray,
