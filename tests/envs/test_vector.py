@@ -53,20 +53,28 @@ def test_unknown_env_suggests_close_match():
 
 
 class NaNEnv(gym.Env):
+    """Steps return a NaN observation (`bad="obs"`) or a NaN reward (`bad="reward"`)."""
+
     observation_space = gym.spaces.Box(-1, 1, (2,), np.float32)
     action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, bad: str = "obs"):
+        self.bad = bad
 
     def reset(self, *, seed=None, options=None):
         return np.zeros(2, np.float32), {}
 
     def step(self, action):
-        return np.full(2, np.nan, np.float32), 0.0, False, False, {}
+        obs = np.full(2, np.nan if self.bad == "obs" else 0.0, np.float32)
+        return obs, float("nan") if self.bad == "reward" else 0.0, False, False, {}
 
 
-def test_nan_observation_is_reported():
-    vec = VecEnv(make_vec_env(NaNEnv, 1))
+@pytest.mark.parametrize("bad, words", [("obs", "NaN or inf observation"),
+                                        ("reward", "NaN or inf reward .* the env's reward function is at fault")])
+def test_nan_observation_or_reward_is_reported_as_the_envs(bad, words):
+    vec = VecEnv(make_vec_env(lambda: NaNEnv(bad), 1))
     vec.reset(seed=0)
-    with pytest.raises(TrainingDiverged, match="NaN"):
+    with pytest.raises(TrainingDiverged, match=words):
         vec.step(np.zeros(1, dtype=np.int64))
 
 
