@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-episodes", type=_positive_int, default=10, help="episodes of the final evaluation")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--overwrite", action="store_true", help="clear what an earlier run wrote into --run-dir first")
+    t.add_argument("--ray-address", default=None, help="distributed algorithms: the Ray cluster to run on ('auto', "
+                   "HOST:PORT; default: RAY_ADDRESS, else a local Ray)")
 
     e = sub.add_parser("eval", help="evaluate a trained run")
     e.add_argument("run_dir")
@@ -49,10 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--video", action="store_true", help="record videos into RUN_DIR/videos (needs moviepy)")
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic mode")
     e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the run's)")
 
     r = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     r.add_argument("run_dir")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the run's)")
+    r.add_argument("--ray-address", default=None, help="distributed algorithms: the Ray cluster to continue on "
+                   "(default: the run's)")
 
     pl = sub.add_parser("plot", help="learning curves of one or more runs (mean and spread over seeds)")
     pl.add_argument("run_dirs", nargs="+")
@@ -106,6 +112,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     algo = args.algo.lower()
     check_env_id(args.env)
     overrides = parse_set(args.set)
+    if args.ray_address is not None:
+        overrides["ray_address"] = args.ray_address
     preset_name, preset_values = resolve_preset(algo, args.env, args.preset)
     steps = args.steps
     if steps is None:
@@ -136,17 +144,17 @@ def _write_eval(run_dir: Path, result: dict) -> None:
     (run_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
-def _load_run(run_dir: str):
+def _load_run(run_dir: str, device: str | None = None):
     from ascent.core.run import RunDirectory
     from ascent.registry import load
 
     run = RunDirectory(run_dir)
     info = run.read_config()
-    return load(run.trained_model(), verbose=0), info
+    return load(run.trained_model(), verbose=0, device=device), info
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    agent, _ = _load_run(args.run_dir)
+    agent, _ = _load_run(args.run_dir, args.device)
     video_dir = Path(args.run_dir) / "videos" if args.video else None
     result = agent.evaluate(args.episodes, deterministic=not args.stochastic, seed=args.seed, video_dir=video_dir)
     if args.json:
@@ -165,7 +173,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     info = read_run_config(args.run_dir)
     cls = get_algorithm(info.get("algo", "?"))
-    agent = cls.resume(args.run_dir, progress_bar=not args.no_progress)
+    agent = cls.resume(args.run_dir, progress_bar=not args.no_progress, device=args.device, ray_address=args.ray_address)
     result = agent.evaluate(10)
     _write_eval(Path(args.run_dir), result)
     print(f"resumed run finished at {agent.num_steps} steps; evaluation: {result['mean_return']:.2f} +- {result['std_return']:.2f}")
@@ -276,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a second signal: stopped at once, nothing more written
         print("ascent: stopped at once; checkpoints written before stay as they are", file=sys.stderr)
         return 130
+    finally:
+        if "ray" in sys.modules:  # a distributed run's Ray session ends with the command (no ray:: process stays)
+            from ascent.cluster.session import shutdown_ray
+            shutdown_ray()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ class CheckpointError(AscentError):
     """A missing, corrupt or foreign checkpoint or run directory."""
 
 
+class ClusterError(AscentError, ConnectionError):
+    """A Ray cluster that cannot be reached or joined, or actors that cannot be placed on it."""
+
+
 class TrainingDiverged(AscentError, FloatingPointError):
     """NaN or inf appeared in a loss, a parameter or an observation."""
 

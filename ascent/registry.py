@@ -28,6 +28,9 @@ ALGORITHMS: dict[str, str] = {
     "dqn": "ascent.algorithms.dqn:DQN",
     "qlearning": "ascent.algorithms.tabular:QLearning",
     "sarsa": "ascent.algorithms.tabular:SARSA",
+    "impala": "ascent.distributed.impala:IMPALA",
+    "a3c": "ascent.distributed.a3c:A3C",
+    "dppo": "ascent.distributed.dppo:DPPO",
 }
 
 
@@ -48,9 +51,11 @@ def get_algorithm(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def load(path: str | os.PathLike, env: Any = None, run_dir: str | os.PathLike | None = None, verbose: int = 1):
-    """The agent saved in a checkpoint, whatever its algorithm (`ascent.load("model.pt")`)."""
+def load(path: str | os.PathLike, env: Any = None, run_dir: str | os.PathLike | None = None, verbose: int = 1,
+         device: str | None = None):
+    """The agent saved in a checkpoint, whatever its algorithm (`ascent.load("model.pt")`; `device`
+    replaces the one it was trained on, e.g. "cpu" for a GPU run on a machine without one)."""
     from ascent.core.checkpoint import load_checkpoint  # torch: only when a checkpoint is read
 
     algo = load_checkpoint(path).get("algo", "?")
-    return get_algorithm(str(algo)).load(path, env=env, run_dir=run_dir, verbose=verbose)
+    return get_algorithm(str(algo)).load(path, env=env, run_dir=run_dir, verbose=verbose, device=device)

@@ -21,6 +21,7 @@ LAYERS = [
     ["nets"],
     ["buffers"],
     ["core"],
+    ["cluster"],
     ["algorithms.common"],
     ["algorithms"],
     ["distributed", "imitation", "search", "multiagent", "model_based"],  # the families

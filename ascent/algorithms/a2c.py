@@ -72,14 +72,21 @@ class A2C(Agent):
         # 3. One gradient step on the actor-critic loss.
         lr = schedule(c.learning_rate, self.progress)
         self.step.lr = lr
-        dist, value = self.policy(batch["x"])
-        policy_loss = -(dist.log_prob(batch["actions"]) * adv).mean()  # policy gradient theorem, A as weight
-        value_loss = F.mse_loss(value, batch["returns"])
-        entropy = dist.entropy().mean()
-        loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
+        loss, metrics = actor_critic_loss(self.policy, batch, adv, c.vf_coef, c.ent_coef)
         self.step(loss)
-        metrics = dict(zip(("loss", "policy_loss", "value_loss", "entropy"),
-                           torch.stack([loss, policy_loss, value_loss, entropy]).detach().tolist()))
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
         metrics["learning_rate"] = lr
         return metrics
+
+
+def actor_critic_loss(policy: ActorCritic, batch: dict[str, torch.Tensor], advantages: torch.Tensor, vf_coef: float,
+                      ent_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """The advantage actor-critic loss (the module docstring's L) on a batch of x, actions and
+    returns with their advantages; and its terms as metrics."""
+    dist, value = policy(batch["x"])
+    policy_loss = -(dist.log_prob(batch["actions"]) * advantages).mean()  # policy gradient theorem, A as weight
+    value_loss = F.mse_loss(value, batch["returns"])
+    entropy = dist.entropy().mean()
+    loss = policy_loss + vf_coef * value_loss - ent_coef * entropy
+    return loss, dict(zip(("loss", "policy_loss", "value_loss", "entropy"),
+                          torch.stack([loss, policy_loss, value_loss, entropy]).detach().tolist()))

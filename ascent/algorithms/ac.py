@@ -133,9 +133,11 @@ class AC(Agent):
         reward = step.reward if self.reward_scaler is None else self.reward_scaler(step.reward, step.terminated | step.truncated)
         if not step.valid.any():  # only autoreset steps: no transition to learn from
             return {}
-        batch = {"x": x, "action": action, "reward": torch.from_numpy(reward),
+        on = x.device  # the env's answers meet the networks there
+        batch = {"x": x, "action": action, "reward": torch.as_tensor(reward, device=on),
                  "next_x": self.policy.encoder.preprocess(next_obs(step)),  # (N, d)
-                 "terminated": torch.from_numpy(step.terminated), "valid": torch.from_numpy(step.valid).float()}
+                 "terminated": torch.as_tensor(step.terminated, device=on),
+                 "valid": torch.as_tensor(step.valid, device=on).float()}
         # 2. The losses, then one step of each optimizer on its own loss.
         critic_loss, actor_loss, metrics = self.losses(batch)
         self.critic_step.lr = schedule(c.vf_learning_rate, self.progress)

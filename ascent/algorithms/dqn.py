@@ -115,7 +115,7 @@ class DQN(Agent):
         self.n_actions = int(self.envs.action_space.n)
         n_atoms = c.n_atoms if c.distributional else 1
         self.q_net = QNetwork(self.envs.observation_space, self.n_actions, c.net_arch, c.activation, c.dueling,
-                              c.noisy, n_atoms, c.noisy_sigma0, c.normalize_obs, resolve_precision(c.precision))
+                              c.noisy, n_atoms, c.noisy_sigma0, c.normalize_obs, resolve_precision(c.precision, self.device))
         self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
         self.step = OptimizerStep(self.q_net, c.learning_rate, max_grad_norm=c.max_grad_norm)
         self.numpy_greedy = self.q_net.numpy_greedy()  # acting on an MLP without torch's overhead (None: torch)
@@ -160,7 +160,7 @@ class DQN(Agent):
             return self.numpy_greedy(obs)
         self.q_net.set_noise(not deterministic)
         with torch.no_grad():
-            greedy = self.q_values(self.q_net, torch.as_tensor(obs)).argmax(1).numpy()
+            greedy = self.q_values(self.q_net, torch.as_tensor(obs)).argmax(1).cpu().numpy()
         self.q_net.set_noise(True)
         return greedy
 
@@ -207,7 +207,7 @@ class DQN(Agent):
         per_pass = self.updates_per_target_pass
         for first in range(0, n, per_pass):
             k = min(per_pass, n - first)
-            batches = self.replay.batch(*self.replay.sample_index(c.batch_size * k), c.n_step, c.gamma)
+            batches = self.replay.batch(*self.replay.sample_index(c.batch_size * k), c.n_step, c.gamma).to(self.device)
             with torch.no_grad():  # in cache-sized chunks: 2x faster than at once
                 target_out = torch.cat([self.q_target(part) for part in batches.next_obs.split(1024)])
             targets = None if c.double_q else self.td_target(batches, target_out)  # double Q: a' from the current Q
@@ -223,8 +223,8 @@ class DQN(Agent):
         if c.prioritized_replay:
             beta = c.prioritized_replay_beta0 + self.progress * (1.0 - c.prioritized_replay_beta0)
             row, env, flat, weights = self.replay.sample_index(c.batch_size, beta, self.rng)
-            return self.replay.batch(row, env, c.n_step, c.gamma), weights, flat
-        return self.replay.batch(*self.replay.sample_index(c.batch_size), c.n_step, c.gamma), None, None
+            return self.replay.batch(row, env, c.n_step, c.gamma).to(self.device), weights.to(self.device), flat
+        return self.replay.batch(*self.replay.sample_index(c.batch_size), c.n_step, c.gamma).to(self.device), None, None
 
     def update(self, batch: Batch, weights: torch.Tensor | None = None, slots: np.ndarray | None = None,
                target: torch.Tensor | None = None, report: bool = True) -> dict[str, float]:
@@ -239,7 +239,7 @@ class DQN(Agent):
         loss, td_error, stats = self.loss(batch, target, weights)
         self.step(loss)
         if c.prioritized_replay:
-            self.replay.update_priorities(slots, td_error.numpy())
+            self.replay.update_priorities(slots, td_error.cpu().numpy())
         return {name: value.item() for name, value in stats.items()} if report else {}
 
     @torch.no_grad()
@@ -256,7 +256,7 @@ class DQN(Agent):
             next_action = self.q_values(self.q_net, batch.next_obs).argmax(1)
         else:
             next_action = (target_out if next_probs is None else (next_probs * self.atoms).sum(2)).argmax(1)
-        rows = torch.arange(len(next_action))
+        rows = torch.arange(len(next_action), device=next_action.device)
         if next_probs is None:
             return batch.rewards + discount * target_out[rows, next_action]
         return categorical_projection(next_probs[rows, next_action], batch.rewards, discount, self.atoms)
@@ -272,7 +272,7 @@ class DQN(Agent):
             td_error = (target - q).detach()
             q_mean = q.detach()
         else:
-            log_p = out.log_softmax(2)[torch.arange(len(action)), action.squeeze(1)]  # (B, k)
+            log_p = out.log_softmax(2)[torch.arange(len(action), device=out.device), action.squeeze(1)]  # (B, k)
             per_sample = -(target * log_p).sum(1)  # cross-entropy = KL + const
             td_error = per_sample.detach()
             q_mean = (log_p.detach().exp() * self.atoms).sum(1)

@@ -212,19 +212,21 @@ class OffPolicyPG(Agent):
         n_updates = self.config.n_updates if n_updates is None else n_updates
         if n_updates <= 0:
             raise ConfigError(f"n_updates must be a positive integer, got {n_updates}")
-        x, actions, batch = self.prepare(episodes)
-        totals: collections.Counter = collections.Counter()
-        for _ in range(n_updates):
-            objective, metrics = self.objective(x, actions, batch)
-            self.step(-objective)  # ascent on J
-            totals.update(metrics)
+        with self.on_device():  # (given logged data, this runs outside train_iteration)
+            x, actions, batch = self.prepare(episodes)
+            totals: collections.Counter = collections.Counter()
+            for _ in range(n_updates):
+                objective, metrics = self.objective(x, actions, batch)
+                self.step(-objective)  # ascent on J
+                totals.update(metrics)
         return {k: v / n_updates for k, v in totals.items()}
 
     def gradient_estimate(self, episodes: list[dict]) -> torch.Tensor:
         """The configured estimate of grad J at the current policy from `episodes` (as in
         update_from_episodes), one flat vector over the policy's parameters; nothing is updated."""
-        objective, _ = self.objective(*self.prepare(episodes))
-        return torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective, self.actor_params)])
+        with self.on_device():
+            objective, _ = self.objective(*self.prepare(episodes))
+            return torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective, self.actor_params)])
 
     def objective(self, x: torch.Tensor, actions: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict]:
         c = self.config

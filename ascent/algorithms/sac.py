@@ -84,7 +84,7 @@ class SAC(Agent):
         c = self.config
         space, obs_space = self.envs.action_space, self.envs.observation_space
         self.discrete = isinstance(space, gym.spaces.Discrete)
-        precision = resolve_precision(c.precision)
+        precision = resolve_precision(c.precision, self.device)
         if self.discrete:
             self.n_actions = int(space.n)
             self.actor = CategoricalActor(obs_space, self.n_actions, c.net_arch, c.activation, c.normalize_obs, precision)
@@ -120,25 +120,25 @@ class SAC(Agent):
 
     @torch.no_grad()
     def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        action = self.actor(self.actor.encoder(torch.as_tensor(obs)), deterministic).numpy()
+        action = self.actor(self.actor.encoder(obs), deterministic).cpu().numpy()
         return action if self.discrete else self.scale.to_env(action)
 
     @torch.no_grad()
     def explore(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
         """(stored, env) actions: uniform random during the warm-up, then sampled from pi."""
-        x = self.actor.encoder(torch.as_tensor(obs), update_stats=True)
+        x = self.actor.encoder(obs, update_stats=True)
         if warmup:
             n = len(obs)
             action = self.rng.integers(self.n_actions, size=n) if self.discrete else self.scale.random(n, self.rng)
         else:
-            action = self.actor(x).numpy()
+            action = self.actor(x).cpu().numpy()
         return action, (action if self.discrete else self.scale.to_env(action))
 
     def train_iteration(self) -> dict[str, float]:
         if not collect_transitions(self, self.explore):
             return {}
         for _ in range(gradient_steps_per_round(self.config, self.envs.num_envs)):
-            metrics = self.update(self.replay.sample(self.config.batch_size))
+            metrics = self.update(self.replay.sample(self.config.batch_size).to(self.device))
         return metrics
 
     def update(self, batch: Batch) -> dict[str, float]:

@@ -91,7 +91,7 @@ class TD3(Agent):
     def setup(self) -> None:
         c = self.config
         self.scale = ActionScale(self.envs.action_space, self.algo)
-        precision = resolve_precision(c.precision)
+        precision = resolve_precision(c.precision, self.device)
         self.actor = DeterministicActor(self.envs.observation_space, self.scale.dim, c.net_arch, c.activation,
                                         c.normalize_obs, precision)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
@@ -116,7 +116,7 @@ class TD3(Agent):
 
     @torch.no_grad()
     def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        unit = self.actor(self.actor.encoder(torch.as_tensor(obs))).numpy()
+        unit = self.actor(self.actor.encoder(obs)).cpu().numpy()
         if not deterministic:
             unit = self.add_noise(unit)
         return self.scale.to_env(unit)
@@ -133,8 +133,8 @@ class TD3(Agent):
     @torch.no_grad()
     def explore(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
         """(stored unit-box, env) actions: uniform random during the warm-up, then mu(s) + noise."""
-        x = self.actor.encoder(torch.as_tensor(obs), update_stats=True)
-        unit = self.scale.random(len(obs), self.rng) if warmup else self.add_noise(self.actor(x).numpy())
+        x = self.actor.encoder(obs, update_stats=True)
+        unit = self.scale.random(len(obs), self.rng) if warmup else self.add_noise(self.actor(x).cpu().numpy())
         return unit, self.scale.to_env(unit)
 
     def train_iteration(self) -> dict[str, float]:
@@ -142,7 +142,7 @@ class TD3(Agent):
         if not collect_transitions(self, self.explore, on_done):
             return {}
         for _ in range(gradient_steps_per_round(self.config, self.envs.num_envs)):
-            metrics = self.update(self.replay.sample(self.config.batch_size))
+            metrics = self.update(self.replay.sample(self.config.batch_size).to(self.device))
         return metrics
 
     def update(self, batch: Batch) -> dict[str, float]:

@@ -60,16 +60,16 @@ class FrameReplayBuffer(ReplayBuffer):
         check_memory(self.rows * n_envs * (frame_bytes + per_transition_bytes(action_space.shape, torch_dtype(action_space)) + 16),
                      f"a frame replay buffer of {self.rows * n_envs:,} transitions of {tuple(frame_shape)} frames",
                      "lower buffer_size")
-        self.frames = torch.zeros((self.rows, n_envs, *frame_shape), dtype=torch.uint8)  # newest frame of obs t
-        self.age = torch.zeros((self.rows, n_envs), dtype=torch.uint8)  # min(steps since reset, stack - 1)
-        self.actions = torch.zeros((self.rows, n_envs, *action_space.shape), dtype=torch_dtype(action_space))
-        self.rewards = torch.zeros((self.rows, n_envs))
-        self.terminated = torch.zeros((self.rows, n_envs))
-        self.truncated = torch.zeros((self.rows, n_envs))
-        self.valid = torch.ones((self.rows, n_envs), dtype=torch.bool)
-        self.ended = torch.zeros((self.rows, n_envs), dtype=torch.bool)
+        self.frames = torch.zeros((self.rows, n_envs, *frame_shape), dtype=torch.uint8, device="cpu")  # newest frame of obs t
+        self.age = torch.zeros((self.rows, n_envs), dtype=torch.uint8, device="cpu")  # min(steps since reset, stack - 1)
+        self.actions = torch.zeros((self.rows, n_envs, *action_space.shape), dtype=torch_dtype(action_space), device="cpu")
+        self.rewards = torch.zeros((self.rows, n_envs), device="cpu")
+        self.terminated = torch.zeros((self.rows, n_envs), device="cpu")
+        self.truncated = torch.zeros((self.rows, n_envs), device="cpu")
+        self.valid = torch.ones((self.rows, n_envs), dtype=torch.bool, device="cpu")
+        self.ended = torch.zeros((self.rows, n_envs), dtype=torch.bool, device="cpu")
         self.final_obs: dict[int, torch.Tensor] = {}  # flat index -> final frame of an ended episode
-        self.next_repeats = torch.zeros((self.rows, n_envs), dtype=torch.bool)  # ended: next obs = that frame x stack
+        self.next_repeats = torch.zeros((self.rows, n_envs), dtype=torch.bool, device="cpu")  # ended: next obs = that frame x stack
         self.all_valid = True
         self.pos = 0
         self.full = False
@@ -138,7 +138,7 @@ class FrameReplayBuffer(ReplayBuffer):
 
     def _stack(self, newest_row: torch.Tensor, env: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
         """(B, stack, H, W): frames newest_row - min(k, age) for k = stack-1 .. 0 of each env."""
-        k = torch.arange(self.stack - 1, -1, -1)
+        k = torch.arange(self.stack - 1, -1, -1, device="cpu")
         rows = (newest_row.unsqueeze(1) - torch.minimum(k, age.long().unsqueeze(1))) % self.rows  # (B, stack)
         flat = (rows * self.n_envs + env.unsqueeze(1)).numpy()
         # numpy's gather: torch's multithreaded one took 4 ms instead of 50 us for 128 frames on a busy

@@ -88,7 +88,7 @@ class PrioritizedSampler:
         index = np.minimum(self.tree.find(np.minimum(mass, np.nextafter(total, 0))), self.tree.capacity - 1)
         prob = self.tree.leaves(index) / total
         weights = (n_sampleable * prob) ** -beta
-        return index, torch.as_tensor(weights / weights.max(), dtype=torch.float32)
+        return index, torch.as_tensor(weights / weights.max(), dtype=torch.float32, device="cpu")
 
     def update(self, index: np.ndarray, td_error: np.ndarray) -> None:
         """p_i = |delta_i| + eps for the transitions just learned from."""

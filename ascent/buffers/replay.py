@@ -39,6 +39,13 @@ class Batch:
         return Batch(*(None if value is None else value[index]
                        for value in (getattr(self, f.name) for f in fields(self))))
 
+    def to(self, device: torch.device) -> Batch:
+        """The batch on `device` (itself where it is there already: no copy on the CPU)."""
+        if self.obs.device == device:
+            return self
+        return Batch(*(None if value is None else value.to(device, non_blocking=True)
+                       for value in (getattr(self, f.name) for f in fields(self))))
+
 
 def torch_dtype(space: gym.Space) -> torch.dtype:
     if isinstance(space, gym.spaces.Discrete):
@@ -68,7 +75,7 @@ def check_memory(nbytes: int, what: str, fix: str) -> None:
 
 
 def per_transition_bytes(shape: tuple, dtype: torch.dtype) -> int:
-    return int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+    return int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype, device="cpu").element_size()
 
 
 class ReplayBuffer:
@@ -93,14 +100,14 @@ class ReplayBuffer:
                      f"a replay buffer of {self.rows * n_envs:,} transitions of {obs_shape} observations",
                      "lower buffer_size" + ("" if self.lean else ", or set optimize_memory_usage=true (next "
                                             "observations not stored twice)"))
-        self.obs = torch.zeros((self.rows, n_envs, *obs_shape), dtype=torch_dtype(observation_space))
+        self.obs = torch.zeros((self.rows, n_envs, *obs_shape), dtype=torch_dtype(observation_space), device="cpu")
         self.next_obs = None if self.lean else torch.zeros_like(self.obs)
-        self.actions = torch.zeros((self.rows, n_envs, *act_shape), dtype=torch_dtype(action_space))
-        self.rewards = torch.zeros((self.rows, n_envs))
-        self.terminated = torch.zeros((self.rows, n_envs))
-        self.truncated = torch.zeros((self.rows, n_envs))
-        self.valid = torch.ones((self.rows, n_envs), dtype=torch.bool)
-        self.ended = torch.zeros((self.rows, n_envs), dtype=torch.bool)  # lean: next obs kept aside
+        self.actions = torch.zeros((self.rows, n_envs, *act_shape), dtype=torch_dtype(action_space), device="cpu")
+        self.rewards = torch.zeros((self.rows, n_envs), device="cpu")
+        self.terminated = torch.zeros((self.rows, n_envs), device="cpu")
+        self.truncated = torch.zeros((self.rows, n_envs), device="cpu")
+        self.valid = torch.ones((self.rows, n_envs), dtype=torch.bool, device="cpu")
+        self.ended = torch.zeros((self.rows, n_envs), dtype=torch.bool, device="cpu")  # lean: next obs kept aside
         self.final_obs: dict[int, torch.Tensor] = {}  # lean: flat index row * n_envs + env -> next obs
         self.all_valid = True
         self.pos = 0
@@ -133,7 +140,7 @@ class ReplayBuffer:
             done = np.asarray(terminated) | np.asarray(truncated)
             a["ended"][t] = done
             for env in np.flatnonzero(done):
-                self.final_obs[t * self.n_envs + int(env)] = torch.tensor(np.asarray(next_obs[env]))
+                self.final_obs[t * self.n_envs + int(env)] = torch.tensor(np.asarray(next_obs[env]), device="cpu")
             a["obs"][nxt] = next_obs  # rewritten by the next add (equal where no episode ended)
         else:
             a["next_obs"][t] = next_obs
@@ -175,14 +182,14 @@ class ReplayBuffer:
             raise RuntimeError("cannot sample from an empty replay buffer")
         rows = len(self) // self.n_envs
         offset = self.oldest_row()
-        row = (torch.randint(rows, (batch_size,)) + offset) % self.rows
-        env = torch.randint(self.n_envs, (batch_size,))
+        row = (torch.randint(rows, (batch_size,), device="cpu") + offset) % self.rows
+        env = torch.randint(self.n_envs, (batch_size,), device="cpu")
         if not self.all_valid:
             bad = ~self.valid[row, env]
             while bad.any():  # rare: autoreset steps of next-step envs
                 n = int(bad.sum())
-                row[bad] = (torch.randint(rows, (n,)) + offset) % self.rows
-                env[bad] = torch.randint(self.n_envs, (n,))
+                row[bad] = (torch.randint(rows, (n,), device="cpu") + offset) % self.rows
+                env[bad] = torch.randint(self.n_envs, (n,), device="cpu")
                 bad = ~self.valid[row, env]
         return row, env
 
@@ -202,7 +209,7 @@ class ReplayBuffer:
         if n_step == 1:
             return Batch(self._obs(row, env), self._take(self.actions, flat), self._take(self.rewards, flat),
                          self._next_obs(row, env), self._take(self.terminated, flat), self._take(self.truncated, flat))
-        k = torch.arange(n_step)
+        k = torch.arange(n_step, device="cpu")
         rows_k = (row.unsqueeze(1) + k) % self.rows  # (B, n)
         newest = (self.pos - 1) % self.rows
         available = (newest - row) % self.rows + 1  # steps stored from row on, in this column

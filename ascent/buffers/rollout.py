@@ -1,7 +1,8 @@
 """Rollout storage for on-policy algorithms: preallocated (T, N, ...) tensors filled step by step.
 
 Env-side fields are numpy arrays sharing memory with their torch views, so writing a step costs a
-few array assignments and no allocation.
+few array assignments and no allocation. Storage is host memory whatever the networks' device:
+what a policy on a GPU computed is copied in, and a rollout's batch goes to the device whole.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ class RolloutStorage:
     """One rollout of `n_steps` steps from `n_envs` envs."""
 
     def __init__(self, n_steps: int, n_envs: int, x_shape: int | tuple[int, ...], action_shape: tuple[int, ...],
-                 action_dtype: torch.dtype, x_dtype: torch.dtype = torch.float32):
+                 action_dtype: torch.dtype, x_dtype: torch.dtype = torch.float32, keep_final_x: bool = False):
         T, N = n_steps, n_envs
         self.n_steps, self.n_envs = T, N
         x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(x_shape)
         # (T, N, *x_shape): the policy's preprocessed input (normalized obs; uint8 pixels for images)
-        self.x = torch.zeros((T, N, *x_shape), dtype=x_dtype)
-        self.actions = torch.zeros((T, N, *action_shape), dtype=action_dtype)
-        self.logprobs = torch.zeros(T, N)
-        self.values = torch.zeros(T, N)
-        self.final_values = torch.zeros(T, N)  # V(final obs) where a truncated episode bootstraps
+        self.x = torch.zeros((T, N, *x_shape), dtype=x_dtype, device="cpu")
+        self.actions = torch.zeros((T, N, *action_shape), dtype=action_dtype, device="cpu")
+        self.logprobs = torch.zeros(T, N, device="cpu")
+        self.values = torch.zeros(T, N, device="cpu")
+        self.final_values = torch.zeros(T, N, device="cpu")  # V(final obs) where a truncated episode bootstraps
+        # with keep_final_x, the final observation's x there too (a learner that values it anew: IMPALA)
+        self.final_x = torch.zeros((T, N, *x_shape), dtype=x_dtype, device="cpu") if keep_final_x else None
         # numpy views of the tensors above (a step is written through them: a numpy assignment costs
         # ~1 us, a torch index-assignment several), and the env-side fields, kept as numpy arrays
         self._np = {k: getattr(self, k).numpy() for k in ("x", "actions", "logprobs", "values")}
@@ -43,20 +46,20 @@ class RolloutStorage:
         )
 
     @classmethod
-    def for_policy(cls, policy, n_steps: int, n_envs: int) -> "RolloutStorage":
+    def for_policy(cls, policy, n_steps: int, n_envs: int, keep_final_x: bool = False) -> "RolloutStorage":
         """Storage shaped for an ActorCritic's preprocessed input and actions."""
         action_dtype = torch.float32 if policy.action_kind == "box" else torch.int64
         return cls(n_steps, n_envs, policy.encoder.x_shape, policy.action_space.shape or (), action_dtype,
-                   policy.encoder.x_dtype)
+                   policy.encoder.x_dtype, keep_final_x)
 
     def add(self, t: int, x: Array, action: Array, logprob: Array, value: Array, step: Step, reward: np.ndarray) -> None:
-        """Write step t: what the policy saw and did (numpy arrays or CPU tensors), and what the env
-        answered (`reward` possibly scaled)."""
+        """Write step t: what the policy saw and did (numpy arrays or tensors on any device), and what
+        the env answered (`reward` possibly scaled)."""
         a = self._np
-        a["x"][t] = x
-        a["actions"][t] = action
-        a["logprobs"][t] = logprob
-        a["values"][t] = value
+        a["x"][t] = host(x)
+        a["actions"][t] = host(action)
+        a["logprobs"][t] = host(logprob)
+        a["values"][t] = host(value)
         a["rewards"][t] = reward
         a["terminated"][t] = step.terminated
         a["dones"][t] = step.terminated | step.truncated
@@ -81,6 +84,18 @@ class RolloutStorage:
         return {k: v[mask] for k, v in fields.items()}
 
 
+def host(value: Array) -> Array:
+    """A tensor in host memory (a CPU tensor as is), for numpy to read; a numpy array as is."""
+    return value.cpu() if isinstance(value, torch.Tensor) else value
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch of tensors on `device` (the same dict where it is the CPU's)."""
+    if device.type == "cpu":
+        return batch
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
 def minibatches(batch: dict[str, torch.Tensor], batch_size: int):
     """Yield random minibatches (dicts of (b, ...) tensors) covering `batch` once, like one epoch.
 
@@ -96,7 +111,7 @@ def minibatches(batch: dict[str, torch.Tensor], batch_size: int):
     shapes = {k: v.shape[1:] for k, v in floats.items()}
     widths = [int(torch.Size(s).numel()) for s in shapes.values()]
     packed = torch.cat([v.reshape(n, -1) for v in floats.values()], 1)  # (n, sum of widths)
-    for idx in torch.randperm(n).split(batch_size):
+    for idx in torch.randperm(n, device=packed.device).split(batch_size):
         rows = packed[idx]
         mb = {k: part.reshape(-1, *shapes[k]) for k, part in zip(floats, rows.split(widths, 1))}
         mb.update({k: v[idx] for k, v in others.items()})

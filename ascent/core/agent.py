@@ -35,11 +35,12 @@ from ascent.core import run as runner
 from ascent.core.checkpoint import load_checkpoint, save_checkpoint
 from ascent.core.config import build_config, coerce, config_to_dict, field_types
 from ascent.core.evaluation import evaluate_policy
-from ascent.core.process import configure_torch
+from ascent.core.process import configure_torch, on_device, resolve_device
 from ascent.envs.atari import is_atari_id, make_atari_env
 from ascent.envs.vector import (EnvLike, EnvSpec, VecEnv, batch_of, env_id_of, env_spec_of, importable_env_id,
                                 is_single_observation, make_vec_env)
 from ascent.errors import CheckpointError, ConfigError, EnvError
+from ascent.nets.layers import is_image_space
 from ascent.version import __version__
 
 AGENT_STREAM = 0x617363  # first word of the agent's numpy seed: a stream apart from the envs'
@@ -153,7 +154,11 @@ class Agent:
         self.episode_returns: collections.deque = collections.deque(maxlen=100)
         self.iteration_episodes: list[tuple[float, int]] = []  # ended since the last metrics row
         self.obs: np.ndarray | None = None
-        self.setup()
+        # The device of the networks and updates (the config's `device`; the CPU for configs without
+        # networks). Storage stays in host memory; setup and train_iteration run on_device().
+        self.device = resolve_device(getattr(self.config, "device", "cpu"), is_image_space(self.envs.observation_space))
+        with self.on_device():
+            self.setup()
 
     # ---- to be written by each algorithm ------------------------------------------------------------
     def setup(self) -> None:
@@ -174,6 +179,11 @@ class Agent:
             raise NotImplementedError(f"{type(self).__name__} must define act_batch (it has no on-policy `policy`)")
         return self.policy.env_action(obs, deterministic)
 
+    def release(self) -> None:
+        """Let go of what training holds outside this process (a distributed algorithm's Ray actors):
+        called when learn() ends, however it ends; the next train_iteration starts them again.
+        Nothing for the in-process algorithms."""
+
     def checkpointed(self) -> dict[str, Any]:
         """modules() plus the reward scaler, when the algorithm has one."""
         mods = dict(self.modules())
@@ -182,6 +192,12 @@ class Agent:
         return mods
 
     # ---- shared helpers for algorithms ----------------------------------------------------------------
+    def on_device(self):
+        """The context setup(), train_iteration() and act_batch() run in: tensors made without a
+        device are made on the agent's (nothing on the CPU). An algorithm's public methods that
+        compute outside those (an update from given data) enter it too."""
+        return on_device(self.device)
+
     @property
     def progress(self) -> float:
         """Fraction of the current learn() call's target done, in [0, 1] (for schedules)."""
@@ -222,9 +238,11 @@ class Agent:
         return runner.train(self, total_steps, callbacks, progress_bar)
 
     @classmethod
-    def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, verbose: int = 1) -> "Agent":
-        """Continue an interrupted run from its last checkpoint up to the steps it was asked for."""
-        return runner.resume(cls, run_dir, progress_bar, verbose)
+    def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, verbose: int = 1,
+               device: str | None = None, ray_address: str | None = None) -> "Agent":
+        """Continue an interrupted run from its last checkpoint up to the steps it was asked for
+        (`device`, `ray_address`: as in load)."""
+        return runner.resume(cls, run_dir, progress_bar, verbose, device, ray_address)
 
     def run_info(self) -> dict[str, Any]:
         """What a run directory's config.json records."""
@@ -238,7 +256,8 @@ class Agent:
         spaces a dict / tuple of arrays)."""
         space = self.envs.observation_space
         single = is_single_observation(obs, space)
-        actions = self.act_batch(batch_of(space, [obs]) if single else batch_of(space, obs), deterministic)
+        with self.on_device():
+            actions = self.act_batch(batch_of(space, [obs]) if single else batch_of(space, obs), deterministic)
         return actions[0] if single else actions
 
     def evaluate(self, episodes: int = 10, deterministic: bool = True, env: EnvLike | None = None,
@@ -248,17 +267,21 @@ class Agent:
         Returns {mean_return, std_return, episodes, mean_length, returns, lengths}."""
         if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes <= 0:
             raise ConfigError(f"episodes must be a positive integer, got {episodes!r}")
-        source = env if env is not None else self._eval_env_source()
+        source = env if env is not None else self.env_source()
         if video_dir is not None:
             source = self._video_env(source, video_dir, episodes)
         seed = self.seed + 10_000 if seed is None else seed
-        # Filmed episodes run one after another in one env: parallel envs would write one clip each.
-        return evaluate_policy(lambda o: self.act_batch(o, deterministic), source, episodes, seed,
-                               max_parallel=1 if video_dir is not None else 8)
 
-    def _eval_env_source(self) -> EnvLike:
-        """The env the agent was trained on, made again: its id or factory, or the full spec of an env
-        instance (with the wrappers and time limit the user added)."""
+        def act(obs: Any) -> np.ndarray:
+            with self.on_device():
+                return self.act_batch(obs, deterministic)
+
+        # Filmed episodes run one after another in one env: parallel envs would write one clip each.
+        return evaluate_policy(act, source, episodes, seed, max_parallel=1 if video_dir is not None else 8)
+
+    def env_source(self) -> EnvLike:
+        """What makes the agent's env again (evaluation, a distributed algorithm's actors): its id or
+        factory, or the full spec of an env instance (with the wrappers and time limit the user added)."""
         src = self._env_source
         if isinstance(src, (str, EnvSpec)) or (callable(src) and not isinstance(src, (gym.Env, gym.vector.VectorEnv))):
             return src
@@ -336,8 +359,11 @@ class Agent:
 
     @classmethod
     def load(cls, path: str | os.PathLike, env: EnvLike | None = None, run_dir: str | os.PathLike | None = None,
-             verbose: int = 1) -> "Agent":
-        """An agent restored from a checkpoint: same config, weights, optimizer, normalizers, counters, RNG."""
+             verbose: int = 1, device: str | None = None, ray_address: str | None = None) -> "Agent":
+        """An agent restored from a checkpoint: same config, weights, optimizer, normalizers, counters, RNG.
+        Where it runs may change, not what it learns: `device` (auto, cpu, cuda, cuda:N) replaces the
+        device it was trained on (a GPU run loaded on a machine without one: device="cpu"), and
+        `ray_address` the Ray cluster of a distributed algorithm."""
         if not cls.algo:
             raise ConfigError("Agent is the base of the algorithms; load a checkpoint with ascent.load(path) "
                               "or with its algorithm's class (ascent.PPO.load(path))")
@@ -355,6 +381,15 @@ class Agent:
             config = cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
         except TypeError as err:
             raise CheckpointError(f"{path}: its config does not match this version of {cls.algo}: {err}") from None
+        if ray_address is not None and hasattr(config, "ray_address"):
+            config = dataclasses.replace(config, ray_address=ray_address)
+        if hasattr(config, "device"):
+            if device is not None:
+                config = dataclasses.replace(config, device=device)
+                config.validate()
+            elif config.device.startswith("cuda") and not torch.cuda.is_available():
+                raise ConfigError(f"{path} was trained with device={config.device!r} and this machine has no GPU torch "
+                                  "can use; load it on the CPU: load(path, device='cpu'), or --device cpu")
         agent = cls(env, seed=payload["seed"], run_dir=run_dir, preset=payload.get("preset"), verbose=verbose, config=config)
         agent._restore(payload, str(path))
         name = payload.get("replay_file")  # (checkpoints before buffers were named by step: PATH.replay.pt)

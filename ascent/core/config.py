@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 import sys
 import types
 import typing
@@ -150,18 +151,34 @@ class NetworkConfig(CommonConfig):
     activation: str = param("tanh", " | ".join(ACTIVATION_NAMES), choices=ACTIVATION_NAMES)
     ortho_init: bool = param(True, "orthogonal initialization of the networks")
     normalize_obs: bool = param(False, "running mean/std observation normalization (clipped to +-10)")
+    device: str = param("auto", "auto | cpu | cuda | cuda:N: where the networks and updates run (auto: cuda for "
+                        "image observations where a GPU is visible, else cpu)")
 
     def validate(self) -> None:
         super().validate()
+        check_device_name(self.device)
         if not all(isinstance(w, int) and w > 0 for w in self.net_arch):
             raise ConfigError(f"net_arch must be a list of positive layer widths like 64,64; got {self.net_arch!r}")
 
 
+DEVICE_FORMS = "auto, cpu, cuda or cuda:N"
+
+
+def check_device_name(spec: Any) -> None:
+    """ConfigError unless `spec` is one of DEVICE_FORMS (whether that device exists is checked when
+    an agent is built: ascent.core.process.resolve_device)."""
+    if not isinstance(spec, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", spec):
+        raise ConfigError(f"device must be {DEVICE_FORMS}, got {spec!r}")
+
+
 def check_batch_fits_rollout(config: Any) -> None:
-    """ConfigError when a minibatch is larger than the rollout it is drawn from (n_steps * n_envs)."""
-    rollout = config.n_steps * config.n_envs
+    """ConfigError when a minibatch is larger than the rollout it is drawn from (n_steps * n_envs,
+    times n_actors for a distributed algorithm whose actors each collect one)."""
+    actors = getattr(config, "n_actors", 1)
+    rollout = config.n_steps * config.n_envs * actors
     if config.batch_size > rollout:
-        raise ConfigError(f"batch_size ({config.batch_size}) is larger than a rollout (n_steps * n_envs = {rollout}): "
+        of = "n_steps * n_envs * n_actors" if actors != 1 else "n_steps * n_envs"
+        raise ConfigError(f"batch_size ({config.batch_size}) is larger than a rollout ({of} = {rollout}): "
                           "every minibatch would be the whole rollout; lower batch_size or raise n_steps or n_envs")
 
 

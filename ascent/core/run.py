@@ -225,7 +225,8 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
         with stop:
             while agent.num_steps < agent.target_steps and stop.received is None:
                 before = agent.num_steps
-                metrics = agent.train_iteration()
+                with agent.on_device():
+                    metrics = agent.train_iteration()
                 agent.iteration += 1
                 now = time.perf_counter()
                 agent.train_seconds = clock_before + (now - start)  # carried across resumes
@@ -258,6 +259,7 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
                     break
     finally:
         bar.close()
+        agent.release()
         if log is not None:
             log.close()
     if run is not None:
@@ -278,7 +280,8 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
     return agent
 
 
-def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, verbose: int = 1):
+def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, verbose: int = 1,
+           device: str | None = None, ray_address: str | None = None):
     """Continue an interrupted run of algorithm `cls` from its last checkpoint up to the steps it
     was asked for (see `Agent.resume`)."""
     run = RunDirectory(run_dir)
@@ -286,7 +289,7 @@ def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, ve
         raise CheckpointError(f"no run directory at {run.path}")
     if not run.checkpoint.exists():
         raise CheckpointError(f"{run.path} has no checkpoint (checkpoints/last.pt); it cannot be resumed, start it again")
-    agent = cls.load(run.checkpoint, run_dir=run.path, verbose=verbose)
+    agent = cls.load(run.checkpoint, run_dir=run.path, verbose=verbose, device=device, ray_address=ray_address)
     if agent.replay is not None and len(agent.replay) == 0 and agent.num_steps > 0:
         print(f"ascent: WARNING: resuming {agent.algo} at step {agent.num_steps} with an EMPTY replay buffer: the "
               "checkpoint was written without it (save_replay_buffer=false); learning continues from new "

@@ -96,15 +96,18 @@ class ObsEncoder(nn.Module):
         self.normalizer = RunningMeanStd((self.dim,)) if normalize and self.kind == "box" else None
         # preprocess only flattens and casts to float: numpy acting can read raw observations
         self.flattens_only = self.kind == "box" and self.normalizer is None
+        # Moves with the module (.to, or built under a device context) and is not saved: the device
+        # preprocess puts observations on, whatever device they come from.
+        self.register_buffer("anchor", torch.empty(0), persistent=False)
 
     def forward(self, obs: Any, update_stats: bool = False) -> torch.Tensor:
         return self.features(self.preprocess(obs, update_stats))
 
     def preprocess(self, obs: Any, update_stats: bool = False) -> torch.Tensor:
-        """Raw batched observations (B, *obs_shape) -> x (B, *x_shape): a tensor or numpy array, for
-        Dict / Tuple spaces a dict / tuple of them (see the class)."""
-        if not isinstance(obs, torch.Tensor) and self.parts is None:
-            obs = torch.as_tensor(obs)  # (shares a numpy array's memory, as torch.from_numpy)
+        """Raw batched observations (B, *obs_shape) -> x (B, *x_shape) on the encoder's device: a
+        tensor or numpy array, for Dict / Tuple spaces a dict / tuple of them (see the class)."""
+        if self.parts is None:  # on the encoder's device (on the CPU, shares a numpy array's memory)
+            obs = torch.as_tensor(obs, device=self.anchor.device)
         if self.kind == "discrete":
             return F.one_hot(obs.long().reshape(-1), self.dim).float()
         if self.kind == "multidiscrete":

@@ -61,8 +61,9 @@ def numpy_linear_stack(layers: Sequence[nn.Linear], activation: str) -> Callable
     optimizer steps and loads show through, and the views are taken anew when the parameters are
     rebound (FlatParameters), so the order of building does not matter. This is for acting on a handful of observations, where torch's
     per-operation overhead outweighs the arithmetic (a 4-256-256-2 MLP on one observation: ~40 us
-    against ~170 us in the training loop). None for activations other than tanh and relu."""
-    if activation not in ("tanh", "relu"):
+    against ~170 us in the training loop). None for activations other than tanh and relu, and for
+    layers that are not on the CPU (a GPU's parameters have no numpy view)."""
+    if activation not in ("tanh", "relu") or any(l.weight.device.type != "cpu" for l in layers):
         return None
     relu = activation == "relu"
     first = layers[0].weight

@@ -26,7 +26,8 @@ class _LeanStep:
             for group in self.param_groups:
                 params = list(group["params"])
                 old = [self.state[p]["step"] for p in params if self.state[p]]
-                step = torch.tensor(float(old[0]) if old else 0.0, dtype=torch.float32)
+                # (on the parameters' device: the fused CUDA kernel reads it there)
+                step = torch.tensor(float(old[0]) if old else 0.0, dtype=torch.float32, device=params[0].device)
                 for p in params:
                     st = self.state[p]
                     for key in self._state_keys:  # lazy initialization, as torch's optimizers do
@@ -136,7 +137,9 @@ class FlatParameters:
     def clip_grad_norm(self, max_norm: float) -> torch.Tensor:
         """Scale the gradient to global L2 norm <= max_norm; returns the norm before."""
         total = torch.linalg.vector_norm(self.param.grad)
-        if total > max_norm:  # (a CPU scalar: no device sync) most steps need no scaling at all
+        if total.device.type != "cpu":  # scale by min(1, max_norm / norm) on the device: no sync with the host
+            self.param.grad.mul_((max_norm / (total + 1e-6)).clamp(max=1.0))
+        elif total > max_norm:  # (a CPU scalar: no device sync) most steps need no scaling at all
             self.param.grad.mul_(max_norm / (total + 1e-6))
         return total
 
@@ -173,6 +176,20 @@ class OptimizerStep:
     def lr(self, value: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = value
+
+    def apply(self, gradients: list[torch.Tensor]) -> None:
+        """A step along given gradients (one per parameter, in `params` order: computed elsewhere, as
+        a distributed algorithm's workers do), clipped like a loss's."""
+        if self.flat is not None:
+            self.flat.param.grad.copy_(torch.cat([g.reshape(-1) for g in gradients]))  # (in place: the views stay)
+            if self.max_grad_norm is not None:
+                self.flat.clip_grad_norm(self.max_grad_norm)
+        else:
+            for p, g in zip(self.params, gradients):
+                p.grad = g.to(p.device, p.dtype).reshape(p.shape).clone()
+            if self.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+        self.optimizer.step()
 
     def __call__(self, loss: torch.Tensor) -> None:
         if self.flat is not None:

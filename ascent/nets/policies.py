@@ -143,7 +143,7 @@ class ActorCritic(nn.Module):
         through torch). The same distributions as `act`: categorical by inverse CDF, Gaussian
         a = mean + std eps with log N(a) computed from eps. None where it does not cover the policy:
         a shared torso, the CNN, one-hot inputs, observation normalization, MultiDiscrete or
-        tanh-squashed actions, activations other than tanh and relu."""
+        tanh-squashed actions, activations other than tanh and relu, a policy off the CPU."""
         if (self.shared or not self.encoder.flattens_only
                 or self.action_kind == "multidiscrete" or (self.action_kind == "box" and self.squash)):
             return None
@@ -191,7 +191,7 @@ class ActorCritic(nn.Module):
     def to_env_action(self, action: torch.Tensor | np.ndarray) -> np.ndarray:
         """The action the env receives: Gaussian samples clipped to the bounds (the stored action
         stays unclipped so its log-prob is exact), tanh-squashed ones rescaled from (-1, 1)."""
-        a = action if isinstance(action, np.ndarray) else action.numpy()
+        a = action if isinstance(action, np.ndarray) else action.cpu().numpy()
         if self.action_kind != "box":
             return a
         if self.squash:

@@ -10,6 +10,8 @@ import contextlib
 
 import torch
 
+from ascent.errors import ConfigError
+
 
 def bf16_supported() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 matmuls
@@ -22,10 +24,15 @@ def bf16_supported() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: str) -> str:
-    """'auto' -> 'bf16' where the CPU computes it natively, else 'fp32'."""
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """'auto' -> 'bf16' where the networks run on a CPU that computes it natively, else 'fp32'.
+    bf16 is the CPU's: on a GPU it is refused (a ConfigError), fp32 or auto run there."""
+    on_cpu = torch.device(device).type == "cpu"
     if precision == "auto":
-        return "bf16" if bf16_supported() else "fp32"
+        return "bf16" if on_cpu and bf16_supported() else "fp32"
+    if precision == "bf16" and not on_cpu:
+        raise ConfigError(f"precision=bf16 runs the CPU's bfloat16 matmuls; on device {device} use precision=fp32 "
+                          "(or auto)")
     return precision
 
 

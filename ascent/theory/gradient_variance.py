@@ -94,7 +94,7 @@ def make_agent(env: str | None, run_dir: str | Path | None, seed: int, gamma: fl
         check_env_id(env)
     if run_dir is None:
         env = env or "CartPole-v1"
-        agent = REINFORCE(env, seed=seed, verbose=0, n_envs=n_envs, gamma=gamma, net_arch=tuple(net_arch))
+        agent = REINFORCE(env, seed=seed, verbose=0, n_envs=n_envs, gamma=gamma, net_arch=tuple(net_arch), device="cpu")
         return agent, f"random policy (net_arch {tuple(net_arch)}, seed {seed})"
     from ascent.core.run import RunDirectory
     from ascent.registry import load
@@ -102,7 +102,7 @@ def make_agent(env: str | None, run_dir: str | Path | None, seed: int, gamma: fl
     run = RunDirectory(run_dir)
     run.read_config()  # a clear error for a missing or foreign directory
     path = run.trained_model()
-    trained = load(path, verbose=0)
+    trained = load(path, verbose=0, device="cpu")  # (the estimates are measured on the CPU)
     if env is not None and env != trained.env_id:
         raise ConfigError(f"{run_dir} was trained on {trained.env_id}; drop --env or pass --env {trained.env_id}")
     c = trained.config
@@ -110,7 +110,7 @@ def make_agent(env: str | None, run_dir: str | Path | None, seed: int, gamma: fl
         raise ConfigError(f"{run_dir}: only actor-critic policies with separate torsos and unsquashed actions "
                           "can be diagnosed (REINFORCE's policy)")
     agent = REINFORCE(trained.env_id, seed=seed, verbose=0, n_envs=n_envs, gamma=gamma, net_arch=tuple(c.net_arch),
-                      activation=c.activation, normalize_obs=c.normalize_obs)
+                      activation=c.activation, normalize_obs=c.normalize_obs, device="cpu")
     try:
         agent.policy.load_state_dict(trained.policy.state_dict())
     except RuntimeError as err:

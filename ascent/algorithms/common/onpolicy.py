@@ -12,7 +12,7 @@ from ascent.envs.vector import VecEnv
 from ascent.nets.normalize import RewardScaler
 from ascent.nets.policies import ActorCritic
 from ascent.algorithms.common.returns import gae
-from ascent.buffers.rollout import RolloutStorage
+from ascent.buffers.rollout import RolloutStorage, to_device
 
 
 @torch.inference_mode()
@@ -28,6 +28,7 @@ def collect_rollout(
     """Fill `storage` with n_steps steps of every env, acting with `policy` from `obs`.
 
     Returns the observation to continue from and V(s_T) of it, for bootstrapping the last step.
+    The storage is host memory: a policy on a GPU acts there and its outputs are copied in.
     Where an env truncates an episode and resets in the same step, V(final observation) is stored
     in `storage.final_values`, so truncated episodes bootstrap and terminated ones do not.
     With `rng`, the policy acts in numpy where it can (`ActorCritic.numpy_actor`), drawing from rng.
@@ -46,11 +47,13 @@ def collect_rollout(
         if step.bootstrap is not None:
             idx = torch.from_numpy(np.flatnonzero(step.bootstrap))
             final_x = policy.encoder.preprocess(step.final_obs)[idx]  # (rare: only where an episode was truncated)
-            storage.final_values[t, idx] = policy.value(final_x)
+            storage.final_values[t, idx] = policy.value(final_x).cpu()
+            if storage.final_x is not None:
+                storage.final_x[t, idx] = final_x.cpu()
         if step.episodes:
             on_episodes(step.episodes)
         obs = step.obs
-    last_value = policy.value(policy.encoder.preprocess(obs))
+    last_value = policy.value(policy.encoder.preprocess(obs)).cpu()
     return obs, last_value
 
 
@@ -140,9 +143,10 @@ def rollout_parts(agent: Any) -> tuple[RolloutStorage, RewardScaler | None]:
 
 def agent_advantage_batch(agent: Any) -> dict[str, torch.Tensor]:
     """One rollout of the agent's policy from where its envs are, then GAE(gae_lambda) advantages and
-    value targets (collect_advantage_batch); the agent's observation and step count move on."""
+    value targets (collect_advantage_batch), on the agent's device; the agent's observation and step
+    count move on."""
     c = agent.config
     agent.obs, batch = collect_advantage_batch(agent.envs, agent.policy, agent.storage, agent.obs, agent.record_episodes,
                                                agent.reward_scaler, c.gamma, c.gae_lambda, agent.rng)
     agent.num_steps += c.n_steps * c.n_envs
-    return batch
+    return to_device(batch, agent.device)

@@ -7,6 +7,8 @@ value of its final observation, which the caller passes in `next_values`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 
@@ -26,15 +28,71 @@ def gae(
 
     lam = 1 with zero values gives the discounted return; lam = 0 gives the TD(0) error.
     """
-    not_terminated = 1.0 - terminated.float()
+    not_terminated = 1.0 - terminated.to(values.dtype)
     deltas = rewards + gamma * not_terminated * next_values - values  # (T, N)
-    decay = gamma * lam * (1.0 - dones.float())  # (T, N)
+    decay = gamma * lam * (1.0 - dones.to(values.dtype))  # (T, N)
     advantages = torch.empty_like(deltas)
     running = torch.zeros_like(deltas[0])
     for t in range(deltas.shape[0] - 1, -1, -1):
         running = deltas[t] + decay[t] * running
         advantages[t] = running
     return advantages
+
+
+class VTrace(NamedTuple):
+    """V-trace's outputs, each (T, N): the value targets v_s and the policy-gradient advantages
+    rho_s (r_s + gamma v_{s+1} - V(x_s)), and the truncated importance weights rho_s used."""
+
+    vs: torch.Tensor
+    pg_advantages: torch.Tensor
+    clipped_rhos: torch.Tensor
+
+
+@torch.no_grad()
+def vtrace(
+    behaviour_logprobs: torch.Tensor,
+    target_logprobs: torch.Tensor,
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    dones: torch.Tensor,
+    gamma: float,
+    rho_bar: float = 1.0,
+    c_bar: float = 1.0,
+    lam: float = 1.0,
+) -> VTrace:
+    """V-trace targets (Espeholt et al. 2018, IMPALA, eq. 1 and its recursion, remark 1), all inputs
+    (T, N) over segments of experience collected by a behaviour policy mu:
+
+      rho_t = min(rho_bar, pi(a_t|x_t) / mu(a_t|x_t)),   c_t = lam min(c_bar, pi(a_t|x_t) / mu(a_t|x_t))
+      delta_t V = rho_t (r_t + gamma (1 - terminated_t) V(x_{t+1}) - V(x_t))
+      v_s - V(x_s) = delta_s V + gamma (1 - done_s) c_s (v_{s+1} - V(x_{s+1}))
+      pg advantage  rho_s (r_s + gamma (1 - terminated_s) v_{s+1} - V(x_s))
+
+    where v_{s+1} after the segment's last step, or after a truncated step, is V(x_{s+1}) as given
+    in `next_values` (V of the final observation where an episode was truncated and the env already
+    reset), and a terminated step bootstraps from nothing. `done` (terminated or truncated) cuts
+    the trace: no recursion runs across an episode's end. On-policy (pi = mu) with rho_bar = c_bar =
+    lam = 1, v_s is the n-step bootstrapped return to the segment's end.
+    """
+    ratios = (target_logprobs - behaviour_logprobs).exp()
+    rhos = ratios.clamp(max=rho_bar)
+    cs = lam * ratios.clamp(max=c_bar)
+    not_terminated = 1.0 - terminated.to(values.dtype)
+    keep = 1.0 - dones.to(values.dtype)
+    deltas = rhos * (rewards + gamma * not_terminated * next_values - values)
+    corrections = torch.empty_like(deltas)  # v_s - V(x_s)
+    running = torch.zeros_like(deltas[0])
+    for t in range(deltas.shape[0] - 1, -1, -1):
+        running = deltas[t] + gamma * keep[t] * cs[t] * running
+        corrections[t] = running
+    vs = values + corrections
+    # v_{s+1}: the next target inside an episode; V(x_{s+1}) after the segment or a cut.
+    vs_next = next_values.clone()
+    vs_next[:-1] = torch.where(keep[:-1] > 0, vs[1:], next_values[:-1])
+    pg_advantages = rhos * (rewards + gamma * not_terminated * vs_next - values)
+    return VTrace(vs, pg_advantages, rhos)
 
 
 def discounted_returns(
