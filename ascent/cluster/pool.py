@@ -4,8 +4,10 @@
 `submit(i, method, *args)`; `wait()` returns the calls that finished, each a `Result` with its
 value, or `lost=True` where the actor died under it (SIGKILL, OOM, a lost node): that actor is
 then replaced by `make(i, incarnation + 1)` (a fresh seed is the maker's business), the restart is
-counted, and what it had in flight is dropped. An exception raised inside a method is not a dead
-worker: it propagates, as the bug or bad input it is.
+counted, and what it had in flight is dropped. A call that failed because another actor it called
+died (a parameter server, a replay) comes back with `dependency_lost=True`: its actor lives on,
+and the caller rebuilds what died. Any other exception raised inside a method propagates, as the
+bug or bad input it is.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 
-def _lost_errors() -> tuple[type, ...]:
+def lost_errors() -> tuple[type, ...]:
+    """The Ray exceptions that mean an actor (or its node) died, not that its code raised."""
     import ray.exceptions as rex
 
     return tuple(getattr(rex, name) for name in ("RayActorError", "WorkerCrashedError", "ObjectLostError",
@@ -28,6 +31,7 @@ class Result:
     index: int  # the actor's place in the pool
     value: Any = None
     lost: bool = False  # the actor died before it answered (it has been replaced)
+    dependency_lost: bool = False  # the call failed because an actor it called died (this one lives)
 
 
 class ActorPool:
@@ -108,7 +112,11 @@ class ActorPool:
         index, incarnation = self._pending.pop(ref)
         try:
             return Result(index, ray.get(ref))
-        except _lost_errors():
+        except ray.exceptions.RayTaskError as err:  # raised inside the method: its actor is alive
+            if isinstance(err.cause, lost_errors()):
+                return Result(index, dependency_lost=True)
+            raise
+        except lost_errors():
             if incarnation == self.incarnations[index]:  # the first of its calls to fail: replace it once
                 self.replace(index)
             return Result(index, lost=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import socket
 import sys
 import threading
@@ -60,6 +61,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
             return ray.cluster_resources()
         start = time.monotonic()
         if address is None:
+            reap_orphans()
             ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=True,
                      configure_logging=False)
             _state.update(address=None, owner=True)
@@ -77,6 +79,44 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
         _state["ours"] = True
         atexit.register(shutdown_ray)
         return ray.cluster_resources()
+
+
+def ray_processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of this user's Ray processes (workers and agents are named
+    ray::..., the raylet and GCS by their binaries)."""
+    found = {}
+    uid = os.getuid()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != uid:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if cmd.startswith("ray::") or "/ray/core/src/ray/" in cmd:
+            found[int(entry)] = (parent, cmd)
+    return found
+
+
+def reap_orphans() -> list[int]:
+    """Stop the Ray workers and agents whose raylet is gone (their parent is now init): what a local
+    Ray leaves when its driver is killed with SIGKILL (its agents do not always follow the raylet;
+    ray-project/ray#52385). A live session's workers are its raylet's children, never init's."""
+    orphans = [pid for pid, (parent, cmd) in ray_processes().items() if parent == 1 and cmd.startswith("ray::")]
+    for pid in orphans:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if orphans:
+        print(f"ascent: stopped {len(orphans)} Ray processes left by a Ray session whose driver was killed",
+              file=sys.stderr, flush=True)
+    return orphans
 
 
 def shutdown_ray() -> None:

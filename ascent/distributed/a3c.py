@@ -133,6 +133,24 @@ class A3C(Agent):
         return {"policy": self.policy.state_dict(), "optimizer": self.step.optimizer.state_dict(),
                 "version": self.counters.version}
 
+    def mirror_server(self) -> None:
+        """Mirror the server (weights, shared statistics, version); rebuild it from the mirror if it died."""
+        import ray
+
+        from ascent.cluster.pool import lost_errors
+
+        try:
+            state = ray.get(self.server.state.remote())
+        except lost_errors():
+            print(f"a3c: the parameter server died; rebuilt from the driver's copy at version {self.counters.version}",
+                  flush=True)
+            self.start_server()
+            self.server_restarts += 1
+            return
+        self.policy.load_state_dict(state["policy"])
+        self.step.optimizer.load_state_dict(state["optimizer"])
+        self.counters.version = int(state["version"])
+
     def start_server(self) -> None:
         import ray
 
@@ -140,10 +158,6 @@ class A3C(Agent):
             self.envs.observation_space, self.envs.action_space, self.config, self.mirror_state())
 
     def train_iteration(self) -> dict[str, float]:
-        import ray
-
-        from ascent.cluster.pool import _lost_errors
-
         c = self.config
         if self.workers is None:
             self.workers = start_runners(self, c.n_steps, A3CWorker)
@@ -155,20 +169,12 @@ class A3C(Agent):
         results = []
         while len(results) < len(self.workers):
             for res in self.workers.wait():
+                if res.dependency_lost:  # the server died under the worker's push or pull
+                    self.mirror_server()
                 self.workers.submit(res.index, "work", self.server)
-                if not res.lost:
+                if not (res.lost or res.dependency_lost):
                     results.append(res.value)
-        # Mirror the server (weights, shared statistics, version); rebuild it from the mirror if it died.
-        try:
-            state = ray.get(self.server.state.remote())
-            self.policy.load_state_dict(state["policy"])
-            self.step.optimizer.load_state_dict(state["optimizer"])
-            self.counters.version = int(state["version"])
-        except _lost_errors():
-            print(f"a3c: the parameter server died; rebuilt from the driver's copy at version {self.counters.version}",
-                  flush=True)
-            self.start_server()
-            self.server_restarts += 1
+        self.mirror_server()
         for r in results:
             self.record_episodes(r["episodes"])
             self.num_steps += r["steps"]
