@@ -139,9 +139,7 @@ class DQN(Agent):
         return exploration_epsilon(self.config, self.progress)
 
     def q_values(self, net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
-        """Q(s, .) (B, |A|): the network's output, or the mean of each action's distribution."""
-        out = net(obs)
-        return out if self.atoms is None else (out.softmax(2) * self.atoms).sum(2)
+        return mean_q(net, obs, self.atoms)
 
     def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         """Greedy in Q (noise off when deterministic); epsilon-greedy at the current epsilon otherwise."""
@@ -242,39 +240,55 @@ class DQN(Agent):
             self.replay.update_priorities(slots, td_error.cpu().numpy())
         return {name: value.item() for name, value in stats.items()} if report else {}
 
-    @torch.no_grad()
     def td_target(self, batch: Batch, target_out: torch.Tensor | None = None) -> torch.Tensor:
-        """The regression target: y (B,), or for C51 the projected distribution Phi T Z' (B, k).
-        `target_out`: Q'(s', .) if already computed."""
-        c = self.config
-        discount = batch.discount if batch.discount is not None else torch.full_like(batch.rewards, c.gamma)
-        discount = discount * (1.0 - batch.terminated)  # no bootstrap after a termination
-        if target_out is None:
-            target_out = self.q_target(batch.next_obs)
-        next_probs = None if self.atoms is None else target_out.softmax(2)  # C51: Z'(s', .) (B, |A|, k)
-        if c.double_q:  # the online network chooses a', the target network evaluates it
-            next_action = self.q_values(self.q_net, batch.next_obs).argmax(1)
-        else:
-            next_action = (target_out if next_probs is None else (next_probs * self.atoms).sum(2)).argmax(1)
-        rows = torch.arange(len(next_action), device=next_action.device)
-        if next_probs is None:
-            return batch.rewards + discount * target_out[rows, next_action]
-        return categorical_projection(next_probs[rows, next_action], batch.rewards, discount, self.atoms)
+        return dqn_target(self.q_net, self.q_target, self.atoms, batch, self.config.gamma, self.config.double_q, target_out)
 
     def loss(self, batch: Batch, target: torch.Tensor,
              weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """(loss, per-sample priority signal (B,), metric tensors) of the online network against `target`."""
-        action = batch.actions.long().unsqueeze(1)  # (B, 1)
-        out = self.q_net(batch.obs)
-        if self.atoms is None:
-            q = out.gather(1, action).squeeze(1)
-            per_sample = F.smooth_l1_loss(q, target, reduction="none")  # Huber
-            td_error = (target - q).detach()
-            q_mean = q.detach()
-        else:
-            log_p = out.log_softmax(2)[torch.arange(len(action), device=out.device), action.squeeze(1)]  # (B, k)
-            per_sample = -(target * log_p).sum(1)  # cross-entropy = KL + const
-            td_error = per_sample.detach()
-            q_mean = (log_p.detach().exp() * self.atoms).sum(1)
-        loss = per_sample.mean() if weights is None else (weights * per_sample).mean()
-        return loss, td_error, {"loss": loss.detach(), "q_mean": q_mean.mean()}
+        return dqn_loss(self.q_net, self.atoms, batch, target, weights)
+
+
+# ---- the loss, as functions of the networks (Ape-X's learner is this one) -------------------------------
+def mean_q(net: QNetwork, obs: torch.Tensor, atoms: torch.Tensor | None) -> torch.Tensor:
+    """Q(s, .) (B, |A|): the network's output, or the mean of each action's distribution (C51)."""
+    out = net(obs)
+    return out if atoms is None else (out.softmax(2) * atoms).sum(2)
+
+
+@torch.no_grad()
+def dqn_target(q_net: QNetwork, q_target: QNetwork, atoms: torch.Tensor | None, batch: Batch, gamma: float,
+               double_q: bool, target_out: torch.Tensor | None = None) -> torch.Tensor:
+    """The regression target: y (B,), or for C51 the projected distribution Phi T Z' (B, k).
+    `target_out`: Q'(s', .) if already computed."""
+    discount = batch.discount if batch.discount is not None else torch.full_like(batch.rewards, gamma)
+    discount = discount * (1.0 - batch.terminated)  # no bootstrap after a termination
+    if target_out is None:
+        target_out = q_target(batch.next_obs)
+    next_probs = None if atoms is None else target_out.softmax(2)  # C51: Z'(s', .) (B, |A|, k)
+    if double_q:  # the online network chooses a', the target network evaluates it
+        next_action = mean_q(q_net, batch.next_obs, atoms).argmax(1)
+    else:
+        next_action = (target_out if next_probs is None else (next_probs * atoms).sum(2)).argmax(1)
+    rows = torch.arange(len(next_action), device=next_action.device)
+    if next_probs is None:
+        return batch.rewards + discount * target_out[rows, next_action]
+    return categorical_projection(next_probs[rows, next_action], batch.rewards, discount, atoms)
+
+
+def dqn_loss(q_net: QNetwork, atoms: torch.Tensor | None, batch: Batch, target: torch.Tensor,
+             weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(loss, per-sample priority signal (B,), metric tensors) of the online network against `target`."""
+    action = batch.actions.long().unsqueeze(1)  # (B, 1)
+    out = q_net(batch.obs)
+    if atoms is None:
+        q = out.gather(1, action).squeeze(1)
+        per_sample = F.smooth_l1_loss(q, target, reduction="none")  # Huber
+        td_error = (target - q).detach()
+        q_mean = q.detach()
+    else:
+        log_p = out.log_softmax(2)[torch.arange(len(action), device=out.device), action.squeeze(1)]  # (B, k)
+        per_sample = -(target * log_p).sum(1)  # cross-entropy = KL + const
+        td_error = per_sample.detach()
+        q_mean = (log_p.detach().exp() * atoms).sum(1)
+    loss = per_sample.mean() if weights is None else (weights * per_sample).mean()
+    return loss, td_error, {"loss": loss.detach(), "q_mean": q_mean.mean()}

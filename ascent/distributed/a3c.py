@@ -11,7 +11,8 @@ N workers, each with its own envs and its own copy theta' of the parameters, loo
 Workers never wait for each other: a gradient is applied to parameters that other workers may have
 moved since it was pulled; that staleness (versions between pull and apply) is logged. The driver
 only keeps the workers busy, counts, and mirrors the server's state for checkpoints; a dead worker
-is replaced, a dead parameter server is rebuilt from that mirror.
+is replaced, a dead parameter server is rebuilt from that mirror. The mirror is refreshed every
+`mirror_seconds` and when a learn() ends (so a checkpoint may be that much behind the server).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class A3CConfig(DistributedConfig):
                                  low_open=True)
     share_torso: bool = param(False, "one torso for actor and critic")
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
+    mirror_seconds: float = param(1.0, "seconds between refreshes of the driver's copy of the server's state (what "
+                                  "checkpoints and evaluation use; 0: every round)", range=(0.0, math.inf))
     log_interval: int = param(20, "iterations per row of metrics")
     checkpoint_seconds: float = param(120.0)
 
@@ -150,6 +153,7 @@ class A3C(Agent):
         self.policy.load_state_dict(state["policy"])
         self.step.optimizer.load_state_dict(state["optimizer"])
         self.counters.version = int(state["version"])
+        self.mirrored_at = time.monotonic()
 
     def start_server(self) -> None:
         import ray
@@ -162,7 +166,7 @@ class A3C(Agent):
         if self.workers is None:
             self.workers = start_runners(self, c.n_steps, A3CWorker)
             self.start_server()
-            self.server_restarts = 0
+            self.server_restarts, self.mirrored_at = 0, time.monotonic()
             for index in range(len(self.workers)):
                 self.workers.submit(index, "work", self.server)
         # A round: as many pushed gradients as there are workers, each worker sent back to work at once.
@@ -174,7 +178,8 @@ class A3C(Agent):
                 self.workers.submit(res.index, "work", self.server)
                 if not (res.lost or res.dependency_lost):
                     results.append(res.value)
-        self.mirror_server()
+        if time.monotonic() - self.mirrored_at >= c.mirror_seconds:
+            self.mirror_server()
         for r in results:
             self.record_episodes(r["episodes"])
             self.num_steps += r["steps"]
@@ -189,6 +194,7 @@ class A3C(Agent):
         if self.workers is not None:
             import ray
 
+            self.mirror_server()  # (the final state, exactly)
             self.workers.shutdown()
             ray.kill(self.server, no_restart=True)
             self.workers = self.server = None

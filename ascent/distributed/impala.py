@@ -35,7 +35,7 @@ from ascent.nets.policies import ActorCritic
 @dataclass
 class IMPALAConfig(DistributedConfig):
     n_envs: int = param(8, "envs per actor")
-    n_steps: int = param(32, "segment (unroll) length T, in steps of every env of an actor", positive=True)
+    n_steps: int = param(64, "segment (unroll) length T, in steps of every env of an actor", positive=True)
     segments_per_batch: int = param(2, "segments in one learner batch", positive=True)
     in_flight: int = param(2, "segment requests queued at each actor (2: it never waits for the learner)",
                            positive=True)

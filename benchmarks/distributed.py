@@ -1,0 +1,252 @@
+"""The distributed algorithms measured on this machine: throughput, scaling, learning, memory.
+
+  python benchmarks/distributed.py throughput      # IMPALA with 1-2 actors vs single-process A2C, CPU-bound CartPole
+  python benchmarks/distributed.py scaling         # IMPALA env steps/s with 1, 2, 4, 8, 16 actors of a 2 ms-per-step env
+  python benchmarks/distributed.py learning [--seeds 3]   # steps and wall-clock to the targets, vs the single-process peer
+  python benchmarks/distributed.py memory [--steps 1000000]  # driver/actor RSS and object store over a long IMPALA run
+  python benchmarks/distributed.py learner         # learner-only updates/s x batch: how many actors one learner sustains
+
+Each configuration runs in a fresh process (its own Ray); steps/s are measured between the first
+and the last iteration, so Ray's start and the actors' spawning are not in them (they are reported
+apart as start-up seconds). Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WORKER = r'''
+import json, os, sys, time
+import gymnasium as gym
+import numpy as np
+
+spec = json.loads(sys.argv[1])
+
+
+class SlowStep(gym.Wrapper):
+    """A slow or remote simulator: every step waits `delay` seconds (sleeping: no CPU)."""
+
+    def __init__(self, env, delay):
+        super().__init__(env)
+        self.delay = delay
+
+    def step(self, action):
+        time.sleep(self.delay)
+        return self.env.step(action)
+
+
+def slow_cartpole():
+    return SlowStep(gym.make("CartPole-v1"), spec.get("delay", 0.002))
+
+
+from ascent.registry import get_algorithm
+
+t0 = time.perf_counter()
+env = slow_cartpole if spec.get("delay") else spec["env"]
+agent = get_algorithm(spec["algo"])(env, seed=spec.get("seed", 0), verbose=0, **spec.get("hp", {}))
+marks, target = [], spec.get("target")
+evals = []
+first = {}
+
+
+def callback(agent, metrics):
+    now = time.perf_counter()
+    marks.append((now, agent.num_steps, metrics))
+    first.setdefault("t", now)
+    if target is not None and agent.num_steps >= first.setdefault("next_eval", 0):
+        first["next_eval"] = agent.num_steps + spec.get("eval_every", 10_000)
+        result = agent.evaluate(10)["mean_return"]
+        evals.append((agent.num_steps, agent.train_seconds, result))
+        if result >= target:
+            return False
+    return True
+
+
+rss = []
+if spec.get("memory"):
+    import threading
+    from ascent.cluster.session import ray_processes
+    stop = threading.Event()
+
+    def rss_mb(pid):
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    def sample():
+        import ray
+        while not stop.wait(5.0):
+            actors = [pid for pid, (_, cmd) in ray_processes().items() if cmd.startswith("ray::EnvRunner")]
+            try:
+                store = ray.available_resources().get("object_store_memory")
+                actor_mb = [rss_mb(pid) for pid in actors]
+            except Exception:
+                store, actor_mb = None, []
+            rss.append({"t": time.perf_counter() - t0, "steps": agent.num_steps, "driver_mb": rss_mb(os.getpid()),
+                        "actors_mb": actor_mb, "store_free_mb": None if store is None else store / 2**20})
+    threading.Thread(target=sample, daemon=True).start()
+
+agent.learn(spec["steps"], callbacks=callback, progress_bar=False)
+end = time.perf_counter()
+cut = marks[len(marks) // 5] if len(marks) > 5 else marks[0]
+rate = (marks[-1][1] - cut[1]) / max(marks[-1][0] - cut[0], 1e-9)
+last = marks[-1][2]
+out = {"steps_per_s": rate, "startup_s": first["t"] - t0, "steps": agent.num_steps, "seconds": end - t0,
+       "train_seconds": agent.train_seconds, "evals": evals,
+       "learner_utilisation": float(np.mean([m.get("learner_utilisation", float("nan")) for _, _, m in marks[len(marks) // 5:]])),
+       "policy_lag": float(np.mean([m.get("policy_lag", float("nan")) for _, _, m in marks[len(marks) // 5:]])),
+       "final_eval": agent.evaluate(10)["mean_return"] if spec.get("final_eval") else None, "rss": rss}
+print(json.dumps(out))
+'''
+
+LEARNER = r'''
+import json, sys, time
+import numpy as np
+import torch
+from ascent.distributed.impala import IMPALA
+spec = json.loads(sys.argv[1])
+agent = IMPALA("CartPole-v1", seed=0, verbose=0, **spec["hp"])
+c = agent.config
+T, N = c.n_steps, c.n_envs * c.segments_per_batch
+rng = np.random.default_rng(0)
+batch = {"x": torch.randn(T, N, 4), "actions": torch.from_numpy(rng.integers(2, size=(T, N))),
+         "logprobs": torch.full((T, N), -0.69), "rewards": torch.ones(T, N), "terminated": torch.zeros(T, N, dtype=torch.bool),
+         "dones": torch.zeros(T, N, dtype=torch.bool), "valid": torch.ones(T, N, dtype=torch.bool),
+         "bootstrap": torch.zeros(T, N, dtype=torch.bool), "final_x": torch.zeros(T, N, 4), "last_x": torch.randn(N, 4)}
+for _ in range(20):
+    agent.update(batch)
+start, n = time.perf_counter(), 0
+while time.perf_counter() - start < 5:
+    agent.update(batch)
+    n += 1
+seconds = time.perf_counter() - start
+print(json.dumps({"updates_per_s": n / seconds, "batch": T * N, "samples_per_s": n * T * N / seconds}))
+'''
+
+
+def run(spec: dict, script: str = WORKER, timeout: float = 3600) -> dict:
+    out = subprocess.run([sys.executable, "-c", script, json.dumps(spec)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{spec}: {out.stderr[-1500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def throughput(args) -> None:
+    print("| configuration | env steps/s | vs A2C | learner utilisation | policy lag | start-up s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    net = {"net_arch": [64, 64]}
+    a2c5 = run({"algo": "a2c", "env": "CartPole-v1", "steps": 200_000, "hp": {"n_envs": 8, **net}})
+    a2c = run({"algo": "a2c", "env": "CartPole-v1", "steps": 200_000, "hp": {"n_envs": 8, "n_steps": 32, **net}})
+    print(f"| a2c, 1 process, 8 envs, n_steps 32 | {a2c['steps_per_s']:.0f} | 1.00 | | | {a2c['startup_s']:.1f} |")
+    print(f"| a2c, 1 process, 8 envs, n_steps 5 (its default) | {a2c5['steps_per_s']:.0f} | "
+          f"{a2c5['steps_per_s'] / a2c['steps_per_s']:.2f} | | | {a2c5['startup_s']:.1f} |")
+    for n, t in ((1, 32), (2, 32), (2, 64), (2, 128)):
+        r = run({"algo": "impala", "env": "CartPole-v1", "steps": 400_000,
+                 "hp": {"n_actors": n, "n_envs": 8, "n_steps": t, **net}})
+        print(f"| impala, {n} actor(s) x 8 envs, n_steps {t} | {r['steps_per_s']:.0f} | "
+              f"{r['steps_per_s'] / a2c['steps_per_s']:.2f} | {r['learner_utilisation']:.2f} | {r['policy_lag']:.1f} | "
+              f"{r['startup_s']:.1f} |")
+
+
+def scaling(args) -> None:
+    print("| actors | env steps/s (2 ms/step env, 1 env per actor) | vs 1 actor |")
+    print("|---:|---:|---:|")
+    base = None
+    for n in (1, 2, 4, 8, 16):
+        steps = 4000 * n
+        r = run({"algo": "impala", "delay": 0.002, "steps": steps,
+                 "hp": {"n_actors": n, "n_envs": 1, "n_steps": 32, "segments_per_batch": max(1, n // 2),
+                        "vectorization": "sync"}})
+        base = base or r["steps_per_s"]
+        print(f"| {n} | {r['steps_per_s']:.0f} | {r['steps_per_s'] / base:.2f} |")
+    print()
+    print("| actors | env steps/s (CPU-bound CartPole, 8 envs per actor) | vs 1 actor |")
+    print("|---:|---:|---:|")
+    base = None
+    for n in (1, 2):
+        r = run({"algo": "impala", "env": "CartPole-v1", "steps": 400_000, "hp": {"n_actors": n, "n_envs": 8}})
+        base = base or r["steps_per_s"]
+        print(f"| {n} | {r['steps_per_s']:.0f} | {r['steps_per_s'] / base:.2f} |")
+
+
+TARGETS = [  # (algorithm, env, target, step cap, hyperparameters, single-process peer, its hyperparameters)
+    ("impala", "CartPole-v1", 475, 1_000_000, {"n_actors": 2}, "a2c", {}),
+    ("a3c", "CartPole-v1", 475, 1_000_000, {"n_actors": 2}, "a2c", {}),
+    ("dppo", "Pendulum-v1", -200, 200_000, {"n_actors": 2, "n_envs": 2, "n_steps": 1024, "gae_lambda": 0.95,
+                                            "gamma": 0.9, "n_epochs": 10, "learning_rate": 1e-3, "batch_size": 256},
+     "ppo", {}),
+]
+
+
+def learning(args) -> None:
+    print("| algorithm | env | target | seeds reached | steps to target (median) | train s to target (median) | "
+          "peer | peer steps | peer train s |")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|")
+    for algo, env, target, cap, hp, peer, peer_hp in TARGETS:
+        rows = {algo: [], peer: []}
+        for seed in range(args.seeds):
+            for name, h in ((algo, hp), (peer, peer_hp)):
+                every = 10_000 if cap > 200_000 else 5_000
+                r = run({"algo": name, "env": env, "steps": cap, "seed": seed, "hp": h, "target": target,
+                         "eval_every": every})
+                hit = next(((s, t) for s, t, ret in r["evals"] if ret >= target), None)
+                rows[name].append(hit)
+                print(f"  {name} seed {seed}: {'reached at %d steps, %.0f s' % hit if hit else 'not reached'} "
+                      f"(evals {[round(e[2]) for e in r['evals'][-3:]]})", file=sys.stderr, flush=True)
+
+        def summary(hits):
+            ok = [h for h in hits if h]
+            med = (statistics.median(h[0] for h in ok), statistics.median(h[1] for h in ok)) if ok else (None, None)
+            return len(ok), med
+
+        n, (steps, secs) = summary(rows[algo])
+        pn, (psteps, psecs) = summary(rows[peer])
+        fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
+        print(f"| {algo} | {env} | {target} | {n}/{args.seeds} | {fmt(steps, '{:.0f}')} | {fmt(secs, '{:.0f}')} | "
+              f"{peer} ({pn}/{args.seeds}) | {fmt(psteps, '{:.0f}')} | {fmt(psecs, '{:.0f}')} |", flush=True)
+
+
+def memory(args) -> None:
+    r = run({"algo": "impala", "env": "CartPole-v1", "steps": args.steps, "hp": {"n_actors": 2, "n_envs": 8},
+             "memory": True})
+    samples = r["rss"]
+    print("| seconds | env steps | driver RSS MiB | actor RSS MiB | object store free MiB |")
+    print("|---:|---:|---:|---:|---:|")
+    for s in samples[:: max(1, len(samples) // 10)] + samples[-1:]:
+        actors = " / ".join(f"{m:.0f}" for m in s["actors_mb"])
+        store = "-" if s["store_free_mb"] is None else f"{s['store_free_mb']:.0f}"
+        print(f"| {s['t']:.0f} | {s['steps']} | {s['driver_mb']:.0f} | {actors} | {store} |")
+    if len(samples) >= 4:
+        early, late = samples[len(samples) // 4], samples[-1]
+        print(f"\ndriver RSS from the first quarter to the end: {late['driver_mb'] / early['driver_mb'] - 1:+.1%}")
+
+
+def learner(args) -> None:
+    print("| batch (T x N) | learner updates/s | samples/s | actors of ~one actor's steps/s it sustains |")
+    print("|---|---:|---:|---:|")
+    one_actor = run({"algo": "impala", "env": "CartPole-v1", "steps": 200_000, "hp": {"n_actors": 1, "n_envs": 8}})
+    for hp in ({"n_steps": 32, "n_envs": 8, "segments_per_batch": 2}, {"n_steps": 32, "n_envs": 8, "segments_per_batch": 8}):
+        r = run({"hp": {**hp, "n_actors": 1}}, LEARNER)
+        print(f"| {hp['n_steps']} x {hp['n_envs'] * hp['segments_per_batch']} | {r['updates_per_s']:.0f} | "
+              f"{r['samples_per_s']:.0f} | {r['samples_per_s'] / one_actor['steps_per_s']:.1f} |")
+    print(f"\none actor (8 envs) sampled {one_actor['steps_per_s']:.0f} env steps/s with its learner beside it")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=["throughput", "scaling", "learning", "memory", "learner"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    args = parser.parse_args()
+    globals()[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
