@@ -31,6 +31,7 @@ ALGORITHMS: dict[str, str] = {
     "impala": "ascent.distributed.impala:IMPALA",
     "a3c": "ascent.distributed.a3c:A3C",
     "dppo": "ascent.distributed.dppo:DPPO",
+    "apex": "ascent.distributed.apex:ApeXDQN",
 }
 
 
