@@ -32,6 +32,7 @@ ALGORITHMS: dict[str, str] = {
     "a3c": "ascent.distributed.a3c:A3C",
     "dppo": "ascent.distributed.dppo:DPPO",
     "apex": "ascent.distributed.apex:ApeXDQN",
+    "apex-dpg": "ascent.distributed.apex:ApeXDPG",
 }
 
 

@@ -103,6 +103,9 @@ CASES: dict[str, Case] = {
     "apex": Case("CartPole-v1", dict(n_actors=2, actor_steps=20, chunk=10, learning_starts=40, batch_size=16,
                                      buffer_size=1000, prefetch=2, net_arch=(16, 16), log_interval=1),
                  None, 400, ("epsilon", 1.5), ((BOX, BOX, "action"), (DICT_OBS, gym.spaces.Discrete(2), "obs"))),
+    "apex-dpg": Case("Pendulum-v1", dict(n_actors=2, actor_steps=20, chunk=10, learning_starts=40, batch_size=16,
+                                         buffer_size=1000, prefetch=2, net_arch=(16, 16), log_interval=1),
+                     None, 400, ("policy_delay", 0), ((BOX, gym.spaces.Discrete(3), "action"), (DICT_OBS, BOX, "obs"))),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -119,7 +122,7 @@ RESUME_NOT_EXACT: dict[str, str] = {name: ENV_RESET for name in
 # Asynchronous actors: which actor's segments make a batch, and with which weights they were
 # collected, depends on timing, so neither a run nor its resumption repeats exactly.
 ASYNCHRONOUS = "asynchronous actors: the segments of a batch and the weights that collected them depend on timing"
-NOT_DETERMINISTIC: dict[str, str] = {"impala": ASYNCHRONOUS, "a3c": ASYNCHRONOUS, "apex": ASYNCHRONOUS}
+NOT_DETERMINISTIC: dict[str, str] = {name: ASYNCHRONOUS for name in ("impala", "a3c", "apex", "apex-dpg")}
 RESUME_NOT_EXACT.update(NOT_DETERMINISTIC, dppo=ENV_RESET)
 # reinforce and offpg resume exactly: every iteration collects whole episodes from resets seeded by
 # the agent's own (checkpointed) numpy stream, so no env state outlives an iteration.
@@ -131,7 +134,8 @@ RESUME_NOT_EXACT.update(NOT_DETERMINISTIC, dppo=ENV_RESET)
 # with target_update_interval=2 and Ornstein-Uhlenbeck noise so that those counters are exercised.
 IN_ACTORS = "the envs live in Ray actors, started anew by a resumed run"
 STATE_NOT_CHECKPOINTED: dict[str, str] = {"impala": f"{IN_ACTORS}; {ASYNCHRONOUS}", "a3c": f"{IN_ACTORS}; {ASYNCHRONOUS}",
-                                          "dppo": IN_ACTORS, "apex": f"{IN_ACTORS}; {ASYNCHRONOUS}"}
+                                          "dppo": IN_ACTORS, "apex": f"{IN_ACTORS}; {ASYNCHRONOUS}",
+                                          "apex-dpg": f"{IN_ACTORS}; {ASYNCHRONOUS}"}
 
 WALL_CLOCK = ("wall_time", "steps_per_s", "actor_steps_per_s", "learner_utilisation")  # (timings)
 ALGOS = sorted(ALGORITHMS)

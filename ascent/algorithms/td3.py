@@ -147,26 +147,37 @@ class TD3(Agent):
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One critic step; every policy_delay-th call also an actor step and the target updates."""
-        c = self.config
-        x, x_next = self.actor.encoder(batch.obs), self.actor.encoder(batch.next_obs)
-        with torch.no_grad():  # target with policy smoothing and clipped double-Q
-            next_action = smoothed(self.actor_target(x_next), c.target_policy_noise, c.target_noise_clip)
-            q_next = self.critic_target(x_next, next_action).min(0).values
-            target = batch.rewards + c.gamma * (1.0 - batch.terminated) * q_next  # (B,)
-        q = self.critic(x, batch.actions)  # (K, B), fp32
-        critic_loss = (q - target).square().mean(1).sum()
-        self.critic_step(critic_loss)
-        self.counters.n_updates += 1
-        metrics = {"critic_loss": critic_loss.item(), "q_mean": q.mean().item()}
+        return td3_update(self, batch, self.config)[0]
 
-        if self.counters.n_updates % c.policy_delay == 0:  # deterministic policy gradient through Q_1
-            actor_loss = -self.critic(x, self.actor(x), n=1)[0].mean()
-            self.actor_step(actor_loss)  # (the critics' weight gradients are not computed)
-            polyak_update(*self.target_pairs, c.tau)
-            self.counters.last_actor_loss = actor_loss.item()
-        if self.counters.last_actor_loss is not None:
-            metrics["actor_loss"] = self.counters.last_actor_loss
-        return metrics
+
+def td3_update(parts, batch: Batch, c, weights: torch.Tensor | None = None) -> tuple[dict[str, float], torch.Tensor]:
+    """TD3's (and DDPG's) gradient step on a minibatch, for any holder of the parts: `actor`,
+    `actor_target`, `critic`, `critic_target`, `actor_step`, `critic_step`, `target_pairs` and
+    `counters` (n_updates, last_actor_loss) (a TD3 agent; Ape-X DPG's learner). An n-step batch
+    bootstraps with its own discounts gamma^L (batch.discount); `weights` (B,), importance weights
+    of prioritized replay, weigh the critics' squared errors. Returns the metrics and |y - Q_1(s, a)|
+    (B,), the new priorities."""
+    x, x_next = parts.actor.encoder(batch.obs), parts.actor.encoder(batch.next_obs)
+    discount = c.gamma if batch.discount is None else batch.discount
+    with torch.no_grad():  # target with policy smoothing and clipped double-Q
+        next_action = smoothed(parts.actor_target(x_next), c.target_policy_noise, c.target_noise_clip)
+        q_next = parts.critic_target(x_next, next_action).min(0).values
+        target = batch.rewards + discount * (1.0 - batch.terminated) * q_next  # (B,)
+    q = parts.critic(x, batch.actions)  # (K, B), fp32
+    squared = (q - target).square()  # (K, B)
+    critic_loss = (squared if weights is None else squared * weights).mean(1).sum()
+    parts.critic_step(critic_loss)
+    parts.counters.n_updates += 1
+    metrics = {"critic_loss": critic_loss.item(), "q_mean": q.mean().item()}
+
+    if parts.counters.n_updates % c.policy_delay == 0:  # deterministic policy gradient through Q_1
+        actor_loss = -parts.critic(x, parts.actor(x), n=1)[0].mean()
+        parts.actor_step(actor_loss)  # (the critics' weight gradients are not computed)
+        polyak_update(*parts.target_pairs, c.tau)
+        parts.counters.last_actor_loss = actor_loss.item()
+    if parts.counters.last_actor_loss is not None:
+        metrics["actor_loss"] = parts.counters.last_actor_loss
+    return metrics, (target - q[0]).detach().abs()
 
 
 class DDPG(TD3):

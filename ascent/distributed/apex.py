@@ -9,12 +9,16 @@
              proportion to p^alpha with importance weights (beta), takes priority updates; snapshots of
              it are kept by the driver, and a replay that dies is restored from the last one (or
              rebuilt empty and refilled by the actors), the log says which
-  learner    in the driver: prefetches `prefetch` minibatches, takes double-DQN steps with dueling
-             heads on the n-step targets (ascent.algorithms.dqn: dqn_target, dqn_loss), sends the new
-             |delta| back, copies the target network every `target_update_interval` updates and
-             publishes its weights every `weight_sync_interval`
+  learner    in the driver: prefetches `prefetch` minibatches at a time, steps on the n-step targets,
+             sends the new |delta| back and publishes its weights every `weight_sync_interval`:
+             Ape-X DQN (`apex`): double DQN with dueling heads (ascent.algorithms.dqn: dqn_target,
+               dqn_loss), the target network copied every `target_update_interval` updates;
+             Ape-X DPG (`apex-dpg`): the DDPG/TD3 learner (ascent.algorithms.td3.td3_update: twin
+               critics, delayed policy updates, target smoothing, Polyak targets), its actors
+               exploring with Gaussian noise of std sigma_i from action_noise_std_max down to _min
 The learner takes at most one update per `steps_per_update` env steps (a replay ratio; actors
-wait for their next request while it is ahead). Actors act in numpy where the network allows.
+wait for their next request while it is ahead). Until the replay holds learning_starts
+transitions the DPG actors act uniformly at random (TD3's warm-up).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 import torch
 
 from ascent.algorithms.dqn import dqn_loss, dqn_target
+from ascent.algorithms.td3 import td3_update
 from ascent.buffers.prioritized import PrioritizedReplay
 from ascent.buffers.replay import Batch, ReplayBuffer
 from ascent.cluster.pool import lost_errors
@@ -43,7 +48,8 @@ from ascent.distributed.common import DistributedConfig, RUNNER_STREAM, start_ru
 from ascent.envs.vector import VecEnv, make_vec_env
 from ascent.errors import EnvError
 from ascent.nets.optim import OptimizerStep, polyak_update
-from ascent.nets.q_networks import QNetwork
+from ascent.nets.actors import ActionScale, DeterministicActor
+from ascent.nets.q_networks import QEnsemble, QNetwork
 
 
 @dataclass
@@ -64,7 +70,6 @@ class ApeXConfig(DistributedConfig):
     prefetch: int = param(8, "minibatches per request to the replay, one request kept ahead of the learner "
                           "(their priority updates go back together)", positive=True)
     weight_sync_interval: int = param(10, "learner updates between weight broadcasts to the actors", positive=True)
-    target_update_interval: int = param(100, "learner updates between target network updates", positive=True)
     tau: float = param(1.0, "target network update coefficient (1: hard copy)", range=(0.0, 1.0), low_open=True)
     max_grad_norm: float = param(40.0, "gradient-norm clip", range=(0.0, math.inf), low_open=True)
     prioritized_replay_alpha: float = param(0.6, "priority exponent alpha", range=(0.0, 1.0))
@@ -86,6 +91,30 @@ class ApeXDQNConfig(ApeXConfig):
     epsilon_alpha: float = param(7.0, "alpha of the exploration schedule", range=(0.0, math.inf))
     double_q: bool = param(True, "double DQN targets")
     dueling: bool = param(True, "dueling heads")
+    target_update_interval: int = param(100, "learner updates between target network updates", positive=True)
+
+
+@dataclass
+class ApeXDPGConfig(ApeXConfig):
+    net_arch: tuple = param((400, 300), "hidden layer widths of the actor and the critics")
+    steps_per_update: float = param(1.0)
+    tau: float = param(0.005, "Polyak coefficient of the target networks")
+    action_noise_std_max: float = param(0.3, "exploration noise std of actor 0 (unit-box scale)",
+                                        range=(0.0, math.inf))
+    action_noise_std_min: float = param(0.05, "exploration noise std of the last actor (geometric in between)",
+                                        range=(0.0, math.inf))
+    n_critics: int = param(2, "Q critics; the target takes their minimum (TD3; 1: DDPG)", positive=True)
+    policy_delay: int = param(2, "critic steps per actor step and target update (TD3; 1: DDPG)", positive=True)
+    target_policy_noise: float = param(0.2, "std of the smoothing noise on the target action (0: none, DDPG)",
+                                       range=(0.0, math.inf))
+    target_noise_clip: float = param(0.5, "the smoothing noise is clipped to +-this", range=(0.0, math.inf))
+
+
+def actor_noise_stds(n_actors: int, high: float, low: float) -> np.ndarray:
+    """Exploration noise std of each DPG actor: from `high` (actor 0) down to `low`, geometrically."""
+    if n_actors == 1:
+        return np.array([high])
+    return high * (low / high) ** (np.arange(n_actors) / (n_actors - 1)) if high > 0 else np.zeros(n_actors)
 
 
 def actor_epsilons(n_actors: int, epsilon: float, alpha: float) -> np.ndarray:
@@ -213,12 +242,12 @@ class RemoteReplay:
         """(Its transitions are whole n-step ones: nothing runs on into a resumed run's episodes.)"""
 
 
-class QActor:
-    """An Ape-X DQN actor (a Ray actor): epsilon_i-greedy on its copy of Q, n-step transitions,
-    initial priorities |delta| from its copy (double-DQN target with its copy in both roles)."""
+class ApeXActor:
+    """The body of an Ape-X actor (a Ray actor): its envs, its copy of the learner's networks, its
+    local n-step buffer; `run` takes actor_steps steps and flushes full chunks to the replay with
+    the priorities its copy gives them. A learner's actor fills in build, act and priorities."""
 
-    def __init__(self, env_source: Any, config: ApeXDQNConfig, seed: int, index: int, incarnation: int,
-                 n_steps: int):
+    def __init__(self, env_source: Any, config: ApeXConfig, seed: int, index: int, incarnation: int, n_steps: int):
         configure_torch(1)
         c = self.config = config
         streams = np.random.SeedSequence([RUNNER_STREAM, seed, index, incarnation])
@@ -226,29 +255,74 @@ class QActor:
         torch.manual_seed(torch_seed)
         self.rng = np.random.default_rng(streams)
         self.envs = VecEnv(make_vec_env(env_source, c.n_envs, c.vectorization))
-        self.q_net = q_network(self.envs.observation_space, self.envs.action_space, c)
-        self.greedy = self.q_net.numpy_greedy()
-        self.receiver = WeightReceiver(self.q_net)
-        self.epsilon = float(actor_epsilons(c.n_actors, c.epsilon, c.epsilon_alpha)[index])
+        self.receiver = WeightReceiver(self.build(index))
         self.local = NStep(c.n_envs, c.n_step, c.gamma)
         self.obs = self.envs.reset(seed=env_seed)
-        self.n_actions = int(self.envs.action_space.n)
+
+    def build(self, index: int) -> torch.nn.Module:
+        """The networks the learner broadcasts, and this actor's exploration."""
+        raise NotImplementedError
+
+    def act(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(the action as stored, the action the env receives)."""
+        raise NotImplementedError
+
+    def priorities(self, chunk: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
 
     def pid(self) -> int:
         import os
 
         return os.getpid()
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def run(self, version: int, boxed_weights: list, replay: Any, warmup: bool = False) -> dict[str, Any]:
+        self.receiver.update(version, boxed_weights)
+        start, episodes, flushed = time.perf_counter(), [], 0
+        for _ in range(self.config.actor_steps):
+            stored, env_action = self.act(self.obs, warmup)
+            step = self.envs.step(env_action)
+            next_obs = step.obs
+            if step.bootstrap is not None:  # a truncated episode bootstraps from the observation it was cut at
+                next_obs = next_obs.copy()
+                next_obs[step.bootstrap] = step.final_obs[step.bootstrap]
+            self.local.add(self.obs, stored, step.reward, next_obs, step.terminated, step.truncated, step.valid)
+            episodes.extend(step.episodes)
+            self.obs = step.obs
+            while (taken := self.local.take(self.config.chunk)) is not None:
+                s, a, r, s2, d, term = zip(*taken)
+                chunk = {"obs": np.stack(s), "actions": np.stack(a), "rewards": np.asarray(r, np.float32),
+                         "next_obs": np.stack(s2), "discounts": np.asarray(d, np.float32),
+                         "terminated": np.asarray(term, np.float32)}
+                with torch.no_grad():
+                    chunk["priorities"] = self.priorities(chunk)
+                replay.add.remote(chunk)  # (not waited for: the replay takes it when it can)
+                flushed += len(a)
+        return {"episodes": episodes, "steps": self.config.actor_steps * self.envs.num_envs, "flushed": flushed,
+                "seconds": time.perf_counter() - start}
+
+
+class QActor(ApeXActor):
+    """Ape-X DQN's actor: epsilon_i-greedy on its copy of Q (in numpy where the network allows);
+    priorities |delta| of the double-DQN target with its copy in both roles."""
+
+    def build(self, index: int) -> torch.nn.Module:
+        c = self.config
+        self.q_net = q_network(self.envs.observation_space, self.envs.action_space, c)
+        self.greedy = self.q_net.numpy_greedy()
+        self.epsilon = float(actor_epsilons(c.n_actors, c.epsilon, c.epsilon_alpha)[index])
+        self.n_actions = int(self.envs.action_space.n)
+        return self.q_net
+
+    def act(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
         if self.greedy is not None:
             greedy = self.greedy(obs)
         else:
             with torch.no_grad():
                 greedy = self.q_net(torch.as_tensor(obs)).argmax(1).numpy()
         explore = self.rng.random(len(obs)) < self.epsilon
-        return np.where(explore, self.rng.integers(self.n_actions, size=len(obs)), greedy)
+        action = np.where(explore, self.rng.integers(self.n_actions, size=len(obs)), greedy)
+        return action, action
 
-    @torch.no_grad()
     def priorities(self, chunk: dict[str, np.ndarray]) -> np.ndarray:
         q = self.q_net(torch.as_tensor(chunk["obs"]))
         q_next = self.q_net(torch.as_tensor(chunk["next_obs"]))
@@ -256,29 +330,42 @@ class QActor:
         bootstrap = q_next.max(1).values * torch.as_tensor(chunk["discounts"] * (1.0 - chunk["terminated"]))
         return (torch.as_tensor(chunk["rewards"]) + bootstrap - taken).abs().numpy()
 
-    def run(self, version: int, boxed_weights: list, replay: Any) -> dict[str, Any]:
-        self.receiver.update(version, boxed_weights)
-        start, episodes, flushed = time.perf_counter(), [], 0
-        for _ in range(self.config.actor_steps):
-            action = self.act(self.obs)
-            step = self.envs.step(action)
-            next_obs = step.obs
-            if step.bootstrap is not None:  # a truncated episode bootstraps from the observation it was cut at
-                next_obs = next_obs.copy()
-                next_obs[step.bootstrap] = step.final_obs[step.bootstrap]
-            self.local.add(self.obs, action, step.reward, next_obs, step.terminated, step.truncated, step.valid)
-            episodes.extend(step.episodes)
-            self.obs = step.obs
-            while (taken := self.local.take(self.config.chunk)) is not None:
-                s, a, r, s2, d, term = zip(*taken)
-                chunk = {"obs": np.stack(s), "actions": np.asarray(a), "rewards": np.asarray(r, np.float32),
-                         "next_obs": np.stack(s2), "discounts": np.asarray(d, np.float32),
-                         "terminated": np.asarray(term, np.float32)}
-                chunk["priorities"] = self.priorities(chunk)
-                replay.add.remote(chunk)  # (not waited for: the replay takes it when it can)
-                flushed += len(a)
-        return {"episodes": episodes, "steps": self.config.actor_steps * self.envs.num_envs, "flushed": flushed,
-                "seconds": time.perf_counter() - start, "epsilon": self.epsilon}
+
+class DPGActor(ApeXActor):
+    """Ape-X DPG's actor: mu(s) + N(0, sigma_i^2) on its copy of the actor, clipped to the unit box;
+    priorities |r + gamma^L Q_1(s', mu(s')) - Q_1(s, a)| with its copies of the actor and critic."""
+
+    def build(self, index: int) -> torch.nn.Module:
+        c = self.config
+        self.scale = ActionScale(self.envs.action_space, "apex-dpg")
+        self.nets = dpg_networks(self.envs.observation_space, self.scale.dim, c)
+        self.noise_std = float(actor_noise_stds(c.n_actors, c.action_noise_std_max, c.action_noise_std_min)[index])
+        return self.nets
+
+    def act(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
+        if warmup:
+            unit = self.scale.random(len(obs), self.rng)
+        else:
+            with torch.no_grad():
+                actor = self.nets["actor"]
+                unit = actor(actor.encoder(torch.as_tensor(obs))).numpy()
+            unit = np.clip(unit + self.noise_std * self.rng.standard_normal(unit.shape).astype(np.float32), -1.0, 1.0)
+        return unit, self.scale.to_env(unit)
+
+    def priorities(self, chunk: dict[str, np.ndarray]) -> np.ndarray:
+        actor, critic = self.nets["actor"], self.nets["critic"]
+        x, x_next = actor.encoder(torch.as_tensor(chunk["obs"])), actor.encoder(torch.as_tensor(chunk["next_obs"]))
+        q = critic(x, torch.as_tensor(chunk["actions"]), n=1)[0]
+        q_next = critic(x_next, actor(x_next), n=1)[0]
+        target = torch.as_tensor(chunk["rewards"]) + torch.as_tensor(chunk["discounts"] * (1.0 - chunk["terminated"])) * q_next
+        return (target - q).abs().numpy()
+
+
+def dpg_networks(observation_space: gym.Space, action_dim: int, c: ApeXDPGConfig) -> torch.nn.ModuleDict:
+    """The DPG learner's actor and critics (what its actors get copies of)."""
+    actor = DeterministicActor(observation_space, action_dim, c.net_arch, c.activation)
+    critic = QEnsemble(c.n_critics, actor.encoder.dim + action_dim, c.net_arch, c.activation)
+    return torch.nn.ModuleDict({"actor": actor, "critic": critic})
 
 
 def q_network(observation_space: gym.Space, action_space: gym.Space, c: ApeXDQNConfig) -> QNetwork:
@@ -288,31 +375,22 @@ def q_network(observation_space: gym.Space, action_space: gym.Space, c: ApeXDQNC
     return QNetwork(observation_space, int(action_space.n), c.net_arch, c.activation, c.dueling)
 
 
-class ApeXDQN(Agent):
-    """Ape-X with the double, dueling, n-step DQN learner."""
+class ApeX(Agent):
+    """What both Ape-X learners share: the replay actor, the actors and the loop held to the replay
+    ratio. A learner fills in setup (its networks, then `setup_apex(broadcast module)`), modules,
+    act_batch, `actor_class` and `learn_from(batch, weights) -> (|delta| per sample, metrics)`."""
 
-    algo = "apex"
-    Config = ApeXDQNConfig
+    actor_class: type
 
-    def setup(self) -> None:
-        c = self.config
-        self.q_net = q_network(self.envs.observation_space, self.envs.action_space, c)
-        self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.step = OptimizerStep(self.q_net, c.learning_rate, max_grad_norm=c.max_grad_norm)
-        self.target_pairs = (list(self.q_target.parameters()), list(self.q_net.parameters()))
-        self.counters = Counters(n_updates=0)
+    def setup_apex(self, broadcast_module: torch.nn.Module) -> None:
+        self.broadcast_module = broadcast_module  # what the actors get copies of
         self.broadcast = WeightBroadcast()
-        self.replay, self.save_replay = RemoteReplay(), c.save_replay_buffer
+        self.replay, self.save_replay = RemoteReplay(), self.config.save_replay_buffer
         self.actors = None  # started by the first iteration of a learn(), released at its end
         self.samples: deque = deque()
 
-    def modules(self) -> dict:
-        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.step.optimizer,
-                "counters": self.counters}
-
-    def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        with torch.no_grad():
-            return self.q_net(torch.as_tensor(obs)).argmax(1).cpu().numpy()
+    def learn_from(self, batch: Batch, weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
 
     # ---- the replay actor ---------------------------------------------------------------------------
     def start_replay(self, state: dict | None) -> None:
@@ -331,24 +409,27 @@ class ApeXDQN(Agent):
     def replace_replay(self) -> None:
         snapshot = self.replay.snapshot
         if snapshot is not None:
-            print("apex: the replay actor died; restored from its snapshot of "
+            print(f"{self.algo}: the replay actor died; restored from its snapshot of "
                   f"{len(snapshot['replay']['buffer']['obs']) * self.config.chunk} transitions", file=sys.stderr, flush=True)
         else:
-            print("apex: the replay actor died and there is no snapshot; rebuilt empty, refilled by the actors",
+            print(f"{self.algo}: the replay actor died and there is no snapshot; rebuilt empty, refilled by the actors",
                   file=sys.stderr, flush=True)
         self.start_replay(snapshot)
         self.replay_restarts += 1
 
-    def replay_call(self, method: str, *args: Any, wait: bool = True) -> Any:
-        """A call to the replay actor; one that finds it dead replaces it (and returns None)."""
+    def replay_call(self, method: str, *args: Any) -> Any:
+        """A call to the replay actor, waited for; one that finds it dead replaces it (and returns None)."""
         import ray
 
         try:
-            ref = getattr(self.replay.actor, method).remote(*args)
-            return ray.get(ref) if wait else ref
+            return ray.get(getattr(self.replay.actor, method).remote(*args))
         except lost_errors():
             self.replace_replay()
             return None
+
+    def send_actor(self, index: int) -> None:
+        warmup = self.replay.known_size < self.config.learning_starts
+        self.actors.submit(index, "run", *self.broadcast.handle(), self.replay.actor, warmup)
 
     # ---- training ----------------------------------------------------------------------------------------
     def train_iteration(self) -> dict[str, float]:
@@ -356,10 +437,10 @@ class ApeXDQN(Agent):
         if self.actors is None:
             self.start_replay(self.replay.pending)
             self.replay.pending, self.replay_restarts = None, 0
-            self.actors = start_runners(self, c.actor_steps, QActor)
-            self.broadcast.publish(self.q_net)
+            self.actors = start_runners(self, c.actor_steps, self.actor_class)
+            self.broadcast.publish(self.broadcast_module)
             for index in range(len(self.actors)):
-                self.actors.submit(index, "run", *self.broadcast.handle(), self.replay.actor)
+                self.send_actor(index)
         # 1. The actors that finished since the last iteration (at least one).
         finished = self.actors.wait(at_least=1)
         if self.actors.in_flight():
@@ -369,8 +450,7 @@ class ApeXDQN(Agent):
             self.record_episodes(r.value["episodes"])
             self.num_steps += r.value["steps"]
         metrics: dict[str, float] = {}
-        size = self.replay_call("size")
-        self.replay.known_size = size or 0
+        self.replay.known_size = self.replay_call("size") or 0
         # 2. Learner steps up to the replay ratio, on prefetched minibatches.
         if self.replay.known_size >= max(c.learning_starts, c.batch_size):
             allowed = int((self.num_steps - c.learning_starts) / c.steps_per_update) - self.counters.n_updates
@@ -382,7 +462,7 @@ class ApeXDQN(Agent):
         # 3. The finished actors go back to acting (with the newest weights; a replaced one too) only
         #    now: while the learner catches up with the replay ratio they wait, and leave it the CPU.
         for r in finished:
-            self.actors.submit(r.index, "run", *self.broadcast.handle(), self.replay.actor)
+            self.send_actor(r.index)
         if c.replay_snapshot_seconds and time.monotonic() - self.replay.snapshot_at >= c.replay_snapshot_seconds:
             self.replay.snapshot = self.replay_call("state_dict")
             self.replay.snapshot_at = time.monotonic()
@@ -408,21 +488,14 @@ class ApeXDQN(Agent):
         data = self.samples.popleft()
         batch = Batch(*(torch.tensor(data[k]) for k in ("obs", "actions", "rewards", "next_obs", "terminated")),
                       truncated=torch.zeros(len(data["rewards"])), discount=torch.tensor(data["discounts"]))
-        batch = batch.to(self.device)
-        weights = torch.tensor(data["weights"], device=self.device)
-        target = dqn_target(self.q_net, self.q_target, None, batch, c.gamma, c.double_q)
-        loss, td_error, stats = dqn_loss(self.q_net, None, batch, target, weights)
-        self.step(loss)
+        td_error, metrics = self.learn_from(batch.to(self.device), torch.tensor(data["weights"], device=self.device))
         self.priority_updates.append((data["slots"], td_error.cpu().numpy()))
         if len(self.priority_updates) >= c.prefetch:
             self.replay.actor.update_priorities.remote(*map(list, zip(*self.priority_updates)))
             self.priority_updates = []
-        self.counters.n_updates += 1
-        if self.counters.n_updates % c.target_update_interval == 0:
-            polyak_update(*self.target_pairs, c.tau)
         if self.counters.n_updates % c.weight_sync_interval == 0:
-            self.broadcast.publish(self.q_net)
-        return {name: value.item() for name, value in stats.items()}
+            self.broadcast.publish(self.broadcast_module)
+        return metrics
 
     def release(self) -> None:
         if self.actors is not None:
@@ -435,3 +508,75 @@ class ApeXDQN(Agent):
             self.replay.actor = None
             self.actors = None
 
+
+class ApeXDQN(ApeX):
+    """Ape-X with the double, dueling, n-step DQN learner."""
+
+    algo = "apex"
+    Config = ApeXDQNConfig
+    actor_class = QActor
+
+    def setup(self) -> None:
+        c = self.config
+        self.q_net = q_network(self.envs.observation_space, self.envs.action_space, c)
+        self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
+        self.step = OptimizerStep(self.q_net, c.learning_rate, max_grad_norm=c.max_grad_norm)
+        self.target_pairs = (list(self.q_target.parameters()), list(self.q_net.parameters()))
+        self.counters = Counters(n_updates=0)
+        self.setup_apex(self.q_net)
+
+    def modules(self) -> dict:
+        return {"q_net": self.q_net, "q_target": self.q_target, "optimizer": self.step.optimizer,
+                "counters": self.counters}
+
+    def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        with torch.no_grad():
+            return self.q_net(torch.as_tensor(obs)).argmax(1).cpu().numpy()
+
+    def learn_from(self, batch: Batch, weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.config
+        target = dqn_target(self.q_net, self.q_target, None, batch, c.gamma, c.double_q)
+        loss, td_error, stats = dqn_loss(self.q_net, None, batch, target, weights)
+        self.step(loss)
+        self.counters.n_updates += 1
+        if self.counters.n_updates % c.target_update_interval == 0:
+            polyak_update(*self.target_pairs, c.tau)
+        return td_error, {name: value.item() for name, value in stats.items()}
+
+
+class ApeXDPG(ApeX):
+    """Ape-X with the DDPG/TD3 learner."""
+
+    algo = "apex-dpg"
+    Config = ApeXDPGConfig
+    actor_class = DPGActor
+
+    def setup(self) -> None:
+        c = self.config
+        self.scale = ActionScale(self.envs.action_space, self.algo)
+        nets = dpg_networks(self.envs.observation_space, self.scale.dim, c)
+        self.actor, self.critic = nets["actor"], nets["critic"]
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_step = OptimizerStep(self.actor, c.learning_rate)
+        self.critic_step = OptimizerStep(self.critic, c.learning_rate)
+        self.target_pairs = (list(self.actor_target.parameters()) + list(self.critic_target.parameters()),
+                             list(self.actor.parameters()) + list(self.critic.parameters()))
+        self.counters = Counters(n_updates=0, last_actor_loss=None)
+        self.setup_apex(nets)
+
+    def modules(self) -> dict:
+        return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
+                "critic_target": self.critic_target, "actor_optimizer": self.actor_step.optimizer,
+                "critic_optimizer": self.critic_step.optimizer, "counters": self.counters}
+
+    @torch.no_grad()
+    def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        unit = self.actor(self.actor.encoder(obs)).cpu().numpy()
+        if not deterministic:
+            unit = np.clip(unit + self.config.action_noise_std_min * self.rng.standard_normal(unit.shape), -1.0, 1.0)
+        return self.scale.to_env(unit.astype(np.float32))
+
+    def learn_from(self, batch: Batch, weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        metrics, td_error = td3_update(self, batch, self.config, weights)
+        return td_error, metrics

@@ -113,3 +113,29 @@ def test_apex_dqn_improves_on_cartpole():
     agent.learn(25_000, progress_bar=False)
     assert agent.counters.n_updates > 5_000
     assert agent.evaluate(10)["mean_return"] >= max(100.0, 3 * before)
+
+
+def test_dpg_actors_explore_from_the_largest_noise_down_geometrically():
+    from ascent.distributed.apex import actor_noise_stds
+
+    np.testing.assert_allclose(actor_noise_stds(3, 0.4, 0.1), [0.4, 0.2, 0.1])
+    assert actor_noise_stds(1, 0.3, 0.05).tolist() == [0.3]
+
+
+def test_td3_update_weighs_the_critics_errors_by_the_importance_weights():
+    """Weights of one change nothing; the priorities returned are |y - Q_1(s, a)| of the batch."""
+    import torch
+
+    from ascent.algorithms.td3 import TD3, td3_update
+    from ascent.buffers.replay import Batch
+
+    agent, twin = (TD3("Pendulum-v1", seed=0, verbose=0, net_arch=(16, 16), preset="none") for _ in range(2))
+    g = torch.Generator().manual_seed(0)
+    batch = Batch(torch.randn(8, 3, generator=g), torch.rand(8, 1, generator=g) * 2 - 1, torch.randn(8, generator=g),
+                  torch.randn(8, 3, generator=g), torch.zeros(8), torch.zeros(8), discount=torch.full((8,), 0.9 ** 3))
+    torch.manual_seed(1)
+    plain, td_plain = td3_update(agent, batch, agent.config)
+    torch.manual_seed(1)
+    weighted, td_weighted = td3_update(twin, batch, twin.config, torch.ones(8))
+    assert plain["critic_loss"] == pytest.approx(weighted["critic_loss"])
+    assert td_plain.shape == (8,) and torch.allclose(td_plain, td_weighted)
