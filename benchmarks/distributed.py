@@ -182,6 +182,8 @@ TARGETS = [  # (algorithm, env, target, step cap, hyperparameters, single-proces
     ("dppo", "Pendulum-v1", -200, 200_000, {"n_actors": 2, "n_envs": 2, "n_steps": 1024, "gae_lambda": 0.95,
                                             "gamma": 0.9, "n_epochs": 10, "learning_rate": 1e-3, "batch_size": 256},
      "ppo", {}),
+    ("apex", "CartPole-v1", 475, 100_000, {"n_actors": 2}, "dqn", {}),
+    ("apex-dpg", "Pendulum-v1", -200, 30_000, {"n_actors": 2}, "td3", {}),
 ]
 
 
@@ -190,10 +192,12 @@ def learning(args) -> None:
           "peer | peer steps | peer train s |")
     print("|---|---|---:|---:|---:|---:|---|---:|---:|")
     for algo, env, target, cap, hp, peer, peer_hp in TARGETS:
+        if args.only and algo not in args.only.split(","):
+            continue
         rows = {algo: [], peer: []}
         for seed in range(args.seeds):
             for name, h in ((algo, hp), (peer, peer_hp)):
-                every = 10_000 if cap > 200_000 else 5_000
+                every = 10_000 if cap > 200_000 else 5_000 if cap > 50_000 else 2_500
                 r = run({"algo": name, "env": env, "steps": cap, "seed": seed, "hp": h, "target": target,
                          "eval_every": every})
                 hit = next(((s, t) for s, t, ret in r["evals"] if ret >= target), None)
@@ -243,6 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=["throughput", "scaling", "learning", "memory", "learner"])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--only", default=None, help="learning: only these algorithms (comma-separated)")
     parser.add_argument("--steps", type=int, default=1_000_000)
     args = parser.parse_args()
     globals()[args.what](args)

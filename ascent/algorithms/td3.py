@@ -92,16 +92,11 @@ class TD3(Agent):
         c = self.config
         self.scale = ActionScale(self.envs.action_space, self.algo)
         precision = resolve_precision(c.precision, self.device)
-        self.actor = DeterministicActor(self.envs.observation_space, self.scale.dim, c.net_arch, c.activation,
-                                        c.normalize_obs, precision)
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim + self.scale.dim, c.net_arch, c.activation,
-                                precision=precision)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_step = OptimizerStep(self.actor, c.learning_rate)
-        self.critic_step = OptimizerStep(self.critic, c.learning_rate)
-        self.target_pairs = (list(self.actor_target.parameters()) + list(self.critic_target.parameters()),
-                             list(self.actor.parameters()) + list(self.critic.parameters()))
+        actor = DeterministicActor(self.envs.observation_space, self.scale.dim, c.net_arch, c.activation,
+                                   c.normalize_obs, precision)
+        critic = QEnsemble(c.n_critics, actor.encoder.dim + self.scale.dim, c.net_arch, c.activation,
+                           precision=precision)
+        set_td3_learner(self, actor, critic, c.learning_rate)
         self.replay, self.save_replay = replay_buffer(c, self.envs), c.save_replay_buffer
         self.ou_noise = (OrnsteinUhlenbeckNoise((self.envs.num_envs, self.scale.dim), c.action_noise_std)
                          if c.action_noise == "ornstein_uhlenbeck" else None)
@@ -110,9 +105,7 @@ class TD3(Agent):
                                  ou_noise=self.ou_noise.x if self.ou_noise is not None else None)
 
     def modules(self) -> dict:
-        return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
-                "critic_target": self.critic_target, "actor_optimizer": self.actor_step.optimizer,
-                "critic_optimizer": self.critic_step.optimizer, "counters": self.counters}
+        return td3_modules(self)
 
     @torch.no_grad()
     def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
@@ -148,6 +141,25 @@ class TD3(Agent):
     def update(self, batch: Batch) -> dict[str, float]:
         """One critic step; every policy_delay-th call also an actor step and the target updates."""
         return td3_update(self, batch, self.config)[0]
+
+
+def set_td3_learner(holder, actor: DeterministicActor, critic: QEnsemble, learning_rate: float) -> None:
+    """The parts td3_update steps, set on `holder` (a TD3 agent; Ape-X DPG's learner): the actor and
+    the critics, their target copies, their OptimizerSteps and the (target, source) parameter lists."""
+    holder.actor, holder.critic = actor, critic
+    holder.actor_target = copy.deepcopy(actor).requires_grad_(False)
+    holder.critic_target = copy.deepcopy(critic).requires_grad_(False)
+    holder.actor_step = OptimizerStep(actor, learning_rate)
+    holder.critic_step = OptimizerStep(critic, learning_rate)
+    holder.target_pairs = (list(holder.actor_target.parameters()) + list(holder.critic_target.parameters()),
+                           list(actor.parameters()) + list(critic.parameters()))
+
+
+def td3_modules(holder) -> dict:
+    """What a checkpoint of the TD3 learner holds."""
+    return {"actor": holder.actor, "actor_target": holder.actor_target, "critic": holder.critic,
+            "critic_target": holder.critic_target, "actor_optimizer": holder.actor_step.optimizer,
+            "critic_optimizer": holder.critic_step.optimizer, "counters": holder.counters}
 
 
 def td3_update(parts, batch: Batch, c, weights: torch.Tensor | None = None) -> tuple[dict[str, float], torch.Tensor]:

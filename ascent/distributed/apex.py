@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ascent.algorithms.dqn import dqn_loss, dqn_target
-from ascent.algorithms.td3 import td3_update
+from ascent.algorithms.td3 import set_td3_learner, td3_modules, td3_update
 from ascent.buffers.prioritized import PrioritizedReplay
 from ascent.buffers.replay import Batch, ReplayBuffer
 from ascent.cluster.pool import lost_errors
@@ -555,20 +555,12 @@ class ApeXDPG(ApeX):
         c = self.config
         self.scale = ActionScale(self.envs.action_space, self.algo)
         nets = dpg_networks(self.envs.observation_space, self.scale.dim, c)
-        self.actor, self.critic = nets["actor"], nets["critic"]
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_step = OptimizerStep(self.actor, c.learning_rate)
-        self.critic_step = OptimizerStep(self.critic, c.learning_rate)
-        self.target_pairs = (list(self.actor_target.parameters()) + list(self.critic_target.parameters()),
-                             list(self.actor.parameters()) + list(self.critic.parameters()))
+        set_td3_learner(self, nets["actor"], nets["critic"], c.learning_rate)
         self.counters = Counters(n_updates=0, last_actor_loss=None)
         self.setup_apex(nets)
 
     def modules(self) -> dict:
-        return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
-                "critic_target": self.critic_target, "actor_optimizer": self.actor_step.optimizer,
-                "critic_optimizer": self.critic_step.optimizer, "counters": self.counters}
+        return td3_modules(self)
 
     @torch.no_grad()
     def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:

@@ -49,8 +49,8 @@ def wait_for_no_leftovers(before: set[int], seconds: float = 10) -> dict[int, st
 
 @pytest.mark.slow
 def test_impala_learns_cartpole():
-    agent = IMPALA("CartPole-v1", seed=0, verbose=0, **SMALL, learning_rate=1e-3)
-    agent.learn(60_000, progress_bar=False)
+    agent = IMPALA("CartPole-v1", seed=0, verbose=0)  # 2 actors x 8 envs, 64-step segments
+    agent.learn(100_000, progress_bar=False)  # (3 seeds measured: 337, 284, 435 at 100k)
     result = agent.evaluate(10)
     assert result["mean_return"] >= 195, result
 

@@ -12,6 +12,17 @@ from typing import NamedTuple
 import torch
 
 
+def backward_recursion(terms: torch.Tensor, decay: torch.Tensor, last: torch.Tensor | None = None) -> torch.Tensor:
+    """y_t = terms_t + decay_t y_{t+1} for t = T-1 .. 0, over (T, N), from y_T = `last` (zero by
+    default): the recursion GAE, V-trace and discounted returns each are."""
+    out = torch.empty_like(terms)
+    running = torch.zeros_like(terms[0]) if last is None else last.clone()
+    for t in range(terms.shape[0] - 1, -1, -1):
+        running = terms[t] + decay[t] * running
+        out[t] = running
+    return out
+
+
 def gae(
     rewards: torch.Tensor,
     values: torch.Tensor,
@@ -30,13 +41,7 @@ def gae(
     """
     not_terminated = 1.0 - terminated.to(values.dtype)
     deltas = rewards + gamma * not_terminated * next_values - values  # (T, N)
-    decay = gamma * lam * (1.0 - dones.to(values.dtype))  # (T, N)
-    advantages = torch.empty_like(deltas)
-    running = torch.zeros_like(deltas[0])
-    for t in range(deltas.shape[0] - 1, -1, -1):
-        running = deltas[t] + decay[t] * running
-        advantages[t] = running
-    return advantages
+    return backward_recursion(deltas, gamma * lam * (1.0 - dones.to(values.dtype)))
 
 
 class VTrace(NamedTuple):
@@ -82,12 +87,7 @@ def vtrace(
     not_terminated = 1.0 - terminated.to(values.dtype)
     keep = 1.0 - dones.to(values.dtype)
     deltas = rhos * (rewards + gamma * not_terminated * next_values - values)
-    corrections = torch.empty_like(deltas)  # v_s - V(x_s)
-    running = torch.zeros_like(deltas[0])
-    for t in range(deltas.shape[0] - 1, -1, -1):
-        running = deltas[t] + gamma * keep[t] * cs[t] * running
-        corrections[t] = running
-    vs = values + corrections
+    vs = values + backward_recursion(deltas, gamma * keep * cs)  # v_s - V(x_s) by the recursion
     # v_{s+1}: the next target inside an episode; V(x_{s+1}) after the segment or a cut.
     vs_next = next_values.clone()
     vs_next[:-1] = torch.where(keep[:-1] > 0, vs[1:], next_values[:-1])
@@ -103,13 +103,7 @@ def discounted_returns(
 ) -> torch.Tensor:
     """Reward-to-go G_t = r_t + gamma (1 - done_t) G_{t+1}, (T, N); `bootstrap` (N,) is the value
     after the last step (zero, or V(s_T) for a cut-off rollout)."""
-    returns = torch.empty_like(rewards)
-    running = torch.zeros_like(rewards[0]) if bootstrap is None else bootstrap.clone()
-    keep = 1.0 - dones.float()
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        running = rewards[t] + gamma * keep[t] * running
-        returns[t] = running
-    return returns
+    return backward_recursion(rewards, gamma * (1.0 - dones.to(rewards.dtype)), bootstrap)
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
