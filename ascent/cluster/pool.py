@@ -12,7 +12,6 @@ bug or bad input it is.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -42,7 +41,6 @@ class ActorPool:
         self.incarnations = [0] * n
         self.actors = [make(i, 0) for i in range(n)]
         self.restarts = 0
-        self.restart_log: list[tuple[int, float]] = []  # (actor index, time.time() of the restart)
         self._pending: dict[Any, tuple[int, int]] = {}  # ref -> (actor index, incarnation)
 
     def __len__(self) -> int:
@@ -134,7 +132,6 @@ class ActorPool:
         self.incarnations[index] += 1
         self.actors[index] = self.make(index, self.incarnations[index])
         self.restarts += 1
-        self.restart_log.append((index, time.time()))
 
     def shutdown(self) -> None:
         """Kill every actor of the pool (their calls in flight are dropped)."""
@@ -149,10 +146,10 @@ class ActorPool:
         self.actors = []
 
 
-def actor_cpus(n_actors: int, reserve: float = 0.0) -> float:
+def actor_cpus(n_actors: int) -> float:
     """CPUs to ask for per actor so that n of them fit the cluster: one each where there are
-    enough, an even share otherwise (16 actors of a slow simulator on 2 cores), minus `reserve`."""
+    enough, an even share otherwise (16 actors of a slow simulator on 2 cores)."""
     import ray
 
-    total = float(ray.cluster_resources().get("CPU", 1.0)) - reserve
+    total = float(ray.cluster_resources().get("CPU", 1.0))
     return max(0.01, min(1.0, total / max(1, n_actors)))

@@ -16,7 +16,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 
 from ascent.errors import ClusterError
 
@@ -59,7 +58,6 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
                 raise ClusterError(f"this process already runs on {where}; one process runs on one Ray "
                                    f"(asked for {address or 'a local Ray'}): run the other in a process of its own")
             return ray.cluster_resources()
-        start = time.monotonic()
         if address is None:
             reap_orphans()
             ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=True,
@@ -75,7 +73,6 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
                 raise ClusterError(f"cannot join the Ray cluster at {address!r}: {first}; start one with "
                                    "`ray start --head`, or drop --ray-address to run on a local Ray") from None
             _state.update(address=address, owner=False)
-        _state["started_s"] = time.monotonic() - start
         _state["ours"] = True
         atexit.register(shutdown_ray)
         return ray.cluster_resources()
@@ -126,8 +123,3 @@ def shutdown_ray() -> None:
         if ray is not None and ray.is_initialized():
             ray.shutdown()
         _state.update(address=None, owner=False, ours=False)
-
-
-def startup_seconds() -> float | None:
-    """Seconds the last ensure_ray took to start or join Ray (None before)."""
-    return _state.get("started_s")

@@ -43,9 +43,7 @@ from ascent.cluster.pool import lost_errors
 from ascent.cluster.weights import WeightBroadcast, WeightReceiver
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import param
-from ascent.core.process import configure_torch
-from ascent.distributed.common import DistributedConfig, RUNNER_STREAM, start_runners
-from ascent.envs.vector import VecEnv, make_vec_env
+from ascent.distributed.common import DistributedConfig, actor_process, start_runners
 from ascent.errors import EnvError
 from ascent.nets.optim import OptimizerStep, polyak_update
 from ascent.nets.actors import ActionScale, DeterministicActor
@@ -248,13 +246,8 @@ class ApeXActor:
     the priorities its copy gives them. A learner's actor fills in build, act and priorities."""
 
     def __init__(self, env_source: Any, config: ApeXConfig, seed: int, index: int, incarnation: int, n_steps: int):
-        configure_torch(1)
         c = self.config = config
-        streams = np.random.SeedSequence([RUNNER_STREAM, seed, index, incarnation])
-        torch_seed, env_seed = (int(s) for s in streams.generate_state(2) % (2**31))
-        torch.manual_seed(torch_seed)
-        self.rng = np.random.default_rng(streams)
-        self.envs = VecEnv(make_vec_env(env_source, c.n_envs, c.vectorization))
+        self.rng, self.envs, env_seed = actor_process(env_source, config, seed, index, incarnation)
         self.receiver = WeightReceiver(self.build(index))
         self.local = NStep(c.n_envs, c.n_step, c.gamma)
         self.obs = self.envs.reset(seed=env_seed)

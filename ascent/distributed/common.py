@@ -54,18 +54,26 @@ def policy_options(config: Any) -> dict[str, Any]:
             if hasattr(config, name)}
 
 
+def actor_process(env_source: Any, config: Any, seed: int, index: int,
+                  incarnation: int) -> tuple[np.random.Generator, VecEnv, int]:
+    """What every actor of a run starts with, in its own process: one torch thread, streams of its own
+    (seeded by the run's seed, its place and its incarnation: a replacement draws anew), and its
+    n_envs envs. Returns (its numpy stream, its envs, the seed to reset them with)."""
+    configure_torch(1)
+    streams = np.random.SeedSequence([RUNNER_STREAM, seed, index, incarnation])
+    torch_seed, env_seed = (int(s) for s in streams.generate_state(2) % (2**31))
+    torch.manual_seed(torch_seed)
+    envs = VecEnv(make_vec_env(env_source, config.n_envs, config.vectorization))
+    return np.random.default_rng(streams), envs, env_seed
+
+
 class EnvRunner:
     """The body of a Ray actor: n_envs envs and a CPU copy of the policy; `sample` returns one
     segment of n_steps steps of every env with the newest weights it has been sent."""
 
     def __init__(self, env_source: Any, config: Any, seed: int, index: int, incarnation: int, n_steps: int):
-        configure_torch(1)
         self.config = config
-        streams = np.random.SeedSequence([RUNNER_STREAM, seed, index, incarnation])
-        torch_seed, env_seed = (int(s) for s in streams.generate_state(2) % (2**31))
-        torch.manual_seed(torch_seed)
-        self.rng = np.random.default_rng(streams)
-        self.envs = VecEnv(make_vec_env(env_source, config.n_envs, config.vectorization))
+        self.rng, self.envs, env_seed = actor_process(env_source, config, seed, index, incarnation)
         self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, config,
                                               **policy_options(config))
         self.receiver = WeightReceiver(self.policy)
