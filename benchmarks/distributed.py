@@ -5,6 +5,7 @@
   python benchmarks/distributed.py learning [--seeds 3]   # steps and wall-clock to the targets, vs the single-process peer
   python benchmarks/distributed.py memory [--steps 1000000]  # driver/actor RSS and object store over a long IMPALA run
   python benchmarks/distributed.py learner         # learner-only updates/s x batch: how many actors one learner sustains
+  python benchmarks/distributed.py startup [--seeds 3]   # where a run's first seconds go (imports, Ray, actors)
 
 Each configuration runs in a fresh process (its own Ray); steps/s are measured between the first
 and the last iteration, so Ray's start and the actors' spawning are not in them (they are reported
@@ -63,7 +64,7 @@ def callback(agent, metrics):
     if target is not None and agent.num_steps >= first.setdefault("next_eval", 0):
         first["next_eval"] = agent.num_steps + spec.get("eval_every", 10_000)
         result = agent.evaluate(10)["mean_return"]
-        evals.append((agent.num_steps, agent.train_seconds, result))
+        evals.append((agent.num_steps, agent.train_seconds, result, time.perf_counter() - t0))
         if result >= target:
             return False
     return True
@@ -92,12 +93,13 @@ if spec.get("memory"):
                         "actors_mb": actor_mb, "store_free_mb": None if store is None else store / 2**20})
     threading.Thread(target=sample, daemon=True).start()
 
+learn_start = time.perf_counter()
 agent.learn(spec["steps"], callbacks=callback, progress_bar=False)
 end = time.perf_counter()
 cut = marks[len(marks) // 5] if len(marks) > 5 else marks[0]
 rate = (marks[-1][1] - cut[1]) / max(marks[-1][0] - cut[0], 1e-9)
 last = marks[-1][2]
-out = {"steps_per_s": rate, "startup_s": first["t"] - t0, "steps": agent.num_steps, "seconds": end - t0,
+out = {"steps_per_s": rate, "startup_s": first["t"] - t0, "first_iteration_s": first["t"] - learn_start, "steps": agent.num_steps, "seconds": end - t0,
        "train_seconds": agent.train_seconds, "evals": evals,
        "learner_utilisation": float(np.mean([m.get("learner_utilisation", float("nan")) for _, _, m in marks[len(marks) // 5:]])),
        "policy_lag": float(np.mean([m.get("policy_lag", float("nan")) for _, _, m in marks[len(marks) // 5:]])),
@@ -127,6 +129,27 @@ while time.perf_counter() - start < 5:
     n += 1
 seconds = time.perf_counter() - start
 print(json.dumps({"updates_per_s": n / seconds, "batch": T * N, "samples_per_s": n * T * N / seconds}))
+'''
+
+
+STARTUP = r'''
+import json, sys, time
+t0 = time.perf_counter()
+import numpy, torch, gymnasium  # noqa: F401
+from ascent.registry import get_algorithm
+t1 = time.perf_counter()
+agent = get_algorithm("impala")("CartPole-v1", seed=0, verbose=0, n_actors=2)
+t2 = time.perf_counter()
+from ascent.cluster.session import ensure_ray
+ensure_ray("")
+t3 = time.perf_counter()
+from ascent.distributed.common import start_runners
+pool = start_runners(agent, agent.config.n_steps)
+t4 = time.perf_counter()
+agent.broadcast.publish(agent.policy)
+pool.call_all("sample", *agent.broadcast.handle())
+t5 = time.perf_counter()
+print(json.dumps({"imports": t1 - t0, "construct": t2 - t1, "ray_init": t3 - t2, "actors": t4 - t3, "first_segments": t5 - t4}))
 '''
 
 
@@ -189,8 +212,8 @@ TARGETS = [  # (algorithm, env, target, step cap, hyperparameters, single-proces
 
 def learning(args) -> None:
     print("| algorithm | env | target | seeds reached | steps to target (median) | train s to target (median) | "
-          "peer | peer steps | peer train s |")
-    print("|---|---|---:|---:|---:|---:|---|---:|---:|")
+          "of which first iteration s | process s to target | peer | peer steps | peer train s | peer process s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for algo, env, target, cap, hp, peer, peer_hp in TARGETS:
         if args.only and algo not in args.only.split(","):
             continue
@@ -200,21 +223,22 @@ def learning(args) -> None:
                 every = 10_000 if cap > 200_000 else 5_000 if cap > 50_000 else 2_500
                 r = run({"algo": name, "env": env, "steps": cap, "seed": seed, "hp": h, "target": target,
                          "eval_every": every})
-                hit = next(((s, t) for s, t, ret in r["evals"] if ret >= target), None)
+                hit = next(((s, t, r["first_iteration_s"], wall) for s, t, ret, wall in r["evals"] if ret >= target),
+                           None)
                 rows[name].append(hit)
-                print(f"  {name} seed {seed}: {'reached at %d steps, %.0f s' % hit if hit else 'not reached'} "
+                print(f"  {name} seed {seed}: {'reached at %d steps, %.1f s (first iteration %.1f s, process %.1f s)' % hit if hit else 'not reached'} "
                       f"(evals {[round(e[2]) for e in r['evals'][-3:]]})", file=sys.stderr, flush=True)
 
         def summary(hits):
             ok = [h for h in hits if h]
-            med = (statistics.median(h[0] for h in ok), statistics.median(h[1] for h in ok)) if ok else (None, None)
-            return len(ok), med
+            return len(ok), [statistics.median(h[i] for h in ok) if ok else None for i in range(4)]
 
-        n, (steps, secs) = summary(rows[algo])
-        pn, (psteps, psecs) = summary(rows[peer])
-        fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
-        print(f"| {algo} | {env} | {target} | {n}/{args.seeds} | {fmt(steps, '{:.0f}')} | {fmt(secs, '{:.0f}')} | "
-              f"{peer} ({pn}/{args.seeds}) | {fmt(psteps, '{:.0f}')} | {fmt(psecs, '{:.0f}')} |", flush=True)
+        n, (steps, secs, first, wall) = summary(rows[algo])
+        pn, (psteps, psecs, _, pwall) = summary(rows[peer])
+        fmt = lambda v, f="{:.1f}": "-" if v is None else f.format(v)  # noqa: E731
+        print(f"| {algo} | {env} | {target} | {n}/{args.seeds} | {fmt(steps, '{:,.0f}')} | {fmt(secs)} | {fmt(first)} | "
+              f"{fmt(wall)} | {peer} ({pn}/{args.seeds}) | {fmt(psteps, '{:,.0f}')} | {fmt(psecs)} | {fmt(pwall)} |",
+              flush=True)
 
 
 def memory(args) -> None:
@@ -243,9 +267,20 @@ def learner(args) -> None:
     print(f"\none actor (8 envs) sampled {one_actor['steps_per_s']:.0f} env steps/s with its learner beside it")
 
 
+def startup(args) -> None:
+    """Where a distributed run's first seconds go: imports, the agent, Ray's start, the actors'
+    processes (each imports torch and ascent, makes its envs and policy), their first segments."""
+    rows = [run({}, STARTUP) for _ in range(args.seeds)]
+    names = ("imports", "construct", "ray_init", "actors", "first_segments")
+    print("| imports s | agent s | ray.init s | 2 actors started s | first segments s | total s |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print("| " + " | ".join(f"{r[n]:.2f}" for n in names) + f" | {sum(r[n] for n in names):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["throughput", "scaling", "learning", "memory", "learner"])
+    parser.add_argument("what", choices=["throughput", "scaling", "learning", "memory", "learner", "startup"])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", default=None, help="learning: only these algorithms (comma-separated)")
     parser.add_argument("--steps", type=int, default=1_000_000)

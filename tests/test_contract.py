@@ -96,8 +96,8 @@ CASES: dict[str, Case] = {
     # distributed: two Ray actors of 2 envs, 16-step segments, one segment a batch
     "impala": Case("CartPole-v1", dict(n_actors=2, n_envs=2, n_steps=16, segments_per_batch=1, net_arch=(16, 16),
                                        log_interval=1), 32, 256, ("rho_bar", 0.0), ON_POLICY_BAD),
-    "a3c": Case("CartPole-v1", dict(n_actors=2, n_envs=2, n_steps=8, net_arch=(16, 16), log_interval=1),
-                32, 256, ("rms_prop_alpha", 0.0), ON_POLICY_BAD),
+    "a3c": Case("CartPole-v1", dict(n_actors=2, n_envs=2, n_steps=8, rounds_per_call=1, net_arch=(16, 16),
+                                    log_interval=1), 32, 256, ("rms_prop_alpha", 0.0), ON_POLICY_BAD),
     "dppo": Case("CartPole-v1", dict(n_actors=2, n_envs=2, n_steps=16, batch_size=32, n_epochs=2, net_arch=(16, 16),
                                      log_interval=1), 64, 256, ("batch_size", 33), ON_POLICY_BAD),
     "apex": Case("CartPole-v1", dict(n_actors=2, actor_steps=20, chunk=10, learning_starts=40, batch_size=16,

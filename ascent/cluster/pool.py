@@ -87,8 +87,17 @@ class ActorPool:
 
     def call_each(self, method: str, args: list[tuple], retries: int = 3) -> list[Any]:
         """`method(*args[i])` on actor i, for every actor, as call_all."""
-        for index in range(len(self.actors)):
-            self.submit(index, method, *args[index])
+        import ray
+
+        refs = [self.submit(index, method, *args[index]) for index in range(len(self.actors))]
+        try:  # the common case, in one wait: every actor answers
+            values = ray.get(refs)
+        except Exception:  # noqa: BLE001  (one died, or raised: sorted out call by call below)
+            values = None
+        if values is not None:
+            for ref in refs:
+                del self._pending[ref]
+            return values
         results: dict[int, Any] = {}
         attempts = [0] * len(self.actors)
         while len(results) < len(self.actors):

@@ -7,12 +7,14 @@ N workers, each with its own envs and its own copy theta' of the parameters, loo
   d theta = grad of  -log pi(a_t|s_t) (R_t - V(s_t)) + vf_coef (R_t - V(s_t))^2 - ent_coef H(pi(.|s_t))
             (ascent.algorithms.a2c.actor_critic_loss, averaged over the steps)
   push d theta to the parameter server, which applies it to the global theta at once, with RMSprop
-  statistics shared by all workers (the paper's "shared RMSProp"), and counts a new version.
+  statistics shared by all workers (the paper's "shared RMSProp"), counts a new version, and
+  answers with the new theta: the push and the next pull are one round trip.
 Workers never wait for each other: a gradient is applied to parameters that other workers may have
 moved since it was pulled; that staleness (versions between pull and apply) is logged. The driver
-only keeps the workers busy, counts, and mirrors the server's state for checkpoints; a dead worker
-is replaced, a dead parameter server is rebuilt from that mirror. The mirror is refreshed every
-`mirror_seconds` and when a learn() ends (so a checkpoint may be that much behind the server).
+only keeps the workers busy (each call to a worker is `rounds_per_call` pushes), counts, and
+mirrors the server's state for checkpoints; a dead worker is replaced, a dead parameter server is
+rebuilt from that mirror. The mirror is refreshed every `mirror_seconds` and when a learn() ends
+(so a checkpoint may be that much behind the server).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 
 from ascent.algorithms.a2c import actor_critic_loss
 from ascent.algorithms.common.onpolicy import collect_advantage_batch
-from ascent.cluster.weights import load_numpy_state, numpy_state
+from ascent.cluster.weights import FlatModel
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import param
 from ascent.distributed.common import DistributedConfig, EnvRunner, policy_options, start_runners
@@ -54,6 +56,8 @@ class A3CConfig(DistributedConfig):
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
     mirror_seconds: float = param(1.0, "seconds between refreshes of the driver's copy of the server's state (what "
                                   "checkpoints and evaluation use; 0: every round)", range=(0.0, math.inf))
+    rounds_per_call: int = param(8, "gradient pushes a worker makes per call from the driver (its episodes and "
+                                 "metrics come back once per call)", positive=True)
     log_interval: int = param(20, "iterations per row of metrics")
     checkpoint_seconds: float = param(120.0)
 
@@ -75,15 +79,19 @@ class ParameterServer:
         if state is not None:
             self.load(state)
 
-    def pull(self) -> tuple[int, dict[str, np.ndarray]]:
-        return self.version, numpy_state(self.policy)
+    def weights(self) -> np.ndarray:
+        return self.step.flat.param.detach().numpy().copy()
 
-    def push(self, gradients: list[np.ndarray], pulled_version: int) -> int:
-        """Apply a worker's gradient now; returns its staleness (versions applied since its pull)."""
-        self.step.apply([torch.tensor(g) for g in gradients])
+    def pull(self) -> tuple[int, np.ndarray]:
+        return self.version, self.weights()
+
+    def push(self, gradient: np.ndarray, pulled_version: int) -> tuple[int, int, np.ndarray]:
+        """Apply a worker's (flat) gradient now; returns its staleness (versions applied since its
+        pull), and the new version and weights (the worker's next pull, in the same reply)."""
+        self.step.apply(torch.tensor(gradient))
         staleness = self.version - pulled_version
         self.version += 1
-        return staleness
+        return staleness, self.version, self.weights()
 
     def state(self) -> dict[str, Any]:
         return {"policy": self.policy.state_dict(), "optimizer": self.step.optimizer.state_dict(), "version": self.version}
@@ -97,24 +105,29 @@ class ParameterServer:
 class A3CWorker(EnvRunner):
     """An env runner that computes the actor-critic gradient on its own copy and pushes it."""
 
-    def work(self, server) -> dict[str, Any]:
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.model = FlatModel(self.policy)  # theta' and d theta as one array each
+
+    def work(self, server, rounds: int) -> dict[str, Any]:
         import ray
 
         c = self.config
         start = time.perf_counter()
         version, weights = ray.get(server.pull.remote())
-        load_numpy_state(self.policy, weights)
-        self.episodes = []
-        self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs, self.episodes.extend,
-                                                  None, c.gamma, c.gae_lambda, self.rng)
-        loss, metrics = actor_critic_loss(self.policy, batch, batch["advantages"], c.vf_coef, c.ent_coef)
-        params = list(self.policy.parameters())
-        gradients = torch.autograd.grad(loss, params, allow_unused=True)
-        gradients = [torch.zeros_like(p) if g is None else g for g, p in zip(gradients, params)]
-        staleness = ray.get(server.push.remote([g.numpy() for g in gradients], version))
-        metrics.update(staleness=float(staleness))
-        return {"metrics": metrics, "episodes": self.episodes, "steps": self.storage.n_steps * self.storage.n_envs,
-                "seconds": time.perf_counter() - start}
+        self.episodes, rows, staleness = [], [], []
+        for _ in range(rounds):
+            self.model.load(weights)
+            self.obs, batch = collect_advantage_batch(self.envs, self.policy, self.storage, self.obs,
+                                                      self.episodes.extend, None, c.gamma, c.gae_lambda, self.rng)
+            loss, metrics = actor_critic_loss(self.policy, batch, batch["advantages"], c.vf_coef, c.ent_coef)
+            stale, version, weights = ray.get(server.push.remote(self.model.gradient(loss), version))
+            rows.append(metrics)
+            staleness.append(stale)
+        metrics = {k: float(np.mean([row[k] for row in rows])) for k in rows[0]}
+        metrics.update(staleness=float(np.mean(staleness)), staleness_max=float(max(staleness)))
+        return {"metrics": metrics, "episodes": self.episodes,
+                "steps": rounds * self.storage.n_steps * self.storage.n_envs, "seconds": time.perf_counter() - start}
 
 
 class A3C(Agent):
@@ -164,18 +177,21 @@ class A3C(Agent):
     def train_iteration(self) -> dict[str, float]:
         c = self.config
         if self.workers is None:
+            from ascent.cluster.session import ensure_ray
+
+            ensure_ray(c.ray_address)
+            self.start_server()  # (its process starts while the workers' do)
             self.workers = start_runners(self, c.n_steps, A3CWorker)
-            self.start_server()
             self.server_restarts, self.mirrored_at = 0, time.monotonic()
             for index in range(len(self.workers)):
-                self.workers.submit(index, "work", self.server)
-        # A round: as many pushed gradients as there are workers, each worker sent back to work at once.
+                self.workers.submit(index, "work", self.server, c.rounds_per_call)
+        # A round: as many calls answered as there are workers, each worker sent back to work at once.
         results = []
         while len(results) < len(self.workers):
             for res in self.workers.wait():
                 if res.dependency_lost:  # the server died under the worker's push or pull
                     self.mirror_server()
-                self.workers.submit(res.index, "work", self.server)
+                self.workers.submit(res.index, "work", self.server, c.rounds_per_call)
                 if not (res.lost or res.dependency_lost):
                     results.append(res.value)
         if time.monotonic() - self.mirrored_at >= c.mirror_seconds:
@@ -184,7 +200,7 @@ class A3C(Agent):
             self.record_episodes(r["episodes"])
             self.num_steps += r["steps"]
         metrics = {k: float(np.mean([r["metrics"][k] for r in results])) for k in results[0]["metrics"]}
-        metrics["staleness_max"] = max(r["metrics"]["staleness"] for r in results)
+        metrics["staleness_max"] = max(r["metrics"]["staleness_max"] for r in results)
         metrics["actor_steps_per_s"] = float(np.mean([r["steps"] / max(r["seconds"], 1e-9) for r in results]))
         metrics["actor_restarts"] = float(self.workers.restarts + self.server_restarts)
         metrics["version"] = float(self.counters.version)

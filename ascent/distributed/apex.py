@@ -9,8 +9,10 @@
              proportion to p^alpha with importance weights (beta), takes priority updates; snapshots of
              it are kept by the driver, and a replay that dies is restored from the last one (or
              rebuilt empty and refilled by the actors), the log says which
-  learner    in the driver: prefetches `prefetch` minibatches at a time, steps on the n-step targets,
-             sends the new |delta| back and publishes its weights every `weight_sync_interval`:
+  learner    in the driver: prefetches `prefetch` minibatches at a time (one request kept ahead),
+             steps on the n-step targets, sends the new |delta| back with its next request, and
+             sends an actor its newest weights with its next request when it has taken
+             `weight_sync_interval` updates since the last ones it published:
              Ape-X DQN (`apex`): double DQN with dueling heads (ascent.algorithms.dqn: dqn_target,
                dqn_loss), the target network copied every `target_update_interval` updates;
              Ape-X DPG (`apex-dpg`): the DDPG/TD3 learner (ascent.algorithms.td3.td3_update: twin
@@ -184,17 +186,20 @@ class ReplayServer:
     def size(self) -> int:
         return len(self.buffer)
 
-    def sample(self, batch_size: int, beta: float, n: int) -> list[dict[str, np.ndarray]]:
-        """n minibatches drawn from the current priorities."""
-        out = []
-        for _ in range(n):
-            row, env, flat, weights = self.replay.sample_index(batch_size, beta, self.rng)
-            b = self.buffer.batch(row, env)
-            out.append({"obs": b.obs.numpy(), "actions": b.actions.numpy(), "rewards": b.rewards.numpy(),
-                        "next_obs": b.next_obs.numpy(), "terminated": b.terminated.numpy(),
-                        "discounts": self.discounts[row.numpy(), env.numpy()], "weights": weights.numpy(),
-                        "slots": flat})
-        return out
+    def sample(self, batch_size: int, beta: float, n: int, slots: list[np.ndarray] = (),
+               td_errors: list[np.ndarray] = ()) -> dict[str, np.ndarray]:
+        """n minibatches drawn from the current priorities, one after the other along the first
+        axis (n * batch_size rows: one array per field travels, and the learner slices); the new
+        |delta| of the minibatches learned from since the last request are applied first (one call
+        each way per group)."""
+        self.update_priorities(slots, td_errors)
+        draws = [self.replay.sample_index(batch_size, beta, self.rng) for _ in range(n)]
+        row, env = (torch.cat([d[i] for d in draws]) for i in (0, 1))
+        b = self.buffer.batch(row, env)
+        return {"obs": b.obs.numpy(), "actions": b.actions.numpy(), "rewards": b.rewards.numpy(),
+                "next_obs": b.next_obs.numpy(), "terminated": b.terminated.numpy(),
+                "discounts": self.discounts[row.numpy(), env.numpy()],
+                "weights": torch.cat([d[3] for d in draws]).numpy(), "slots": np.concatenate([d[2] for d in draws])}
 
     def update_priorities(self, slots: list[np.ndarray], td_errors: list[np.ndarray]) -> None:
         """New |delta| of several minibatches, in the order they were learned from."""
@@ -371,7 +376,8 @@ def q_network(observation_space: gym.Space, action_space: gym.Space, c: ApeXDQNC
 class ApeX(Agent):
     """What both Ape-X learners share: the replay actor, the actors and the loop held to the replay
     ratio. A learner fills in setup (its networks, then `setup_apex(broadcast module)`), modules,
-    act_batch, `actor_class` and `learn_from(batch, weights) -> (|delta| per sample, metrics)`."""
+    act_batch, `actor_class` and `learn_from(batch, weights, part, report) -> (|delta| per sample,
+    metrics)`, and may use `new_group` (minibatches arrive `prefetch` at a time, as one group)."""
 
     actor_class: type
 
@@ -380,10 +386,15 @@ class ApeX(Agent):
         self.broadcast = WeightBroadcast()
         self.replay, self.save_replay = RemoteReplay(), self.config.save_replay_buffer
         self.actors = None  # started by the first iteration of a learn(), released at its end
-        self.samples: deque = deque()
+        self.group: dict[str, torch.Tensor] | None = None  # the prefetched minibatches being learned from
 
-    def learn_from(self, batch: Batch, weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def learn_from(self, batch: Batch, weights: torch.Tensor, part: slice,
+                   report: bool) -> tuple[torch.Tensor, dict[str, float]]:
+        """A step on minibatch `part` of the group; its metrics when `report`."""
         raise NotImplementedError
+
+    def new_group(self, group: dict[str, torch.Tensor]) -> None:
+        """A prefetched group of minibatches arrived (a learner may compute what it can for all at once)."""
 
     # ---- the replay actor ---------------------------------------------------------------------------
     def start_replay(self, state: dict | None) -> None:
@@ -391,12 +402,16 @@ class ApeX(Agent):
 
         self.replay.actor = ray.remote(ReplayServer).options(num_cpus=0, max_restarts=0).remote(
             self.config, self.envs.observation_space, self.envs.action_space, self.seed + self.iteration, state)
-        self.samples.clear()
+        self.group, self.group_next = None, 0
         self.sample_request, self.priority_updates = None, []
 
     def request_samples(self):
+        """The next group's request, carrying the new priorities of the minibatches learned from."""
         c = self.config
-        self.sample_request = self.replay.actor.sample.remote(c.batch_size, c.prioritized_replay_beta, c.prefetch)
+        slots, td_errors = (list(x) for x in zip(*self.priority_updates)) if self.priority_updates else ([], [])
+        self.priority_updates = []
+        self.sample_request = self.replay.actor.sample.remote(c.batch_size, c.prioritized_replay_beta, c.prefetch,
+                                                              slots, td_errors)
         return self.sample_request
 
     def replace_replay(self) -> None:
@@ -408,6 +423,7 @@ class ApeX(Agent):
             print(f"{self.algo}: the replay actor died and there is no snapshot; rebuilt empty, refilled by the actors",
                   file=sys.stderr, flush=True)
         self.start_replay(snapshot)
+        self.replay.known_size = 0 if snapshot is None else len(snapshot["replay"]["buffer"]["obs"]) * self.config.chunk
         self.replay_restarts += 1
 
     def replay_call(self, method: str, *args: Any) -> Any:
@@ -421,7 +437,14 @@ class ApeX(Agent):
             return None
 
     def send_actor(self, index: int) -> None:
-        warmup = self.replay.known_size < self.config.learning_starts
+        """An actor's next request, with the newest weights: published when the learner has taken
+        weight_sync_interval updates since the last (actors load weights only as a request starts,
+        so none is put in the object store that no actor would read)."""
+        c = self.config
+        if self.published_at is None or self.counters.n_updates - self.published_at >= c.weight_sync_interval:
+            self.broadcast.publish(self.broadcast_module)
+            self.published_at = self.counters.n_updates
+        warmup = self.replay.known_size < c.learning_starts
         self.actors.submit(index, "run", *self.broadcast.handle(), self.replay.actor, warmup)
 
     # ---- training ----------------------------------------------------------------------------------------
@@ -431,7 +454,7 @@ class ApeX(Agent):
             self.start_replay(self.replay.pending)
             self.replay.pending, self.replay_restarts = None, 0
             self.actors = start_runners(self, c.actor_steps, self.actor_class)
-            self.broadcast.publish(self.broadcast_module)
+            self.published_at = None  # (the new actors get the learner's weights with their first request)
             for index in range(len(self.actors)):
                 self.send_actor(index)
         # 1. The actors that finished since the last iteration (at least one).
@@ -443,12 +466,16 @@ class ApeX(Agent):
             self.record_episodes(r.value["episodes"])
             self.num_steps += r.value["steps"]
         metrics: dict[str, float] = {}
-        self.replay.known_size = self.replay_call("size") or 0
+        if self.replay.known_size < max(c.learning_starts, c.batch_size):  # until learning starts, the replay says
+            self.replay.known_size = self.replay_call("size") or 0
+        else:  # then the actors' flushes count (no round trip per iteration)
+            flushed = sum(r.value["flushed"] for r in results)
+            self.replay.known_size = min(c.buffer_size, self.replay.known_size + flushed)
         # 2. Learner steps up to the replay ratio, on prefetched minibatches.
         if self.replay.known_size >= max(c.learning_starts, c.batch_size):
             allowed = int((self.num_steps - c.learning_starts) / c.steps_per_update) - self.counters.n_updates
-            for _ in range(max(0, allowed)):
-                step_metrics = self.learner_step()
+            for i in range(max(0, allowed)):
+                step_metrics = self.learner_step(report=i == allowed - 1)
                 if step_metrics is None:  # the replay died: restored, learning goes on next iteration
                     break
                 metrics = step_metrics
@@ -466,28 +493,26 @@ class ApeX(Agent):
                                                           for r in results]))
         return metrics
 
-    def learner_step(self) -> dict[str, float] | None:
+    def learner_step(self, report: bool = True) -> dict[str, float] | None:
         import ray
 
         c = self.config
-        if not self.samples:  # the request ahead arrives; the next one goes out at once
+        if self.group is None or self.group_next == c.prefetch:  # the request ahead arrives; the next goes out
             try:
-                request = self.sample_request or self.request_samples()
-                self.samples.extend(ray.get(request))
+                data = ray.get(self.sample_request or self.request_samples())
             except lost_errors():
                 self.replace_replay()
                 return None
             self.request_samples()
-        data = self.samples.popleft()
-        batch = Batch(*(torch.tensor(data[k]) for k in ("obs", "actions", "rewards", "next_obs", "terminated")),
-                      truncated=torch.zeros(len(data["rewards"])), discount=torch.tensor(data["discounts"]))
-        td_error, metrics = self.learn_from(batch.to(self.device), torch.tensor(data["weights"], device=self.device))
-        self.priority_updates.append((data["slots"], td_error.cpu().numpy()))
-        if len(self.priority_updates) >= c.prefetch:
-            self.replay.actor.update_priorities.remote(*map(list, zip(*self.priority_updates)))
-            self.priority_updates = []
-        if self.counters.n_updates % c.weight_sync_interval == 0:
-            self.broadcast.publish(self.broadcast_module)
+            self.group = {k: torch.tensor(v, device=self.device) for k, v in data.items() if k != "slots"}
+            self.group["slots"], self.group_next = data["slots"], 0
+            self.new_group(self.group)
+        g, part = self.group, slice(self.group_next * c.batch_size, (self.group_next + 1) * c.batch_size)
+        self.group_next += 1
+        batch = Batch(g["obs"][part], g["actions"][part], g["rewards"][part], g["next_obs"][part],
+                      g["terminated"][part], truncated=None, discount=g["discounts"][part])
+        td_error, metrics = self.learn_from(batch, g["weights"][part], part, report)
+        self.priority_updates.append((g["slots"][part], td_error.cpu().numpy()))  # (sent with the next request)
         return metrics
 
     def release(self) -> None:
@@ -516,6 +541,7 @@ class ApeXDQN(ApeX):
         self.step = OptimizerStep(self.q_net, c.learning_rate, max_grad_norm=c.max_grad_norm)
         self.target_pairs = (list(self.q_target.parameters()), list(self.q_net.parameters()))
         self.counters = Counters(n_updates=0)
+        self.target_updates = 0  # (since this process started: what tells a group's Q'(s') pass is stale)
         self.setup_apex(self.q_net)
 
     def modules(self) -> dict:
@@ -526,15 +552,26 @@ class ApeXDQN(ApeX):
         with torch.no_grad():
             return self.q_net(torch.as_tensor(obs)).argmax(1).cpu().numpy()
 
-    def learn_from(self, batch: Batch, weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def new_group(self, group: dict[str, torch.Tensor]) -> None:
+        """Q'(s', .) of the whole group in one pass (as DQN's rounds do): valid for its minibatches
+        until the next target update."""
+        with torch.no_grad():
+            group["target_out"] = self.q_target(group["next_obs"])
+        group["target_of"] = self.target_updates
+
+    def learn_from(self, batch: Batch, weights: torch.Tensor, part: slice,
+                   report: bool) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
-        target = dqn_target(self.q_net, self.q_target, None, batch, c.gamma, c.double_q)
+        fresh = self.group["target_of"] == self.target_updates  # (no target update since the group's pass)
+        target = dqn_target(self.q_net, self.q_target, None, batch, c.gamma, c.double_q,
+                            self.group["target_out"][part] if fresh else None)
         loss, td_error, stats = dqn_loss(self.q_net, None, batch, target, weights)
         self.step(loss)
         self.counters.n_updates += 1
         if self.counters.n_updates % c.target_update_interval == 0:
             polyak_update(*self.target_pairs, c.tau)
-        return td_error, {name: value.item() for name, value in stats.items()}
+            self.target_updates += 1
+        return td_error, {name: value.item() for name, value in stats.items()} if report else {}
 
 
 class ApeXDPG(ApeX):
@@ -562,6 +599,7 @@ class ApeXDPG(ApeX):
             unit = np.clip(unit + self.config.action_noise_std_min * self.rng.standard_normal(unit.shape), -1.0, 1.0)
         return self.scale.to_env(unit.astype(np.float32))
 
-    def learn_from(self, batch: Batch, weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def learn_from(self, batch: Batch, weights: torch.Tensor, part: slice,
+                   report: bool) -> tuple[torch.Tensor, dict[str, float]]:
         metrics, td_error = td3_update(self, batch, self.config, weights)
         return td_error, metrics

@@ -7,8 +7,9 @@ for n_epochs passes, minibatch by minibatch: the chief draws each worker's minib
 shard's share of a global minibatch of batch_size), sends them with the weights and the mean and
 std of the global minibatch's advantages; each worker returns the gradient of PPO's loss (clipped
 surrogate or adaptive KL penalty, ascent.algorithms.ppo.ppo_loss) on its part; the chief averages
-the gradients, clips, steps Adam, and broadcasts. With equal parts, the average of the parts' mean
-losses is the global minibatch's mean loss: one DPPO step is the single-process PPO step on the
+the gradients, clips, steps Adam, and sends the new weights with the next minibatch's indices
+(weights and gradients travel as one flat array each: one round trip per step). With equal parts,
+the average of the parts' mean losses is the global minibatch's mean loss: one DPPO step is the single-process PPO step on the
 union of the parts (tests/distributed/test_dppo.py checks it to 1e-6).
 """
 
@@ -24,7 +25,7 @@ import torch
 from ascent.algorithms.common.onpolicy import collect_advantage_batch
 from ascent.algorithms.common.returns import explained_variance
 from ascent.algorithms.ppo import LOSS_TERMS, KLCoefficient, PPOConfig, ppo_loss
-from ascent.cluster.weights import WeightBroadcast
+from ascent.cluster.weights import FlatModel, on_the_wire
 from ascent.core.agent import Agent
 from ascent.core.config import param, schedule
 from ascent.distributed.common import DistributedConfig, EnvRunner, policy_options, start_runners
@@ -49,14 +50,15 @@ class DPPOConfig(DistributedConfig, PPOConfig):
 def part_gradient(policy: ActorCritic, part: dict[str, torch.Tensor], c: DPPOConfig, clip: float, beta: float,
                   adv_mean: float, adv_std: float, old_log_std: torch.Tensor | None) -> dict[str, Any]:
     """A worker's share of one step: the gradient of ppo_loss on its part of the global minibatch,
-    its advantages normalized by the global minibatch's mean and std; numpy arrays, in parameter order."""
+    its advantages normalized by the global minibatch's mean and std; one flat numpy array, in parameter order."""
     if c.normalize_advantage:
         part = dict(part, advantages=(part["advantages"] - adv_mean) / (adv_std + 1e-8))
     old_dist = policy.make_dist(part["old_params"], old_log_std) if c.kl_penalty else None
     loss, terms, log_ratio = ppo_loss(policy, part, c, clip, beta, old_dist, normalize_advantage=False)
     params = list(policy.parameters())
     grads = torch.autograd.grad(loss, params, allow_unused=True)
-    return {"gradients": [np.zeros(p.shape, np.float32) if g is None else g.numpy() for g, p in zip(grads, params)],
+    gradient = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)])
+    return {"gradient": gradient.numpy(),
             "terms": terms.numpy(), "kl_sum": float(((log_ratio.exp() - 1) - log_ratio).sum()),  # (PPO's approx_kl, summed)
             "clipped": float(((log_ratio.exp() - 1).abs() > clip).float().sum()), "n": len(log_ratio)}
 
@@ -66,9 +68,13 @@ class DPPOWorker(EnvRunner):
 
     shard: dict[str, torch.Tensor] | None = None
 
-    def collect(self, version: int, boxed_weights: list) -> dict[str, Any]:
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.model = FlatModel(self.policy)
+
+    def collect(self, weights: np.ndarray) -> dict[str, Any]:
         c = self.config
-        self.receiver.update(version, boxed_weights)
+        self.model.load(weights)
         start = time.perf_counter()
         self.episodes = []
         with torch.no_grad():
@@ -82,11 +88,11 @@ class DPPOWorker(EnvRunner):
                 "returns": self.shard["returns"].numpy(), "episodes": self.episodes,
                 "steps": self.storage.n_steps * self.storage.n_envs, "seconds": time.perf_counter() - start}
 
-    def gradient(self, version: int, boxed_weights: list, indices: np.ndarray, clip: float, beta: float,
-                 adv_mean: float, adv_std: float) -> dict[str, Any] | None:
+    def gradient(self, weights: np.ndarray, indices: np.ndarray, clip: float, beta: float, adv_mean: float,
+                 adv_std: float) -> dict[str, Any] | None:
         if self.shard is None:  # a worker that replaced a dead one has no shard this iteration
             return None
-        self.receiver.update(version, boxed_weights)
+        self.model.load(weights)
         idx = torch.tensor(indices)
         part = {k: v[idx] for k, v in self.shard.items()}
         return part_gradient(self.policy, part, self.config, clip, beta, adv_mean, adv_std, self.old_log_std)
@@ -105,7 +111,6 @@ class DPPO(Agent):
         self.step = OptimizerStep(self.policy, schedule(c.learning_rate, 0.0), eps=c.adam_eps,
                                   max_grad_norm=c.max_grad_norm)
         self.kl_coef = KLCoefficient(c.kl_beta)
-        self.broadcast = WeightBroadcast()
         self.workers = None  # started by the first iteration of a learn(), released at its end
 
     def modules(self) -> dict:
@@ -116,8 +121,7 @@ class DPPO(Agent):
         if self.workers is None:
             self.workers = start_runners(self, c.n_steps, DPPOWorker)
         # 1. Every worker collects its shard with the current weights; advantages come back.
-        self.broadcast.publish(self.policy)
-        shards = self.workers.call_all("collect", *self.broadcast.handle())
+        shards = self.workers.call_all("collect", self.weights())
         for shard in shards:
             self.record_episodes(shard["episodes"])
             self.num_steps += shard["steps"]
@@ -138,10 +142,7 @@ class DPPO(Agent):
                 results = self.gradient_round(parts, clip, mean, std)
                 if not results:
                     continue
-                gradients = [torch.from_numpy(np.mean([r["gradients"][i] for r in results], 0))
-                             for i in range(len(results[0]["gradients"]))]
-                self.step.apply(gradients)
-                self.broadcast.publish(self.policy)
+                self.step.apply(torch.from_numpy(np.mean([r["gradient"] for r in results], 0)))
                 terms.append(np.mean([r["terms"] for r in results], 0))
                 step_kl = sum(r["kl_sum"] for r in results) / sum(r["n"] for r in results)
                 kl_sum += step_kl
@@ -167,10 +168,16 @@ class DPPO(Agent):
             metrics["action_std"] = float(self.policy.log_std.detach().exp().mean())
         return metrics
 
+    def weights(self) -> Any:
+        """The chief's weights as they go to the workers: one flat array (in the object store once
+        when it is too large to travel inside each call)."""
+        return on_the_wire(self.step.flat.param.detach().cpu().numpy().copy())
+
     def gradient_round(self, parts: list[np.ndarray], clip: float, mean: float, std: float) -> list[dict]:
         """Every worker's gradient on its part (those with a shard: a replaced worker has none)."""
-        results = self.workers.call_each("gradient", [(*self.broadcast.handle(), part, clip, self.kl_coef.beta,
-                                                           mean, std) for part in parts])
+        weights = self.weights()
+        results = self.workers.call_each("gradient", [(weights, part, clip, self.kl_coef.beta, mean, std)
+                                                      for part in parts])
         return [r for r in results if r is not None]
 
     def release(self) -> None:

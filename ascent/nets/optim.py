@@ -177,11 +177,14 @@ class OptimizerStep:
         for group in self.optimizer.param_groups:
             group["lr"] = value
 
-    def apply(self, gradients: list[torch.Tensor]) -> None:
-        """A step along given gradients (one per parameter, in `params` order: computed elsewhere, as
-        a distributed algorithm's workers do), clipped like a loss's."""
-        if self.flat is not None:
-            self.flat.param.grad.copy_(torch.cat([g.reshape(-1) for g in gradients]))  # (in place: the views stay)
+    def apply(self, gradients: list[torch.Tensor] | torch.Tensor) -> None:
+        """A step along given gradients (one per parameter, in `params` order, or one flat tensor of
+        them all: computed elsewhere, as a distributed algorithm's workers do), clipped like a loss's."""
+        flat = isinstance(gradients, torch.Tensor)
+        if flat and self.flat is None:
+            gradients = list(torch.split(gradients, [p.numel() for p in self.params]))
+        if self.flat is not None:  # (in place: the views stay)
+            self.flat.param.grad.copy_(gradients if flat else torch.cat([g.reshape(-1) for g in gradients]))
             if self.max_grad_norm is not None:
                 self.flat.clip_grad_norm(self.max_grad_norm)
         else:

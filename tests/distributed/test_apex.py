@@ -71,13 +71,36 @@ def test_replay_server_keeps_the_actors_priorities_and_takes_updates():
              "priorities": np.array([0.0, 0.0, 0.0, 1.0])}
     server.add(chunk)
     assert server.size() == 4
-    drawn = server.sample(32, 0.4, 2)
-    assert all((b["obs"][:, 0] == 3).all() for b in drawn), "only the transition with priority > 0 is drawn"
-    np.testing.assert_allclose(drawn[0]["discounts"], 0.81)
+    drawn = server.sample(32, 0.4, 2)  # two minibatches, one after the other along the first axis
+    assert {k: len(v) for k, v in drawn.items()} == dict.fromkeys(drawn, 64)
+    assert (drawn["obs"][:, 0] == 3).all(), "only the transition with priority > 0 is drawn"
+    np.testing.assert_allclose(drawn["discounts"], 0.81)
+    assert (drawn["slots"] == 3).all()
     server.update_priorities([np.array([3, 0])], [np.array([0.0, 5.0])])
-    assert (server.sample(16, 0.4, 1)[0]["obs"][:, 0] == 0).all()
+    assert (server.sample(16, 0.4, 1)["obs"][:, 0] == 0).all()
     copy = ReplayServer(c, obs_space, gym.spaces.Discrete(2), seed=0, state=server.state_dict())
-    assert copy.size() == 4 and (copy.sample(8, 0.4, 1)[0]["obs"][:, 0] == 0).all()
+    assert copy.size() == 4 and (copy.sample(8, 0.4, 1)["obs"][:, 0] == 0).all()
+
+
+def test_each_minibatch_of_a_sample_has_its_own_importance_weights():
+    """Priorities 1 and 3: P = 1/4, 3/4; w = (N P)^-beta normalized by the largest weight among the
+    minibatch's own draws (Schaul et al. 2016), so a minibatch that drew only the likely transition
+    has weights 1, and one that drew both has w_likely / w_unlikely = (1/3)^beta."""
+    c = ApeXDQNConfig(buffer_size=8, chunk=2, prioritized_replay_alpha=1.0, prioritized_replay_eps=1e-9)
+    server = ReplayServer(c, gym.spaces.Box(-10, 10, (1,), np.float32), gym.spaces.Discrete(2), seed=3)
+    server.add({"obs": np.array([[0.0], [1.0]], np.float32), "actions": np.zeros(2, np.int64),
+                "rewards": np.zeros(2, np.float32), "next_obs": np.zeros((2, 1), np.float32),
+                "discounts": np.ones(2, np.float32), "terminated": np.zeros(2, np.float32),
+                "priorities": np.array([1.0, 3.0])})
+    beta, size = 0.5, 4
+    drawn = server.sample(size, beta, 50)
+    for i in range(50):
+        obs, weights = drawn["obs"][i * size:(i + 1) * size, 0], drawn["weights"][i * size:(i + 1) * size]
+        if (obs == 1).all():
+            np.testing.assert_allclose(weights, 1.0, rtol=1e-5)
+        else:
+            np.testing.assert_allclose(weights[obs == 0], 1.0, rtol=1e-5)
+            np.testing.assert_allclose(weights[obs == 1], (1 / 3) ** beta, rtol=1e-5)
 
 
 def test_a_continuous_action_space_is_refused_with_the_alternative():

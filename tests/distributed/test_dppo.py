@@ -45,8 +45,7 @@ def test_n_workers_on_the_same_data_give_the_single_process_ppo_step(n_workers, 
     mean, std = float(mb["advantages"].mean()), float(mb["advantages"].std())
     parts = [{k: v[i::n_workers] for k, v in mb.items()} for i in range(n_workers)]
     results = [part_gradient(chief.policy, p, c, 0.2, 0.5, mean, std, old_log_std) for p in parts]
-    step.apply([torch.from_numpy(np.mean([r["gradients"][i] for r in results], 0))
-                for i in range(len(results[0]["gradients"]))])
+    step.apply(torch.from_numpy(np.mean([r["gradient"] for r in results], 0)))
 
     # the normalization is the same, and so is the step
     np.testing.assert_allclose(torch.cat([(p["advantages"] - mean) / (std + 1e-8) for p in parts]).sort().values,

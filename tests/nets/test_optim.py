@@ -1,8 +1,9 @@
 """The low-overhead Adam and gradient clipping against PyTorch's own."""
 
+import pytest
 import torch
 
-from ascent.nets.optim import Adam, FlatParameters, RMSprop
+from ascent.nets.optim import Adam, FlatParameters, OptimizerStep, RMSprop
 
 
 def make_params(seed):
@@ -83,3 +84,24 @@ def test_flat_parameters_are_views_and_clip_like_torch():
     torch.testing.assert_close(flat.param.data, torch.cat([p.reshape(-1) for p in ref.parameters()]))
 
 
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_step_along_given_gradients_is_the_step_on_the_loss_whether_they_come_apart_or_flat(flat):
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)) for _ in range(3)]
+    for net in nets[1:]:
+        net.load_state_dict(nets[0].state_dict())
+    steps = [OptimizerStep(net, 0.05, "rmsprop", max_grad_norm=0.3, flat=flat) for net in nets]
+    start = [p.detach().clone() for p in nets[0].parameters()]
+    x = torch.randn(6, 3)
+    for _ in range(3):
+        steps[0]((nets[0](x) ** 2).sum())  # on the loss
+        grads = torch.autograd.grad((nets[1](x) ** 2).sum(), list(nets[1].parameters()))
+        steps[1].apply(list(grads))  # given one per parameter
+        grads = torch.autograd.grad((nets[2](x) ** 2).sum(), list(nets[2].parameters()))
+        steps[2].apply(torch.cat([g.reshape(-1) for g in grads]))  # given flat
+    for other in nets[1:]:
+        for p, q in zip(nets[0].parameters(), other.parameters()):
+            torch.testing.assert_close(p, q)
+    assert all(not torch.equal(p, q) for p, q in zip(nets[0].parameters(), start))  # (the steps moved them)
