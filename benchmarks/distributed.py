@@ -6,6 +6,8 @@
   python benchmarks/distributed.py memory [--steps 1000000]  # driver/actor RSS and object store over a long IMPALA run
   python benchmarks/distributed.py learner         # learner-only updates/s x batch: how many actors one learner sustains
   python benchmarks/distributed.py startup [--seeds 3]   # where a run's first seconds go (imports, Ray, actors)
+  python benchmarks/distributed.py rounds          # DPPO's synchronous step as a round trip, 1 and 2 workers
+  python benchmarks/distributed.py settings ALGO ENV TARGET CAP '{json}' ...   # steps/seconds to a target per setting
 
 Each configuration runs in a fresh process (its own Ray); steps/s are measured between the first
 and the last iteration, so Ray's start and the actors' spawning are not in them (they are reported
@@ -149,7 +151,41 @@ t4 = time.perf_counter()
 agent.broadcast.publish(agent.policy)
 pool.call_all("sample", *agent.broadcast.handle())
 t5 = time.perf_counter()
-print(json.dumps({"imports": t1 - t0, "construct": t2 - t1, "ray_init": t3 - t2, "actors": t4 - t3, "first_segments": t5 - t4}))
+pool.shutdown()
+import ray
+from ascent.distributed.a3c import A3CWorker
+a3c = get_algorithm("a3c")("CartPole-v1", seed=0, verbose=0, n_actors=2)
+t6 = time.perf_counter()
+a3c.start_server()  # (as A3C's first iteration does: the server first, then the workers, all starting at once)
+a3c.workers = start_runners(a3c, a3c.config.n_steps, A3CWorker)
+t7 = time.perf_counter()
+ray.get(a3c.server.pull.remote())
+t8 = time.perf_counter()
+print(json.dumps({"imports": t1 - t0, "construct": t2 - t1, "ray_init": t3 - t2, "actors": t4 - t3, "first_segments": t5 - t4,
+                  "a3c_workers": t7 - t6, "a3c_server_after": t8 - t7}))
+'''
+
+ROUNDS = r'''
+import json, sys, time
+import numpy as np
+from ascent.registry import get_algorithm
+spec = json.loads(sys.argv[1])
+hp = {"n_envs": 4 // spec["n_actors"], "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10,
+      "learning_rate": 1e-3, "batch_size": 256, "n_actors": spec["n_actors"]}
+agent = get_algorithm("dppo")("Pendulum-v1", seed=0, verbose=0, **hp)
+spent = {"round": [], "iteration": []}
+original = agent.gradient_round
+def timed(*args):
+    start = time.perf_counter()
+    out = original(*args)
+    spent["round"].append(time.perf_counter() - start)
+    return out
+agent.gradient_round = timed
+marks = []
+agent.learn(5 * 4096, callbacks=lambda a, m: marks.append(time.perf_counter()) or True, progress_bar=False)
+rounds = spent["round"][len(spent["round"]) // 5:]
+print(json.dumps({"round_ms": 1e3 * float(np.median(rounds)), "rounds_per_iteration": len(spent["round"]) / len(marks),
+                  "iteration_s": float(np.median(np.diff(marks)))}))
 '''
 
 
@@ -190,13 +226,17 @@ def scaling(args) -> None:
         base = base or r["steps_per_s"]
         print(f"| {n} | {r['steps_per_s']:.0f} | {r['steps_per_s'] / base:.2f} |")
     print()
-    print("| actors | env steps/s (CPU-bound CartPole, 8 envs per actor) | vs 1 actor |")
-    print("|---:|---:|---:|")
-    base = None
-    for n in (1, 2):
-        r = run({"algo": "impala", "env": "CartPole-v1", "steps": 400_000, "hp": {"n_actors": n, "n_envs": 8}})
-        base = base or r["steps_per_s"]
-        print(f"| {n} | {r['steps_per_s']:.0f} | {r['steps_per_s'] / base:.2f} |")
+    print("| segments per batch | actors | env steps/s (CPU-bound CartPole, 8 envs per actor) | vs 1 actor | "
+          "learner utilisation |")
+    print("|---:|---:|---:|---:|---:|")
+    for segments in (2, 4):  # (2: the default)
+        base = None
+        for n in (1, 2):
+            r = run({"algo": "impala", "env": "CartPole-v1", "steps": 400_000,
+                     "hp": {"n_actors": n, "n_envs": 8, "segments_per_batch": segments}})
+            base = base or r["steps_per_s"]
+            print(f"| {segments} | {n} | {r['steps_per_s']:.0f} | {r['steps_per_s'] / base:.2f} | "
+                  f"{r['learner_utilisation']:.2f} |", flush=True)
 
 
 TARGETS = [  # (algorithm, env, target, step cap, hyperparameters, single-process peer, its hyperparameters)
@@ -269,18 +309,50 @@ def learner(args) -> None:
 
 def startup(args) -> None:
     """Where a distributed run's first seconds go: imports, the agent, Ray's start, the actors'
-    processes (each imports torch and ascent, makes its envs and policy), their first segments."""
+    processes (each imports torch and ascent, makes its envs and policy), their first segments;
+    then, on the same Ray, A3C's two workers and its parameter server started together."""
     rows = [run({}, STARTUP) for _ in range(args.seeds)]
     names = ("imports", "construct", "ray_init", "actors", "first_segments")
-    print("| imports s | agent s | ray.init s | 2 actors started s | first segments s | total s |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| imports s | agent s | ray.init s | 2 IMPALA actors started s | first segments s | total s | "
+          "A3C: 2 workers started s | A3C: its server ready after them s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print("| " + " | ".join(f"{r[n]:.2f}" for n in names) + f" | {sum(r[n] for n in names):.2f} |")
+        print("| " + " | ".join(f"{r[n]:.2f}" for n in names) + f" | {sum(r[n] for n in names):.2f} | "
+              f"{r['a3c_workers']:.2f} | {r['a3c_server_after']:.2f} |")
+
+
+def rounds(args) -> None:
+    """DPPO's synchronous step as a round trip: the median seconds of one (weights out to every
+    worker, their gradients back), with one worker and with two, at PPO's Pendulum settings."""
+    print("| workers | ms per minibatch step (round trip) | steps per iteration | s per iteration |")
+    print("|---:|---:|---:|---:|")
+    for n in (1, 2):
+        r = run({"n_actors": n}, ROUNDS)
+        print(f"| {n} | {r['round_ms']:.1f} | {r['rounds_per_iteration']:.0f} | {r['iteration_s']:.2f} |")
+
+
+def settings(args) -> None:
+    """Steps and train seconds to a target for each of several settings of one algorithm (seeds
+    0..--seeds-1): `settings ALGO ENV TARGET STEP_CAP '{json}' ['{json}' ...]`."""
+    algo, env, target, cap, *variants = args.rest
+    print("| settings | steps to target (per seed) | train s (per seed) |")
+    print("|---|---|---|")
+    for text in variants:
+        hits = []
+        for seed in range(args.seeds):
+            r = run({"algo": algo, "env": env, "steps": int(cap), "seed": seed, "hp": json.loads(text),
+                     "target": float(target), "eval_every": 10_000 if int(cap) > 200_000 else 5_000})
+            hits.append(next(((st, t) for st, t, ret, _ in r["evals"] if ret >= float(target)), None))
+        steps = ", ".join("-" if h is None else f"{h[0]:,}" for h in hits)
+        secs = ", ".join("-" if h is None else f"{h[1]:.1f}" for h in hits)
+        print(f"| `{text}` | {steps} | {secs} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["throughput", "scaling", "learning", "memory", "learner", "startup"])
+    parser.add_argument("what", choices=["throughput", "scaling", "learning", "memory", "learner", "startup", "rounds",
+                                         "settings"])
+    parser.add_argument("rest", nargs="*", help="settings: ALGO ENV TARGET STEP_CAP and JSON hyperparameters")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", default=None, help="learning: only these algorithms (comma-separated)")
     parser.add_argument("--steps", type=int, default=1_000_000)

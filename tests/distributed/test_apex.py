@@ -130,12 +130,12 @@ def test_a_killed_replay_actor_is_restored_or_rebuilt_and_the_run_goes_on(snapsh
 
 
 @pytest.mark.slow
-def test_apex_dqn_improves_on_cartpole():
-    agent = ApeXDQN("CartPole-v1", seed=0, verbose=0)
+def test_apex_dqn_learns_cartpole():
+    agent = ApeXDQN("CartPole-v1", seed=0, verbose=0)  # (its CartPole preset)
     before = agent.evaluate(5)["mean_return"]
-    agent.learn(25_000, progress_bar=False)
+    agent.learn(15_000, progress_bar=False)
     assert agent.counters.n_updates > 5_000
-    assert agent.evaluate(10)["mean_return"] >= max(100.0, 3 * before)
+    assert agent.evaluate(10)["mean_return"] >= max(300.0, 3 * before)  # (500 on seeds 0 and 1 here)
 
 
 def test_dpg_actors_explore_from_the_largest_noise_down_geometrically():
