@@ -23,7 +23,7 @@ def test_a3c_learns_cartpole():
 def test_a_killed_parameter_server_is_rebuilt_and_a_killed_worker_replaced():
     import ray
 
-    agent = A3C("CartPole-v1", seed=1, verbose=0, n_actors=2, n_envs=2, n_steps=8)
+    agent = A3C("CartPole-v1", seed=1, verbose=0, n_actors=2, n_envs=2, n_steps=8, rounds_per_call=1)
     log = {}
 
     def kill(agent, metrics):
@@ -33,10 +33,10 @@ def test_a_killed_parameter_server_is_rebuilt_and_a_killed_worker_replaced():
             log["version_before"] = agent.counters.version
             ray.kill(agent.server, no_restart=True)
         log["restarts"] = metrics["actor_restarts"]
-        log["version"] = metrics["version"]
         return True
 
     agent.learn(6_000, callbacks=kill, progress_bar=False)
     assert agent.num_steps >= 6_000
     assert log["restarts"] >= 2  # the worker and the server
-    assert log["version"] > log["version_before"], "the rebuilt server went on from the mirror's version"
+    # the final state (mirrored exactly as learn() ends): the rebuilt server went on from the mirror's version
+    assert agent.counters.version > log["version_before"]
