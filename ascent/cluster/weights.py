@@ -82,7 +82,7 @@ class FlatModel:
         self.flat = FlatParameters(module)
 
     def weights(self) -> np.ndarray:
-        return self.flat.param.detach().cpu().numpy().copy()
+        return self.flat.numpy()
 
     def load(self, weights: np.ndarray) -> None:
         self.flat.param.data.copy_(torch.as_tensor(np.array(weights, dtype=np.float32)))  # (Ray's arrays are read-only)

@@ -80,7 +80,7 @@ class ParameterServer:
             self.load(state)
 
     def weights(self) -> np.ndarray:
-        return self.step.flat.param.detach().numpy().copy()
+        return self.step.flat.numpy()
 
     def pull(self) -> tuple[int, np.ndarray]:
         return self.version, self.weights()

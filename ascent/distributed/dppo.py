@@ -171,7 +171,7 @@ class DPPO(Agent):
     def weights(self) -> Any:
         """The chief's weights as they go to the workers: one flat array (in the object store once
         when it is too large to travel inside each call)."""
-        return on_the_wire(self.step.flat.param.detach().cpu().numpy().copy())
+        return on_the_wire(self.step.flat.numpy())
 
     def gradient_round(self, parts: list[np.ndarray], clip: float, mean: float, std: float) -> list[dict]:
         """Every worker's gradient on its part (those with a shard: a replaced worker has none)."""

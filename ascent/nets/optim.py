@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
 import torch
 
 
@@ -133,6 +134,10 @@ class FlatParameters:
 
     def zero_grad(self) -> None:
         self.param.grad.zero_()
+
+    def numpy(self) -> np.ndarray:
+        """A host copy of the parameters as one array (what travels to another process)."""
+        return self.param.detach().cpu().numpy().copy()
 
     def clip_grad_norm(self, max_norm: float) -> torch.Tensor:
         """Scale the gradient to global L2 norm <= max_norm; returns the norm before."""
