@@ -1,4 +1,4 @@
-"""The `ascent` command line: train, eval, resume, plot, list, diagnose, table.
+"""The `ascent` command line: train, eval, resume, collect, plot, list, diagnose, table.
 
 Every user error (unknown algorithm/env/hyperparameter, bad value, missing or corrupt run dir)
 exits with status 2 and one line `ascent: error: ...`, never a traceback.
@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/learning_curve.png for one run, else curves.png)")
     pl.add_argument("--metric", default="episode_return", help="CSV column to plot")
     pl.add_argument("--smoothing", type=int, default=10)
+
+    co = sub.add_parser("collect", help="record a trained run's agent (or random actions) into a Minari dataset")
+    co.add_argument("run_dir", nargs="?", default=None, help="the run whose agent acts (optional with --policy random --env)")
+    co.add_argument("--episodes", type=_positive_int, required=True, help="episodes to record")
+    co.add_argument("--out", required=True, help="directory of the dataset to write (Minari format, HDF5)")
+    co.add_argument("--deterministic", action="store_true", help="the policy's deterministic action (default: sampled)")
+    co.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
+    co.add_argument("--policy", choices=("agent", "random"), default="agent", help="agent (the run's) or random actions")
+    co.add_argument("--env", default=None, help="env id for --policy random without a run directory")
+    co.add_argument("--dataset-id", default=None, help="Minari id recorded in the metadata (default ENV/ascent-ALGO-v0)")
 
     ls = sub.add_parser("list", help="algorithms and presets; `ascent list ALGO` shows its hyperparameters")
     ls.add_argument("algo", nargs="?")
@@ -180,6 +190,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from ascent.imitation.datasets import collect
+
+    r = collect(args.run_dir, args.episodes, args.out, args.deterministic, args.seed, args.policy, args.env, args.dataset_id)
+    print(f"recorded {r['episodes']} episodes ({r['steps']} steps) of {args.policy if args.policy == 'random' else args.run_dir}: "
+          f"mean return {r['mean_return']:.2f} +- {r['std_return']:.2f}")
+    print(f"dataset {r['dataset_id']}: {r['path']} (use it with --set dataset={r['path']})")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from ascent.core.plotting import check_column, plot_runs
 
@@ -250,7 +270,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "resume": cmd_resume, "plot": cmd_plot, "list": cmd_list,
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "resume": cmd_resume, "collect": cmd_collect, "plot": cmd_plot, "list": cmd_list,
             "diagnose": cmd_diagnose, "table": cmd_table}
 
 

@@ -38,6 +38,10 @@ class TrainingInterrupted(AscentError):
         self.signal_number = signal_number
 
 
+class DatasetError(AscentError, ValueError):
+    """A demonstration dataset that is missing, empty, corrupt, or made for another env or space."""
+
+
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """' (did you mean: a, b?)' for close matches of `name` among `choices`, or ''."""
     choices = list(choices)
@@ -46,3 +50,4 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
         low = name.lower()
         close = [c for c in choices if low in c.lower()][:n]
     return f" (did you mean: {', '.join(close)}?)" if close else ""
+

@@ -33,6 +33,9 @@ ALGORITHMS: dict[str, str] = {
     "dppo": "ascent.distributed.dppo:DPPO",
     "apex": "ascent.distributed.apex:ApeXDQN",
     "apex-dpg": "ascent.distributed.apex:ApeXDPG",
+    "bc": "ascent.imitation.bc:BC",
+    "dagger": "ascent.imitation.dagger:DAgger",
+    "gail": "ascent.imitation.gail:GAIL",
 }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,13 @@ TRPO_SMALL = dict(n_envs=1, n_steps=64, batch_size=32, n_critic_updates=2, cg_ma
                   log_interval=1)
 TABULAR = dict(n_envs=2, q_init=0.5, log_interval=1)  # optimistic q_init: the table moves without a goal reached
 
+# The imitation algorithms' demonstrations and expert, made once per session by `demonstrations`
+# below (the paths are fixed at import: the cases name them).
+DEMOS_ROOT = Path(tempfile.mkdtemp(prefix="ascent-contract-demos-"))
+CARTPOLE_DEMOS, EXPERT_RUN = str(DEMOS_ROOT / "cartpole"), str(DEMOS_ROOT / "expert")
+IMITATION = dict(dataset=CARTPOLE_DEMOS, net_arch=(16, 16), log_interval=1)
+GENERATOR_SMALL = "n_envs=2;n_steps=16;batch_size=32;n_epochs=1;net_arch=16,16"
+
 # Every registered algorithm, keyed by its registry name. The sizes override the env's preset
 # (ascent/presets/*.toml applies by env id) so that a preset change cannot slow these tests down.
 CASES: dict[str, Case] = {
@@ -106,6 +114,14 @@ CASES: dict[str, Case] = {
     "apex-dpg": Case("Pendulum-v1", dict(n_actors=2, actor_steps=20, chunk=10, learning_starts=40, batch_size=16,
                                          buffer_size=1000, prefetch=2, net_arch=(16, 16), log_interval=1),
                      None, 400, ("policy_delay", 0), ((BOX, gym.spaces.Discrete(3), "action"), (DICT_OBS, BOX, "obs"))),
+    # imitation: BC counts gradient steps; DAgger and GAIL env steps
+    "bc": Case("CartPole-v1", dict(IMITATION, eval_interval=16, batch_size=16, eval_every=0), 16, 64,
+               ("validation_fraction", 1.5), ON_POLICY_BAD),
+    "dagger": Case("CartPole-v1", dict(IMITATION, expert=EXPERT_RUN, n_episodes=1, round_steps=16, train_steps=4,
+                                       initial_train_steps=4, batch_size=16, eval_every=0), 16, 64,
+                   ("beta_decay", 1.5), ON_POLICY_BAD),
+    "gail": Case("CartPole-v1", dict(IMITATION, generator_set=GENERATOR_SMALL, n_disc_updates=1, disc_batch_size=16),
+                 32, 128, ("disc_learning_rate", -1.0), ON_POLICY_BAD),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -118,7 +134,8 @@ CASES: dict[str, Case] = {
 # transitions cut as truncations, `ReplayBuffer.cut_episodes`).
 ENV_RESET = "the envs are re-seeded and reset on resume: env state is not checkpointed"
 RESUME_NOT_EXACT: dict[str, str] = {name: ENV_RESET for name in
-                                    ("ppo", "a2c", "trpo", "npg", "ac", "sac", "td3", "ddpg", "dqn", "qlearning", "sarsa")}
+                                    ("ppo", "a2c", "trpo", "npg", "ac", "sac", "td3", "ddpg", "dqn", "qlearning", "sarsa",
+                                     "dagger", "gail")}
 # Asynchronous actors: which actor's segments make a batch, and with which weights they were
 # collected, depends on timing, so neither a run nor its resumption repeats exactly.
 ASYNCHRONOUS = "asynchronous actors: the segments of a batch and the weights that collected them depend on timing"
@@ -136,6 +153,23 @@ IN_ACTORS = "the envs live in Ray actors, started anew by a resumed run"
 STATE_NOT_CHECKPOINTED: dict[str, str] = {"impala": f"{IN_ACTORS}; {ASYNCHRONOUS}", "a3c": f"{IN_ACTORS}; {ASYNCHRONOUS}",
                                           "dppo": IN_ACTORS, "apex": f"{IN_ACTORS}; {ASYNCHRONOUS}",
                                           "apex-dpg": f"{IN_ACTORS}; {ASYNCHRONOUS}"}
+
+@pytest.fixture(scope="session", autouse=True)
+def demonstrations():
+    """A 4-episode random-policy CartPole dataset and a (barely trained) PPO run as the expert."""
+    import gymnasium as gym
+    from ascent.imitation.datasets import record_episodes, write_dataset
+
+    env = gym.make("CartPole-v1")
+    space = env.action_space
+    space.seed(0)
+    write_dataset(CARTPOLE_DEMOS, record_episodes(lambda obs: np.array([space.sample()]), env, 4, seed=0), env,
+                  "cartpole/contract-v0", "random")
+    get_algorithm("ppo")("CartPole-v1", seed=0, run_dir=EXPERT_RUN, verbose=0, **CASES["ppo"].hyperparameters).learn(
+        64, progress_bar=False)
+    yield
+    shutil.rmtree(DEMOS_ROOT, ignore_errors=True)
+
 
 WALL_CLOCK = ("wall_time", "steps_per_s", "actor_steps_per_s", "learner_utilisation")  # (timings)
 ALGOS = sorted(ALGORITHMS)

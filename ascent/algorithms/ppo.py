@@ -81,9 +81,13 @@ class PPO(Agent):
         return {"policy": self.policy, "optimizer": self.step.optimizer, "kl_coef": self.kl_coef}
 
     def train_iteration(self) -> dict[str, float]:
-        c = self.config
         # 1-2. Experience (n_steps x n_envs transitions), GAE(lambda) advantages, targets R = A + V.
-        batch = agent_advantage_batch(self)
+        return self.update(agent_advantage_batch(self))
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Steps 3-4 on a batch of x, actions, logprobs, values, advantages, returns (what an
+        imitation algorithm that relabels the rewards hands its generator: GAIL, AIRL)."""
+        c = self.config
         old_log_std = None
         if c.kl_penalty:  # pi_old's parameters, for the exact KL(pi_old || pi_theta)
             with torch.no_grad():

@@ -82,9 +82,12 @@ class TRPO(Agent):
         return {"policy": self.policy, "critic_optimizer": self.critic_step.optimizer}
 
     def train_iteration(self) -> dict[str, float]:
-        c = self.config
         # Experience, GAE(lambda) advantages and value targets R = A + V.
-        batch = agent_advantage_batch(self)
+        return self.update(agent_advantage_batch(self))
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Steps 1-5 on a batch of x, actions, logprobs, values, advantages, returns (as PPO.update)."""
+        c = self.config
         x, actions, old_logprob = batch["x"], batch["actions"], batch["logprobs"]
         adv = normalize_advantages(batch["advantages"]) if c.normalize_advantage else batch["advantages"]
         policy = self.policy

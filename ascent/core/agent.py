@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import importlib
 import json
 import os
 import platform
@@ -96,11 +97,13 @@ class Agent:
 
     algo: ClassVar[str] = ""
     Config: ClassVar[type]
+    curve_metric: ClassVar[str] = "episode_return"  # the column of the run's learning_curve.png
     # Optional parts, set by setup() where an algorithm has them (see the module docstring).
     policy: Any = None
     replay: Any = None
     save_replay: bool = False  # write `replay` beside every checkpoint (the off-policy configs' save_replay_buffer)
     reward_scaler: Any = None
+    finished: bool = False  # set by an algorithm whose training ends before its steps (BC's early stopping)
 
     def __init__(
         self,
@@ -320,6 +323,7 @@ class Agent:
         """What training continues from: config, counters, RNG, module states (not the envs: see README, resume)."""
         return {
             "algo": self.algo,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",  # (load_agent imports it)
             "env_id": importable_env_id(self.env_id),
             "env_spec": spec_json(self.env_spec),
             "seed": self.seed,
@@ -418,6 +422,19 @@ class Agent:
         self.episode_returns.extend(payload.get("episode_returns", []))
         torch.set_rng_state(payload["rng"]["torch"])
         self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
+
+
+def load_agent(path: str | os.PathLike, env: EnvLike | None = None, verbose: int = 0, device: str | None = None) -> Agent:
+    """The agent saved in a checkpoint, by the class it records: what the layers above the algorithms
+    (an imitation algorithm's expert) use where the registry, which sits above them, cannot be asked."""
+    payload = load_checkpoint(path)
+    where = payload.get("class")
+    if not where:
+        raise CheckpointError(f"{path} was written by an ascent that did not record its agent's class; load it once "
+                              "with ascent.load(path) and save it again (agent.save(path)) to use it here")
+    module, name = str(where).split(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.load(path, env=env, verbose=verbose, device=device)
 
 
 def replay_path(checkpoint: str | os.PathLike, step: int | None = None) -> Path:

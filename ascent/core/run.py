@@ -223,7 +223,7 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
     stop = StopSignals(saving=run is not None)
     try:
         with stop:
-            while agent.num_steps < agent.target_steps and stop.received is None:
+            while agent.num_steps < agent.target_steps and stop.received is None and not agent.finished:
                 before = agent.num_steps
                 with agent.on_device():
                     metrics = agent.train_iteration()
@@ -268,7 +268,7 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
         agent.save(run.model, replay=False)
         from ascent.core.plotting import plot_runs  # matplotlib: only when a curve is drawn
 
-        plot_runs([run.path], run.curve, title=f"{agent.algo} {agent.env_id or ''}")
+        plot_runs([run.path], run.curve, column=agent.curve_metric, title=f"{agent.algo} {agent.env_id or ''}")
     if stop.received is not None:
         name = signal.Signals(stop.received).name
         if run is not None:
