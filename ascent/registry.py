@@ -36,6 +36,7 @@ ALGORITHMS: dict[str, str] = {
     "bc": "ascent.imitation.bc:BC",
     "dagger": "ascent.imitation.dagger:DAgger",
     "gail": "ascent.imitation.gail:GAIL",
+    "airl": "ascent.imitation.airl:AIRL",
 }
 
 

@@ -122,6 +122,8 @@ CASES: dict[str, Case] = {
                    ("beta_decay", 1.5), ON_POLICY_BAD),
     "gail": Case("CartPole-v1", dict(IMITATION, generator_set=GENERATOR_SMALL, n_disc_updates=1, disc_batch_size=16),
                  32, 128, ("disc_learning_rate", -1.0), ON_POLICY_BAD),
+    "airl": Case("CartPole-v1", dict(IMITATION, generator_set=GENERATOR_SMALL, n_disc_updates=1, disc_batch_size=16,
+                                     grad_penalty=1.0), 32, 128, ("disc_batch_size", 0), ON_POLICY_BAD),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -135,7 +137,7 @@ CASES: dict[str, Case] = {
 ENV_RESET = "the envs are re-seeded and reset on resume: env state is not checkpointed"
 RESUME_NOT_EXACT: dict[str, str] = {name: ENV_RESET for name in
                                     ("ppo", "a2c", "trpo", "npg", "ac", "sac", "td3", "ddpg", "dqn", "qlearning", "sarsa",
-                                     "dagger", "gail")}
+                                     "dagger", "gail", "airl")}
 # Asynchronous actors: which actor's segments make a batch, and with which weights they were
 # collected, depends on timing, so neither a run nor its resumption repeats exactly.
 ASYNCHRONOUS = "asynchronous actors: the segments of a batch and the weights that collected them depend on timing"

@@ -36,6 +36,7 @@ from ascent.core.config import NetworkConfig, parse_set, param
 from ascent.errors import ConfigError, EnvError
 from ascent.imitation.datasets import Demonstrations
 from ascent.nets.layers import MLP
+from ascent.nets.normalize import RunningMeanStd
 
 GENERATORS = {"ppo": PPO, "trpo": TRPO}
 REWARD_FORMS = ("softplus", "log_d", "logit")
@@ -67,7 +68,9 @@ class AdversarialConfig(NetworkConfig):
 
 
 class PairEncoder(nn.Module):
-    """The discriminator's input: the observation standardized by the expert's statistics (fixed),
+    """The discriminator's input: the observation standardized by running statistics of the expert's
+    and the policy's observations (as the `imitation` library's RunningNorm; fixed where a learned
+    reward is only read),
     the action (one-hot, or scaled to [-1, 1] by the bounds), and a flag that is 1 for the absorbing
     state (whose observation and action are zeros)."""
 
@@ -85,17 +88,20 @@ class PairEncoder(nn.Module):
             self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32))
         else:
             raise EnvError(f"the discriminator reads Discrete or bounded 1-D Box actions; this env has {action_space}")
-        mean = np.zeros(self.obs_dim, np.float32) if demos is None else demos.obs.reshape(len(demos), -1).mean(0)
-        std = np.ones(self.obs_dim, np.float32) if demos is None else demos.obs.reshape(len(demos), -1).std(0)
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
+        self.normalizer = RunningMeanStd((self.obs_dim,), clip=10.0)
+        if demos is not None:
+            self.update(torch.as_tensor(demos.obs))
         self.state_dim = self.obs_dim + 1
         self.dim = self.obs_dim + self.action_dim + 1
 
+    def update(self, obs: torch.Tensor) -> None:
+        """Move the standardization's statistics with observations seen (the expert's, each rollout's)."""
+        self.normalizer.update(obs.reshape(len(obs), -1).float())
+
     def states(self, obs: torch.Tensor, absorbing: torch.Tensor) -> torch.Tensor:
-        """(B, obs_dim + 1): standardized obs (zeros where absorbing) and the absorbing flag."""
+        """(B, obs_dim + 1): standardized obs, clipped to +-10 (zeros where absorbing), and the absorbing flag."""
         flag = absorbing.float().unsqueeze(-1)
-        z = (obs.reshape(len(obs), -1).float() - self.mean) / self.std
+        z = self.normalizer(obs.reshape(len(obs), -1).float())
         return torch.cat([z * (1 - flag), flag], -1)
 
     def actions(self, actions: torch.Tensor, absorbing: torch.Tensor) -> torch.Tensor:
@@ -120,11 +126,10 @@ def discriminator_loss(expert_logits: torch.Tensor, policy_logits: torch.Tensor)
     return F.softplus(-expert_logits).mean() + F.softplus(policy_logits).mean()
 
 
-def gradient_penalty(logit_fn, expert: torch.Tensor, policy: torch.Tensor, generator: torch.Generator | None = None
-                     ) -> torch.Tensor:
-    """E[(||grad_x logit(x_hat)||_2 - 1)^2] at x_hat = e x_expert + (1 - e) x_policy, e ~ U(0, 1)
-    (Gulrajani et al. 2017; used on GAIL's discriminator by Kostrikov et al. 2019)."""
-    eps = torch.rand(len(expert), 1, generator=generator)
+def gradient_penalty(logit_fn, expert: torch.Tensor, policy: torch.Tensor) -> torch.Tensor:
+    """E[(||grad_x logit(x_hat)||_2 - 1)^2] at x_hat = e x_expert + (1 - e) x_policy, e ~ U(0, 1) from
+    torch's (checkpointed) stream (Gulrajani et al. 2017; on GAIL's discriminator: Kostrikov et al. 2019)."""
+    eps = torch.rand(len(expert), 1)
     x_hat = (eps * expert + (1 - eps) * policy).requires_grad_(True)
     grad, = torch.autograd.grad(logit_fn(x_hat).sum(), x_hat, create_graph=True)
     return (grad.norm(dim=-1) - 1).square().mean()
@@ -228,12 +233,15 @@ def expert_pairs(demos: Demonstrations, absorbing: bool) -> dict[str, torch.Tens
     return out
 
 
-def policy_pairs(t: dict[str, torch.Tensor], absorbing: bool) -> dict[str, torch.Tensor]:
-    """A rollout's valid transitions, flat, with one absorbing-state row per terminated step."""
+def policy_pairs(t: dict[str, torch.Tensor], absorbing: bool, encoder: PairEncoder | None = None) -> dict[str, torch.Tensor]:
+    """A rollout's valid transitions, flat, with one absorbing-state row per terminated step; the
+    `encoder`'s statistics see their observations."""
     valid = t["valid"]
     out = {"obs": t["obs"][valid], "actions": t["actions"][valid], "next_obs": t["next_obs"][valid],
            "terminated": t["terminated"][valid]}
     out["is_absorbing"] = torch.zeros(len(out["obs"]), dtype=torch.bool)
+    if encoder is not None:
+        encoder.update(out["obs"])
     n_abs = int(out["terminated"].sum()) if absorbing else 0
     if n_abs:
         out = append_absorbing(out, n_abs)
@@ -246,6 +254,21 @@ def append_absorbing(pairs: dict[str, torch.Tensor], n: int) -> dict[str, torch.
             "next_obs": torch.zeros((n, *pairs["next_obs"].shape[1:]), dtype=pairs["next_obs"].dtype),
             "terminated": torch.ones(n, dtype=torch.bool), "is_absorbing": torch.ones(n, dtype=torch.bool)}
     return {k: torch.cat([pairs[k], rows[k]]) for k in pairs}
+
+
+def flat_rows(t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A rollout's (T, N) transitions as (T * N) rows (invalid steps included: their rewards are unused)."""
+    T, N = t["valid"].shape
+    rows = {k: t[k].reshape(T * N, *t[k].shape[2:]) for k in ("obs", "actions", "next_obs", "terminated")}
+    rows["is_absorbing"] = torch.zeros(T * N, dtype=torch.bool)
+    return rows
+
+
+def absorbing_row(like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One absorbing-state row (its next state absorbing too), shaped as the rows of `like`."""
+    return {"obs": torch.zeros_like(like["obs"][:1]), "actions": torch.zeros_like(like["actions"][:1]),
+            "next_obs": torch.zeros_like(like["next_obs"][:1]), "terminated": torch.ones(1, dtype=torch.bool),
+            "is_absorbing": torch.ones(1, dtype=torch.bool)}
 
 
 def sample_rows(pairs: dict[str, torch.Tensor], n: int, rng: np.random.Generator, gamma: float) -> dict[str, torch.Tensor]:

@@ -23,9 +23,9 @@ import torch
 
 from ascent.core.agent import Agent
 from ascent.core.config import param
-from ascent.imitation.adversarial import (REWARD_FORMS, AdversarialConfig, Generator, PairEncoder, discriminator_loss,
-                                          expert_pairs, gradient_penalty, policy_pairs, reward_from_logits,
-                                          sample_rows, scalar_net)
+from ascent.imitation.adversarial import (REWARD_FORMS, AdversarialConfig, Generator, PairEncoder, absorbing_row,
+                                          discriminator_loss, expert_pairs, flat_rows, gradient_penalty, policy_pairs,
+                                          reward_from_logits, sample_rows, scalar_net)
 from ascent.imitation.datasets import dataset_for
 from ascent.nets.optim import OptimizerStep
 
@@ -66,7 +66,6 @@ class GAIL(Agent):
         encoder = PairEncoder(self.envs.observation_space, self.envs.action_space, demos)
         self.discriminator = Discriminator(encoder, c.net_arch, c.activation)
         self.disc_step = OptimizerStep(self.discriminator, c.disc_learning_rate)
-        self.torch_rng = torch.Generator().manual_seed(self.seed)  # (the gradient penalty's interpolation)
 
     def modules(self) -> dict:
         return {**self.generator.modules(), "discriminator": self.discriminator, "disc_optimizer": self.disc_step.optimizer}
@@ -78,7 +77,7 @@ class GAIL(Agent):
         c = self.config
         # 1. Experience from the generator's policy.
         t = self.generator.rollout(self)
-        policy = policy_pairs(t, c.absorbing)
+        policy = policy_pairs(t, c.absorbing, self.discriminator.encoder)
         # 2. The discriminator: expert pairs against the generator's, balanced.
         for _ in range(c.n_disc_updates):
             expert_batch = sample_rows(self.expert, c.disc_batch_size, self.rng, self.generator.gamma)
@@ -87,10 +86,8 @@ class GAIL(Agent):
             self.disc_step(loss)
         # 3. The learned reward replaces the env's; the generator's own update.
         with torch.no_grad():
-            T, N = t["valid"].shape
-            flat = {k: t[k].reshape(T * N, *t[k].shape[2:]) for k in ("obs", "actions")}
-            flat["is_absorbing"] = torch.zeros(T * N, dtype=torch.bool)
-            rewards = reward_from_logits(self.discriminator(flat), c.reward).reshape(T, N)
+            flat = flat_rows(t)
+            rewards = reward_from_logits(self.discriminator(flat), c.reward).reshape(t["valid"].shape)
             absorbing_value = None
             if c.absorbing:  # V(s_a) = r(s_a) / (1 - gamma): the absorbing state loops on itself
                 r_abs = reward_from_logits(self.discriminator(absorbing_row(flat)), c.reward)[0]
@@ -113,13 +110,8 @@ class GAIL(Agent):
         terms = {"disc_loss": loss.detach(),
                  "disc_expert_accuracy": (logits_e > 0).float().mean(), "disc_policy_accuracy": (logits_p < 0).float().mean()}
         if self.config.grad_penalty:
-            gp = gradient_penalty(self.discriminator.logits_of, x_expert, x_policy, self.torch_rng)
+            gp = gradient_penalty(self.discriminator.logits_of, x_expert, x_policy)
             loss = loss + self.config.grad_penalty * gp
             terms["grad_penalty"] = gp.detach()
         return loss, terms
 
-
-def absorbing_row(like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """One absorbing-state input, shaped as the rows of `like`."""
-    return {"obs": torch.zeros_like(like["obs"][:1]), "actions": torch.zeros_like(like["actions"][:1]),
-            "is_absorbing": torch.ones(1, dtype=torch.bool)}

@@ -44,14 +44,15 @@ def test_gradient_penalty_of_a_linear_discriminator_is_closed_form():
     assert gradient_penalty(lambda x: x @ unit, expert, policy).item() == pytest.approx(0.0, abs=1e-10)
 
 
-def test_pair_encoder_standardizes_with_the_experts_statistics_and_flags_absorbing():
+def test_pair_encoder_standardizes_with_running_statistics_and_flags_absorbing():
     obs = np.array([[1.0, 10.0], [3.0, 30.0]], np.float32)
     demos = Demonstrations(obs, np.array([0, 1]), np.ones(2, np.float32), obs, np.array([False, True]),
                            np.zeros(2, bool), np.array([0, 0]))
     enc = PairEncoder(gym.spaces.Box(-100, 100, (2,), np.float32), gym.spaces.Discrete(2), demos)
     out = enc.pairs(torch.tensor([[2.0, 20.0], [9.0, 9.0]]), torch.tensor([1, 0]), torch.tensor([False, True]))
-    np.testing.assert_allclose(out[0], [0.0, 0.0, 0.0, 0.0, 1.0])  # (mean, one-hot 1, flag 0)
-    np.testing.assert_allclose(out[1], [0.0, 0.0, 1.0, 0.0, 0.0])  # absorbing: zeros and the flag
+    # [z (the expert's mean -> 0, up to the normalizer's prior count), flag 0, one-hot action 1]
+    np.testing.assert_allclose(out[0], [0.0, 0.0, 0.0, 0.0, 1.0], atol=1e-3)
+    np.testing.assert_allclose(out[1], [0.0, 0.0, 1.0, 0.0, 0.0], atol=0)  # absorbing: zeros and the flag
     box = PairEncoder(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Box(-2.0, 2.0, (1,), np.float32), None)
     np.testing.assert_allclose(box.actions(torch.tensor([[-2.0], [1.0], [5.0]]), torch.zeros(3, dtype=torch.bool)),
                                [[-1.0], [0.5], [1.0]])
