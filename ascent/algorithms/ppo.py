@@ -23,12 +23,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ascent.core.agent import Agent
+from ascent.core.agent import Agent, Counters
 from ascent.core.config import NetworkConfig, check_batch_fits_rollout, param, schedule
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
 from ascent.algorithms.common.returns import explained_variance, normalize_advantages
 from ascent.algorithms.common.onpolicy import agent_advantage_batch, rollout_parts
+from ascent.algorithms.common.warm_start import load_policy_state
 from ascent.buffers.rollout import minibatches
 
 
@@ -56,6 +57,8 @@ class PPOConfig(NetworkConfig):
     share_torso: bool = param(False, "one torso for actor and critic")
     log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
     squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
+    init_from: str = param("", "a run (BC, DAgger, PPO...) whose policy this one starts from ('': a fresh one)")
+    critic_warmup: int = param(5, "with init_from: iterations that fit only the value function first", nonnegative=True)
 
     def validate(self) -> None:
         super().validate()
@@ -76,9 +79,13 @@ class PPO(Agent):
         self.step = OptimizerStep(self.policy, schedule(c.learning_rate, 0.0), eps=c.adam_eps, max_grad_norm=c.max_grad_norm)
         self.storage, self.reward_scaler = rollout_parts(self)
         self.kl_coef = KLCoefficient(c.kl_beta)
+        if c.init_from:
+            load_policy_state(c.init_from, self.policy, c, ("policy",))
+        self.counters = Counters(warmup_left=c.critic_warmup if c.init_from else 0)
 
     def modules(self) -> dict:
-        return {"policy": self.policy, "optimizer": self.step.optimizer, "kl_coef": self.kl_coef}
+        return {"policy": self.policy, "optimizer": self.step.optimizer, "kl_coef": self.kl_coef,
+                "counters": self.counters}
 
     def train_iteration(self) -> dict[str, float]:
         # 1-2. Experience (n_steps x n_envs transitions), GAE(lambda) advantages, targets R = A + V.
@@ -88,6 +95,9 @@ class PPO(Agent):
         """Steps 3-4 on a batch of x, actions, logprobs, values, advantages, returns (what an
         imitation algorithm that relabels the rewards hands its generator: GAIL, AIRL)."""
         c = self.config
+        if self.counters.warmup_left > 0:  # init_from: V first, the policy held (warm_start's docstring)
+            self.counters.warmup_left -= 1
+            return self.fit_value(batch)
         old_log_std = None
         if c.kl_penalty:  # pi_old's parameters, for the exact KL(pi_old || pi_theta)
             with torch.no_grad():
@@ -136,6 +146,20 @@ class PPO(Agent):
         if self.policy.action_kind == "box":
             metrics["action_std"] = float(self.policy.log_std.detach().exp().mean())
         return metrics
+
+
+    def fit_value(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """n_epochs passes of value regression on the returns alone (the policy's gradient is zero, so
+        Adam leaves it where it is)."""
+        c = self.config
+        losses = []
+        for _ in range(c.n_epochs):
+            for mb in minibatches({"x": batch["x"], "returns": batch["returns"]}, c.batch_size):
+                value_loss = F.mse_loss(self.policy.value(mb["x"]), mb["returns"])
+                self.step(c.vf_coef * value_loss)
+                losses.append(value_loss.detach())
+        return {"value_loss": torch.stack(losses).mean().item(), "critic_warmup": 1.0,
+                "explained_variance": explained_variance(batch["values"], batch["returns"])}
 
 
 LOSS_TERMS = ("loss", "policy_loss", "value_loss", "kl")

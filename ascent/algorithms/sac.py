@@ -30,6 +30,7 @@ import torch
 
 from ascent.algorithms.common.offpolicy import (OffPolicyConfig, collect_transitions, gradient_steps_per_round,
                                                 replay_buffer)
+from ascent.algorithms.common.warm_start import load_policy_state
 from ascent.buffers.replay import Batch
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import param
@@ -47,6 +48,9 @@ class SACConfig(OffPolicyConfig):
     target_entropy: float | str = param("auto", "entropy the temperature aims at ('auto': -dim(A); discrete: 0.5 log|A|)")
     target_update_interval: int = param(1, "gradient steps between target-critic updates", positive=True)
     n_critics: int = param(2, "number of Q critics; the minimum over them is used (clipped double-Q)", positive=True)
+    init_from: str = param("", "a run (BC with policy=sac, SAC) whose actor this one starts from ('': a fresh one); "
+                           "it then acts from the start (no random warm-up)")
+    critic_warmup: int = param(1000, "with init_from: gradient steps that fit only the critics first", nonnegative=True)
 
     def validate(self) -> None:
         super().validate()
@@ -108,6 +112,8 @@ class SAC(Agent):
         self.target_entropy = auto_entropy if c.target_entropy == "auto" else float(c.target_entropy)
         self.replay, self.save_replay = replay_buffer(c, self.envs), c.save_replay_buffer
         self.counters = Counters(n_updates=0)  # gradient steps taken (the target_update_interval phase)
+        if c.init_from:
+            load_policy_state(c.init_from, self.actor, c, ("policy", "actor"))
         self.target_pairs = (list(self.critic_target.parameters()), list(self.critic.parameters()))
 
     def modules(self) -> dict:
@@ -127,7 +133,7 @@ class SAC(Agent):
     def explore(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
         """(stored, env) actions: uniform random during the warm-up, then sampled from pi."""
         x = self.actor.encoder(obs, update_stats=True)
-        if warmup:
+        if warmup and not self.config.init_from:  # (a loaded actor acts from the start)
             n = len(obs)
             action = self.rng.integers(self.n_actions, size=n) if self.discrete else self.scale.random(n, self.rng)
         else:
@@ -150,9 +156,11 @@ class SAC(Agent):
         alpha = log_alpha.detach().exp()
         pi = self.policy_terms(x)
 
+        # init_from: the critics alone for the first critic_warmup steps (warm_start's docstring).
+        warming_up = bool(c.init_from) and self.counters.n_updates < c.critic_warmup
         # Temperature (eq. 18): raise alpha when the policy's entropy -E[log pi] is below the target.
         metrics = {"alpha": alpha.item()}
-        if self.alpha_optimizer is not None:
+        if self.alpha_optimizer is not None and not warming_up:
             alpha_loss = -(log_alpha * (pi.log_prob.detach() + self.target_entropy)).mean()
             self.alpha_optimizer.zero_grad()
             alpha_loss.backward()
@@ -170,7 +178,8 @@ class SAC(Agent):
         # Actor (eq. 7): minimize E[alpha log pi - min_k Q_k] = -soft value, through the updated
         # critics; only the actor's gradients are computed (the critics' weight gradients are skipped).
         actor_loss = -self.soft_value(pi, self.critic, x, alpha).mean()
-        self.actor_step(actor_loss)
+        if not warming_up:
+            self.actor_step(actor_loss)
 
         self.counters.n_updates += 1
         if self.counters.n_updates % c.target_update_interval == 0:
