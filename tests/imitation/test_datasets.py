@@ -120,3 +120,17 @@ def test_cli_collect_prints_the_mean_return_and_refuses_bad_input(tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("ascent: error:") and "recorded on CartPole-v1" in bad.stderr
+
+
+def test_a_locally_installed_minari_id_is_found(recorded, tmp_path, monkeypatch):
+    import shutil
+
+    path, _ = recorded
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
+    with pytest.raises(DatasetError, match="no Minari dataset is installed locally"):
+        read_demonstrations("cartpole/test-v0")
+    shutil.copytree(path, tmp_path / "store" / "cartpole" / "test-v0")
+    demos = read_demonstrations("cartpole/test-v0", "CartPole-v1")
+    assert demos.n_episodes == 3
+    with pytest.raises(DatasetError, match="installed: cartpole/test-v0"):
+        read_demonstrations("cartpole/other-v0")
