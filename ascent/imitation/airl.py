@@ -85,9 +85,7 @@ class AIRL(Agent):
         c = self.config
         self.generator = Generator(self, c)  # (checks the spaces before the dataset is read)
         self.transfer = bool(c.reward_from)
-        demos = None if self.transfer else dataset_for(self, c.dataset)
-        if demos is not None and c.n_episodes:
-            demos = demos.select_episodes(np.arange(min(c.n_episodes, demos.n_episodes)))
+        demos = None if self.transfer else dataset_for(self, c.dataset, c.n_episodes)
         encoder = PairEncoder(self.envs.observation_space, self.envs.action_space, demos)
         self.discriminator = AIRLDiscriminator(encoder, c.net_arch, c.activation, c.state_only, self.generator.gamma)
         if self.transfer:

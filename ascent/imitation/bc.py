@@ -51,9 +51,7 @@ class BC(Agent):
     def setup(self) -> None:
         c = self.config
         self.cloned = ClonedPolicy(self.envs.observation_space, self.envs.action_space, c)  # (checks the spaces)
-        demos = dataset_for(self, c.dataset)
-        if c.n_episodes:
-            demos = demos.select_episodes(np.arange(min(c.n_episodes, demos.n_episodes)))
+        demos = dataset_for(self, c.dataset, c.n_episodes)
         # The split draws from its own stream of the seed: the same episodes are held out on resume.
         train, val = demos.split(c.validation_fraction, np.random.default_rng([self.seed, 0xBC]))
         self.policy_net = self.cloned.net

@@ -73,9 +73,7 @@ class DAgger(Agent):
         self.step = OptimizerStep(self.cloned.fitted_parameters(), c.learning_rate, max_grad_norm=c.max_grad_norm)
         self.data = Aggregate()
         if c.dataset:
-            demos = dataset_for(self, c.dataset)
-            if c.n_episodes:
-                demos = demos.select_episodes(np.arange(min(c.n_episodes, demos.n_episodes)))
+            demos = dataset_for(self, c.dataset, c.n_episodes)
             self.data.add(*demonstration_tensors(self.cloned, demos.obs, demos.actions, update_stats=True))
         # round: the next round's index i (1 after a dataset: it is the expert's round 0)
         self.counters = Counters(round=1 if c.dataset else 0, pretrained=not c.dataset)

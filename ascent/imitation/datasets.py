@@ -168,12 +168,16 @@ def base_id(env_id: str) -> str:
     return env_id.split(":")[-1]
 
 
-def dataset_for(agent: Agent, source: str) -> Demonstrations:
-    """The dataset `source`, checked against the agent's env and spaces (the `dataset` hyperparameter)."""
+def dataset_for(agent: Agent, source: str, n_episodes: int = 0) -> Demonstrations:
+    """The dataset `source` (the `dataset` hyperparameter), checked against the agent's env and spaces;
+    its first `n_episodes` episodes only, where that is > 0."""
     if not source:
         raise DatasetError(f"{agent.algo} learns from demonstrations: pass --set dataset=PATH (a Minari dataset "
                            f"directory or a local Minari id); {RECORD_HINT}")
-    return read_demonstrations(source, agent.env_id, agent.envs.observation_space, agent.envs.action_space)
+    demos = read_demonstrations(source, agent.env_id, agent.envs.observation_space, agent.envs.action_space)
+    if n_episodes:
+        demos = demos.select_episodes(np.arange(min(n_episodes, demos.n_episodes)))
+    return demos
 
 
 # ---- recording -----------------------------------------------------------------------------------------

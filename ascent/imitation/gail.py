@@ -59,9 +59,7 @@ class GAIL(Agent):
     def setup(self) -> None:
         c = self.config
         self.generator = Generator(self, c)  # (checks the spaces before the dataset is read)
-        demos = dataset_for(self, c.dataset)
-        if c.n_episodes:
-            demos = demos.select_episodes(np.arange(min(c.n_episodes, demos.n_episodes)))
+        demos = dataset_for(self, c.dataset, c.n_episodes)
         self.expert = expert_pairs(demos, c.absorbing)
         encoder = PairEncoder(self.envs.observation_space, self.envs.action_space, demos)
         self.discriminator = Discriminator(encoder, c.net_arch, c.activation)
