@@ -37,6 +37,7 @@ ALGORITHMS: dict[str, str] = {
     "dagger": "ascent.imitation.dagger:DAgger",
     "gail": "ascent.imitation.gail:GAIL",
     "airl": "ascent.imitation.airl:AIRL",
+    "dqfd": "ascent.imitation.dqfd:DQfD",
 }
 
 

@@ -1,13 +1,13 @@
 """Imitation learning measured on this machine: BC, DAgger, GAIL, AIRL, BC-initialized RL, and the
 `imitation` library side by side. Prints markdown tables.
 
-  python benchmarks/imitation.py experts              # train (or reuse) the experts, record their datasets
-  python benchmarks/imitation.py bc [--seeds 3]       # BC CartPole (10 episodes), HalfCheetah (25), Pendulum (10)
-  python benchmarks/imitation.py dagger [--seeds 3]   # DAgger from 1 episode; DAgger vs BC at equal expert labels
-  python benchmarks/imitation.py gail [--seeds 3]     # GAIL CartPole <= 300k, Pendulum <= 1M; the random-expert control
-  python benchmarks/imitation.py airl [--seeds 3]     # AIRL CartPole, then a fresh PPO on its reward alone
-  python benchmarks/imitation.py init [--seeds 3]     # PPO / SAC from a BC policy vs from scratch
-  python benchmarks/imitation.py peer [--seeds 3]     # BC and GAIL against `imitation` 1.0.1 (bash benchmarks/setup_imitation.sh)
+  python benchmarks/imitation_bench.py experts              # train (or reuse) the experts, record their datasets
+  python benchmarks/imitation_bench.py bc [--seeds 3]       # BC CartPole (10 episodes), HalfCheetah (25), Pendulum (10)
+  python benchmarks/imitation_bench.py dagger [--seeds 3]   # DAgger from 1 episode; DAgger vs BC at equal expert labels
+  python benchmarks/imitation_bench.py gail [--seeds 3]     # GAIL CartPole <= 300k, Pendulum <= 1M; the random-expert control
+  python benchmarks/imitation_bench.py airl [--seeds 3]     # AIRL CartPole, then a fresh PPO on its reward alone
+  python benchmarks/imitation_bench.py init [--seeds 3]     # PPO / SAC from a BC policy vs from scratch
+  python benchmarks/imitation_bench.py peer [--seeds 3]     # BC and GAIL against `imitation` 1.0.1 (bash benchmarks/setup_imitation.sh)
 
 Experts are ascent's own, trained here and cached under runs/imitation-bench (delete it to retrain):
 PPO CartPole-v1 (its preset, 60k steps), SAC Pendulum-v1 (its preset, 20k steps), TD3 HalfCheetah-v5
@@ -207,7 +207,7 @@ def run_adversarial(algo: str, env: str, data: str, steps: int, seed: int, run_d
 
 
 def cmd_gail(args, reuse):
-    rows = []
+    rows = LiveRows()
     for name, steps, target in (("cartpole", 300_000, 475.0), ("pendulum", 1_000_000, -250.0)):
         rand, expert = scores(name, reuse)
         for seed in range(args.seeds):
@@ -235,7 +235,7 @@ def cmd_gail(args, reuse):
 
 def cmd_airl(args, reuse):
     rand, expert = scores("cartpole", reuse)
-    rows = []
+    rows = LiveRows()
     for seed in range(args.seeds):
         run = CACHE / f"airl-cartpole-s{seed}"
         airl = run_adversarial("airl", "CartPole-v1", dataset("cartpole", 10, reuse), 150_000, seed, run)
@@ -253,7 +253,7 @@ def cmd_init(args, reuse):
     from ascent.algorithms.sac import SAC
     from ascent.imitation.bc import BC
 
-    rows = []
+    rows = LiveRows()
     for seed in range(args.seeds):
         bc_run = CACHE / f"bc-cartpole-1ep-s{seed}"
         if not (bc_run / "model.pt").exists():
@@ -262,7 +262,7 @@ def cmd_init(args, reuse):
         for start in ("scratch", "bc"):
             hp = {"init_from": str(bc_run)} if start == "bc" else {}
             agent = PPO("CartPole-v1", seed=seed, verbose=0, run_dir=CACHE / f"ppo-{start}-s{seed}", eval_every=4096,
-                        eval_episodes=10, checkpoint_every=0, **hp)
+                        eval_episodes=10, checkpoint_every=0, normalize_obs=True, **hp)  # (as BC's policy)
             agent.learn(100_000, progress_bar=False)
             rows.append(["PPO CartPole-v1 (≥ 475)", start, seed, fmt(first_step(eval_rows(agent), 475), "d"),
                          f"{evaluate(agent):.1f}"])
@@ -274,13 +274,21 @@ def cmd_init(args, reuse):
         for start in ("scratch", "bc"):
             hp = {"init_from": str(bc_sac)} if start == "bc" else {}
             agent = SAC("Pendulum-v1", seed=seed, verbose=0, run_dir=CACHE / f"sac-{start}-s{seed}", eval_every=1000,
-                        eval_episodes=10, checkpoint_every=0, **hp)
+                        eval_episodes=10, checkpoint_every=0, normalize_obs=True, **hp)
             agent.learn(20_000, progress_bar=False)
             rows.append(["SAC Pendulum-v1 (≥ -200)", start, seed, fmt(first_step(eval_rows(agent), -200), "d"),
                          f"{evaluate(agent):.1f}"])
             _clear(agent)
     table("RL started from imitation (init_from=BC run) vs from scratch: env steps to the target (eval every 4096 / 1000 "
           "steps, 10 episodes)", ["task", "start", "seed", "steps to target", "final return (50 ep.)"], rows)
+
+
+class LiveRows(list):
+    """Rows also printed as they come (a long section's partial results survive an interruption)."""
+
+    def append(self, row) -> None:
+        super().append(row)
+        print("row: | " + " | ".join(str(c) for c in row) + " |", flush=True)
 
 
 def _clear(agent) -> None:
@@ -292,7 +300,7 @@ def _clear(agent) -> None:
 def cmd_peer(args, reuse):
     if not PEER_PYTHON.exists():
         sys.exit("the `imitation` venv is missing: bash benchmarks/setup_imitation.sh")
-    rows = []
+    rows = LiveRows()
     for name, algo, steps in (("cartpole", "bc", None), ("pendulum", "bc", None), ("cartpole", "gail", 300_000),
                               ("pendulum", "gail", 1_000_000)):
         rand, expert = scores(name, reuse)

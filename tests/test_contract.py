@@ -124,6 +124,9 @@ CASES: dict[str, Case] = {
                  32, 128, ("disc_learning_rate", -1.0), ON_POLICY_BAD),
     "airl": Case("CartPole-v1", dict(IMITATION, generator_set=GENERATOR_SMALL, n_disc_updates=1, disc_batch_size=16,
                                      grad_penalty=1.0), 32, 128, ("disc_batch_size", 0), ON_POLICY_BAD),
+    "dqfd": Case("CartPole-v1", dict(OFF_POLICY, train_freq=2, target_update_interval=50, dataset=CARTPOLE_DEMOS,
+                                     pretrain_steps=8, pretrain_target_update_interval=4), 2, 200,
+                 ("margin", -0.8), ((BOX, BOX, "action"), (DICT_OBS, gym.spaces.Discrete(2), "obs"))),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -137,7 +140,7 @@ CASES: dict[str, Case] = {
 ENV_RESET = "the envs are re-seeded and reset on resume: env state is not checkpointed"
 RESUME_NOT_EXACT: dict[str, str] = {name: ENV_RESET for name in
                                     ("ppo", "a2c", "trpo", "npg", "ac", "sac", "td3", "ddpg", "dqn", "qlearning", "sarsa",
-                                     "dagger", "gail", "airl")}
+                                     "dagger", "gail", "airl", "dqfd")}
 # Asynchronous actors: which actor's segments make a batch, and with which weights they were
 # collected, depends on timing, so neither a run nor its resumption repeats exactly.
 ASYNCHRONOUS = "asynchronous actors: the segments of a batch and the weights that collected them depend on timing"

@@ -276,10 +276,12 @@ def dqn_target(q_net: QNetwork, q_target: QNetwork, atoms: torch.Tensor | None, 
 
 
 def dqn_loss(q_net: QNetwork, atoms: torch.Tensor | None, batch: Batch, target: torch.Tensor,
-             weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """(loss, per-sample priority signal (B,), metric tensors) of the online network against `target`."""
+             weights: torch.Tensor | None = None, out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(loss, per-sample priority signal (B,), metric tensors) of the online network against `target`.
+    `out`: q_net(batch.obs) if already computed (DQfD's losses share one pass)."""
     action = batch.actions.long().unsqueeze(1)  # (B, 1)
-    out = q_net(batch.obs)
+    if out is None:
+        out = q_net(batch.obs)
     if atoms is None:
         q = out.gather(1, action).squeeze(1)
         per_sample = F.smooth_l1_loss(q, target, reduction="none")  # Huber

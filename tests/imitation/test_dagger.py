@@ -16,7 +16,8 @@ def test_beta_schedules():
 
 def test_rounds_aggregate_states_labelled_by_the_expert(weak_expert, cartpole_demos):
     agent = DAgger("CartPole-v1", seed=0, verbose=0, expert=weak_expert, dataset=cartpole_demos, n_episodes=1,
-                   round_steps=50, train_steps=5, initial_train_steps=5, eval_every=0, n_envs=2)
+                   round_steps=50, train_steps=5, initial_train_steps=5, eval_every=0, n_envs=2,
+                   normalize_obs=False)  # (x is then the raw observation, which the expert reads)
     assert len(agent.data) == 500  # the one demonstrated episode
     agent.learn(100, progress_bar=False)
     assert agent.counters.round == 3  # round 0 was the dataset; rounds 1 and 2 ran

@@ -33,7 +33,7 @@ def moved(before, params):
 def test_ppo_starts_from_bc_and_fits_the_value_first(tmp_path):
     run, bc = bc_run(tmp_path, "CartPole-v1", lambda o: (o[:, 2] > 0).astype(np.int64))
     agent = PPO("CartPole-v1", seed=0, verbose=0, init_from=run, critic_warmup=2, n_envs=2, n_steps=32, batch_size=32,
-                n_epochs=2, preset="none")
+                n_epochs=2, preset="none", normalize_obs=True)  # (BC standardizes its observations by default)
     for mine, theirs in zip(agent.policy.state_dict().values(), bc.policy_net.state_dict().values()):
         torch.testing.assert_close(mine, theirs)
     actor, critic = agent.policy.actor_parameters(), agent.policy.critic_parameters()
@@ -44,7 +44,9 @@ def test_ppo_starts_from_bc_and_fits_the_value_first(tmp_path):
     assert "policy_loss" not in rows[0] and "policy_loss" in rows[2]
     # replay the warm-up alone: the actor is where BC left it, the critic moved
     warm = PPO("CartPole-v1", seed=0, verbose=0, init_from=run, critic_warmup=2, n_envs=2, n_steps=32, batch_size=32,
-               n_epochs=2, preset="none").learn(128, progress_bar=False)
+               n_epochs=2, preset="none", normalize_obs=True).learn(128, progress_bar=False)
+    with pytest.raises(CheckpointError, match="normalize_obs=True"):
+        PPO("CartPole-v1", verbose=0, init_from=run, preset="none")
     assert not moved(a0, warm.policy.actor_parameters()) and moved(c0, warm.policy.critic_parameters())
     assert moved(a0, actor)  # and after the warm-up the policy learns
 
@@ -54,7 +56,7 @@ def test_sac_starts_from_bc_actor_and_fits_the_critics_first(tmp_path):
         return np.clip(-2.0 * np.arctan2(o[:, 1], o[:, 0]), -2, 2)[:, None].astype(np.float32)
     run, bc = bc_run(tmp_path, "Pendulum-v1", controller, policy="sac", net_arch=(32, 32), activation="relu")
     hp = dict(net_arch=(32, 32), learning_starts=16, batch_size=16, buffer_size=500, init_from=run, critic_warmup=8,
-              verbose=0, seed=0)
+              verbose=0, seed=0, normalize_obs=True)
     agent = SAC("Pendulum-v1", **hp)
     for mine, theirs in zip(agent.actor.state_dict().values(), bc.policy_net.state_dict().values()):
         torch.testing.assert_close(mine, theirs)
