@@ -303,6 +303,8 @@ def cmd_peer(args, reuse):
     rows = LiveRows()
     for name, algo, steps in (("cartpole", "bc", None), ("pendulum", "bc", None), ("cartpole", "gail", 300_000),
                               ("pendulum", "gail", 1_000_000)):
+        if args.only and f"{algo}:{name}" not in args.only.split(","):
+            continue
         rand, expert = scores(name, reuse)
         data = dataset(name, 10, reuse)
         for seed in range(args.seeds):
@@ -340,7 +342,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("section", choices=sorted(SECTIONS))
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--only", default=None, help="experts: these experts only (comma list of cartpole, pendulum, halfcheetah)")
+    p.add_argument("--only", default=None, help="experts: these experts only (comma list of cartpole, pendulum, "
+                   "halfcheetah); peer: these tasks only (bc:cartpole, bc:pendulum, gail:cartpole, gail:pendulum)")
     p.add_argument("--halfcheetah-run", default=None, help="reuse this run directory as the HalfCheetah expert")
     args = p.parse_args()
     import torch

@@ -4,8 +4,9 @@ Maximum likelihood on the demonstrations D = {(s, a*)}:
   max_theta E_(s,a*)~D [log pi_theta(a*|s)]  (+ an entropy bonus, an optional L2 penalty)
 with `ascent.imitation.common.likelihood_loss`, on ascent's own policy classes (categorical,
 Gaussian, squashed Gaussian; SAC's actor with policy=sac). BC takes no env steps: here `--steps`
-counts gradient steps, and one iteration is `eval_interval` of them followed by the loss on the
-held-out episodes (`validation_fraction`, split by whole episodes). Early stopping: when that loss
+counts gradient steps, and one iteration is `eval_interval` of them, followed, where episodes are
+held out (`validation_fraction` > 0, split by whole episodes), by the loss on them. Early stopping: when the held-out
+loss (the negative log-likelihood for discrete actions; the mode's squared error for Box actions)
 has not improved for `patience` iterations, the best weights are put back and training ends.
 Known limit (Ross et al. 2011): errors compound, off the expert's states the clone has no data;
 DAgger (`ascent.imitation.dagger`) is the remedy.
@@ -29,8 +30,9 @@ from ascent.nets.optim import OptimizerStep
 
 @dataclass
 class BCConfig(ImitationConfig):
-    validation_fraction: float = param(0.2, "fraction of the dataset's episodes held out for early stopping "
-                                       "(0: none; a single-episode dataset has none)", range=(0.0, 0.9))
+    validation_fraction: float = param(0.0, "fraction of the dataset's episodes held out for early stopping (0: "
+                                       "none, every episode trains: with 10 Pendulum episodes, holding out 2 cost "
+                                       "-233 against -170)", range=(0.0, 0.9))
     eval_interval: int = param(500, "gradient steps per iteration (the validation loss is measured after each)",
                                positive=True)
     patience: int = param(10, "stop after this many iterations without a better validation loss (0: never)",
@@ -55,7 +57,7 @@ class BC(Agent):
         # The split draws from its own stream of the seed: the same episodes are held out on resume.
         train, val = demos.split(c.validation_fraction, np.random.default_rng([self.seed, 0xBC]))
         self.policy_net = self.cloned.net
-        # (observation normalization: its statistics are the training set's, fixed from here on)
+        # (observation standardization: the training set's statistics, fixed from here on)
         self.x, self.actions = demonstration_tensors(self.cloned, train.obs, train.actions, update_stats=True)
         self.val = demonstration_tensors(self.cloned, val.obs, val.actions) if val is not None else None
         self.step = OptimizerStep(self.cloned.fitted_parameters(), c.learning_rate, max_grad_norm=c.max_grad_norm)
@@ -92,9 +94,12 @@ class BC(Agent):
             self.best = best_state(self.policy_net)
             return metrics
         with torch.no_grad():
-            val_loss = likelihood_loss(self.cloned, *self.val)[1]["neglogp"].item()
-        metrics["val_neglogp"] = val_loss
+            metrics["val_neglogp"] = likelihood_loss(self.cloned, *self.val)[1]["neglogp"].item()
         metrics.update({f"val_{k}": v for k, v in action_agreement(self.cloned, *self.val).items()})
+        # The criterion: the held-out likelihood for discrete actions; for Box actions the mode's squared
+        # error, because a Gaussian's likelihood also rewards shrinking its std, and stopping on it ended
+        # Pendulum's BC while the mean still improved (measured: 6.5k steps, -222; on the error: see RESULTS).
+        val_loss = metrics["val_action_mse"] if self.cloned.box else metrics["val_neglogp"]
         k = self.counters
         if val_loss < k.best_val:
             k.best_val, k.bad_iterations = val_loss, 0
@@ -104,7 +109,7 @@ class BC(Agent):
         if c.patience and k.bad_iterations >= c.patience or self.num_steps >= self.target_steps:
             self.policy_net.load_state_dict(self.best)  # early stopping returns the best weights
             k.finished = k.bad_iterations >= c.patience > 0
-        metrics["best_val_neglogp"] = k.best_val
+        metrics["best_val_loss"] = k.best_val
         return metrics
 
     def _sample(self, x: torch.Tensor, actions: torch.Tensor, size: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:

@@ -101,14 +101,15 @@ class ClonedPolicy(nn.Module):
         return self.scale.to_env(unit.cpu().numpy())
 
 
-def likelihood_loss(policy: ClonedPolicy, x: torch.Tensor, actions: torch.Tensor, ent_weight: float = 0.0,
+def likelihood_loss(policy: ClonedPolicy, obs: torch.Tensor, actions: torch.Tensor, ent_weight: float = 0.0,
                     l2_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Behavioural cloning's objective: the negative log-likelihood of the expert's actions,
       L(theta) = -E_(s,a)~D [log pi_theta(a|s)] - ent_weight H[pi_theta(.|s)] + l2_weight ||theta||^2 / 2
     (maximum likelihood = min KL(pi_expert || pi_theta) on the expert's states). H of a squashed
     Gaussian has no closed form: -log pi of a reparameterized sample estimates it.
+    `obs` are raw observations, standardized here by the policy's current statistics.
     Returns (loss, detached terms: neglogp, entropy, l2)."""
-    dist = policy.distribution(x)
+    dist = policy.distribution(policy.encoder.preprocess(obs))
     neglogp = -dist.log_prob(policy.policy_action(actions)).mean()
     if isinstance(dist, TanhGaussian):
         entropy = -dist.sample_with_log_prob()[1].mean() if ent_weight else torch.zeros(())
@@ -123,10 +124,10 @@ def likelihood_loss(policy: ClonedPolicy, x: torch.Tensor, actions: torch.Tensor
 
 
 @torch.no_grad()
-def action_agreement(policy: ClonedPolicy, x: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
+def action_agreement(policy: ClonedPolicy, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
     """How the policy's deterministic actions agree with the expert's: accuracy (discrete) or the
     mean squared error in the env's action units (Box)."""
-    dist = policy.distribution(x)
+    dist = policy.distribution(policy.encoder.preprocess(obs))
     mode = dist.mode()
     if not policy.box:
         return {"accuracy": float((mode == actions).float().mean())}
@@ -138,11 +139,13 @@ def action_agreement(policy: ClonedPolicy, x: torch.Tensor, actions: torch.Tenso
 
 def demonstration_tensors(policy: ClonedPolicy, obs: np.ndarray, actions: np.ndarray, update_stats: bool = False
                           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, actions) tensors of demonstrations, in the policy's input and the actions' dtype, on the
-    policy's device (a dataset is small next to a GPU's memory: minibatches need no copy)."""
-    x = policy.encoder.preprocess(obs, update_stats=update_stats)
-    a = torch.as_tensor(actions, dtype=torch.float32 if policy.box else torch.int64, device=x.device)
-    return x, a
+    """(obs, actions) tensors of demonstrations on the policy's device (a dataset is small next to a
+    GPU's memory: minibatches need no copy). The observations stay raw: with `update_stats` they
+    move the standardization's statistics, which every minibatch then applies (DAgger's statistics
+    follow its aggregate as it grows beyond the expert's own states)."""
+    x = policy.encoder.preprocess(obs, update_stats=update_stats)  # (for the statistics and the device)
+    raw = torch.as_tensor(obs, dtype=torch.float32, device=x.device)
+    return raw, torch.as_tensor(actions, dtype=torch.float32 if policy.box else torch.int64, device=x.device)
 
 
 def load_expert(run_dir: str | os.PathLike, env_agent: Agent) -> Agent:

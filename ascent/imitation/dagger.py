@@ -93,8 +93,7 @@ class DAgger(Agent):
             k.pretrained = True
         b = beta(c.beta_schedule, k.round, c.beta_rampdown, c.beta_decay)
         states, labels, expert_share = self.run_mixture(b)
-        # (without a dataset the first round's states set the observation statistics)
-        self.data.add(*demonstration_tensors(self.cloned, states, labels, update_stats=len(self.data) == 0))
+        self.data.add(*demonstration_tensors(self.cloned, states, labels, update_stats=True))
         metrics.update(self.fit(c.train_steps))
         k.round += 1
         metrics.update({"beta": b, "round": float(k.round - 1), "expert_action_share": expert_share,
