@@ -7,7 +7,7 @@
   python benchmarks/imitation_bench.py gail [--seeds 3]     # GAIL CartPole <= 300k, Pendulum <= 1M; the random-expert control
   python benchmarks/imitation_bench.py airl [--seeds 3]     # AIRL CartPole, then a fresh PPO on its reward alone
   python benchmarks/imitation_bench.py init [--seeds 3]     # PPO / SAC from a BC policy vs from scratch
-  python benchmarks/imitation_bench.py peer [--seeds 3]     # BC and GAIL against `imitation` 1.0.1 (bash benchmarks/setup_imitation.sh)
+  python benchmarks/imitation_bench.py peer [--seeds 3]     # BC and GAIL against `imitation` 1.0.1 (makes its venv first)
 
 Experts are ascent's own, trained here and cached under runs/imitation-bench (delete it to retrain):
 PPO CartPole-v1 (its preset, 60k steps), SAC Pendulum-v1 (its preset, 20k steps), TD3 HalfCheetah-v5
@@ -298,8 +298,7 @@ def _clear(agent) -> None:
 
 
 def cmd_peer(args, reuse):
-    if not PEER_PYTHON.exists():
-        sys.exit("the `imitation` venv is missing: bash benchmarks/setup_imitation.sh")
+    subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_imitation.sh")], check=True)  # (once: .venv-imitation)
     rows = LiveRows()
     for name, algo, steps in (("cartpole", "bc", None), ("pendulum", "bc", None), ("cartpole", "gail", 300_000),
                               ("pendulum", "gail", 1_000_000)):

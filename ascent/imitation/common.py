@@ -38,7 +38,6 @@ SQUASH_EPS = 1e-6  # demonstrated actions at the bounds are pulled inside (-1, 1
 class ImitationConfig(NetworkConfig):
     """The settings of a policy fitted by maximum likelihood (BC, DAgger)."""
 
-    n_envs: int = param(1)
     dataset: str = param("", "demonstrations: a Minari dataset directory or the id of a local Minari dataset")
     n_episodes: int = param(0, "use the dataset's first this many episodes (0: all)", nonnegative=True)
     normalize_obs: bool = param(True, "standardize observations by the demonstrations' statistics, fixed once "
