@@ -94,6 +94,7 @@ class ObsEncoder(nn.Module):
             )
         self.x_shape, self.x_dtype = (tuple(space.shape), torch.uint8) if self.cnn else ((self.dim,), torch.float32)
         self.normalizer = RunningMeanStd((self.dim,)) if normalize and self.kind == "box" else None
+        self.frozen = False  # True: the statistics stay as loaded (a policy started from another run's: init_from)
         # preprocess only flattens and casts to float: numpy acting can read raw observations
         self.flattens_only = self.kind == "box" and self.normalizer is None
         # Moves with the module (.to, or built under a device context) and is not saved: the device
@@ -119,7 +120,7 @@ class ObsEncoder(nn.Module):
             return torch.cat([part.preprocess(obs[key], update_stats) for key, part in zip(self.keys, self.parts)], -1)
         x = obs.reshape(obs.shape[0], -1).float()
         if self.normalizer is not None:
-            if update_stats:
+            if update_stats and not self.frozen:
                 self.normalizer.update(x)
             x = self.normalizer(x)
         return x

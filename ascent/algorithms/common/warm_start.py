@@ -24,7 +24,8 @@ SHAPING_FIELDS = ("net_arch", "activation", "normalize_obs")
 def load_policy_state(run_dir: str, into: torch.nn.Module, config: Any, keys: tuple[str, ...]) -> str:
     """Copy the policy of a run's trained model into `into`, checking that the run's policy has this
     config's architecture. `keys`: the checkpoint modules that may hold it, first match wins
-    ("policy": BC, DAgger, PPO...; "actor": SAC). Returns the run's algorithm name."""
+    ("policy": BC, DAgger, PPO...; "actor": SAC). The observation statistics come with it and stay
+    fixed. Returns the run's algorithm name."""
     payload = load_checkpoint(RunDirectory(run_dir).trained_model())
     algo, source = payload.get("algo", "?"), payload.get("config", {})
     for name in SHAPING_FIELDS:
@@ -39,6 +40,10 @@ def load_policy_state(run_dir: str, into: torch.nn.Module, config: Any, keys: tu
             continue
         try:
             into.load_state_dict(state)
+            # The policy was fitted to inputs standardized by the loaded statistics: moving them with the new
+            # agent's own states would change what it sees (measured: PPO CartPole from a 1-episode BC fell
+            # from 500 to 156 while its running statistics moved).
+            into.encoder.frozen = True
         except RuntimeError as err:
             raise CheckpointError(f"init_from={run_dir}: its {algo} {key!r} does not fit this agent's policy "
                                   f"({str(err).splitlines()[0][:160]}); BC's policy=actor_critic fits PPO/A2C/TRPO, "
