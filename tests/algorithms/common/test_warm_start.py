@@ -38,10 +38,12 @@ def test_ppo_starts_from_bc_and_fits_the_value_first(tmp_path):
         torch.testing.assert_close(mine, theirs)
     actor, critic = agent.policy.actor_parameters(), agent.policy.critic_parameters()
     a0, c0 = snapshot(actor), snapshot(critic)
+    stats = snapshot(agent.policy.encoder.normalizer.buffers())
     rows = []
     agent.learn(256, callbacks=lambda a, m: rows.append(m), progress_bar=False)
     assert [r.get("critic_warmup", 0.0) for r in rows] == [1.0, 1.0, 0.0, 0.0]
     assert "policy_loss" not in rows[0] and "policy_loss" in rows[2]
+    assert not moved(stats, agent.policy.encoder.normalizer.buffers())  # BC's statistics, kept
     # replay the warm-up alone: the actor is where BC left it, the critic moved
     warm = PPO("CartPole-v1", seed=0, verbose=0, init_from=run, critic_warmup=2, n_envs=2, n_steps=32, batch_size=32,
                n_epochs=2, preset="none", normalize_obs=True).learn(128, progress_bar=False)
