@@ -209,16 +209,17 @@ def run_adversarial(algo: str, env: str, data: str, steps: int, seed: int, run_d
 def cmd_gail(args, reuse):
     rows = LiveRows()
     for name, steps, target in (("cartpole", 300_000, 475.0), ("pendulum", 1_000_000, -250.0)):
+        if args.only and name not in args.only.split(","):
+            continue
         rand, expert = scores(name, reuse)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.seeds):
             run = CACHE / f"gail-{name}-s{seed}"
-            agent = run_adversarial("gail", EXPERTS[name][1], dataset(name, 10, reuse), steps, seed, run, **
-                                    ({"generator_set": "n_envs=8"} if name == "pendulum" else {}))
+            agent = run_adversarial("gail", EXPERTS[name][1], dataset(name, 10, reuse), steps, seed, run)  # (its preset)
             final = evaluate(agent)
             rows.append([EXPERTS[name][1], seed, fmt(first_step(eval_rows(agent), target), "d"), f"{final:.1f}",
                          f"{normalized(final, rand, expert):.3f}", f"{agent.train_seconds:.0f}"])
     rand, expert = scores("cartpole", reuse)
-    for seed in range(args.seeds):  # negative control: the "expert" is uniformly random
+    for seed in range(args.seeds if not args.only or "control" in args.only else 0):  # the "expert" is random
         path = CACHE / "demos-random-cartpole"
         if not (path / "data").exists():
             from ascent.imitation.datasets import collect
@@ -319,8 +320,7 @@ def cmd_peer(args, reuse):
             if algo == "bc":
                 agent = run_bc(name, 10, seed, reuse)
             else:
-                agent = run_adversarial("gail", EXPERTS[name][1], data, steps, seed, CACHE / f"peer-gail-{name}-s{seed}",
-                                        **({"generator_set": "n_envs=8"} if name == "pendulum" else {}))
+                agent = run_adversarial("gail", EXPERTS[name][1], data, steps, seed, CACHE / f"peer-gail-{name}-s{seed}")
             ours = evaluate(agent)
             ours_total = time.perf_counter() - t0
             rows.append([f"{algo.upper()} {EXPERTS[name][1]}", seed,
@@ -341,6 +341,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("section", choices=sorted(SECTIONS))
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="gail: seeds first-seed .. seeds-1 only")
     p.add_argument("--only", default=None, help="experts: these experts only (comma list of cartpole, pendulum, "
                    "halfcheetah); peer: these tasks only (bc:cartpole, bc:pendulum, gail:cartpole, gail:pendulum)")
     p.add_argument("--halfcheetah-run", default=None, help="reuse this run directory as the HalfCheetah expert")
