@@ -147,7 +147,6 @@ class PPO(Agent):
             metrics["action_std"] = float(self.policy.log_std.detach().exp().mean())
         return metrics
 
-
     def fit_value(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """n_epochs passes of value regression on the returns alone (the policy's gradient is zero, so
         Adam leaves it where it is)."""

@@ -129,7 +129,8 @@ class AIRL(Agent):
             metrics.update({k: v.item() for k, v in terms.items()})
         # 3. The reward: log D - log(1 - D) = f - log pi while learning; g alone in transfer.
         with torch.no_grad():
-            rows, absorbing = flat_rows(t), absorbing_row(flat_rows(t))
+            rows = flat_rows(t)
+            absorbing = absorbing_row(rows)
             if self.transfer:
                 rewards, r_abs = self.discriminator.reward(rows), self.discriminator.reward(absorbing)[0]
             else:

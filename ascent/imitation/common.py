@@ -74,6 +74,9 @@ class ClonedPolicy(nn.Module):
                                                squash_actions=c.squash_actions)
             self.scale = self.net if self.box and self.net.squash else None
         self.encoder = self.net.encoder
+        if self.scale is not None:  # the bounds as tensors once (policy_action runs every gradient step)
+            self.register_buffer("low", torch.as_tensor(self.scale.low), persistent=False)
+            self.register_buffer("high", torch.as_tensor(self.scale.high), persistent=False)
 
     def fitted_parameters(self) -> list[nn.Parameter]:
         """The parameters the likelihood reaches (an ActorCritic's critic is left to PPO's warm-up)."""
@@ -87,8 +90,7 @@ class ClonedPolicy(nn.Module):
         SQUASH_EPS inside the bounds; the env's actions otherwise."""
         if self.scale is None:
             return actions
-        low, high = (torch.as_tensor(b, device=actions.device) for b in (self.scale.low, self.scale.high))
-        unit = 2.0 * (actions - low) / (high - low) - 1.0
+        unit = 2.0 * (actions - self.low) / (self.high - self.low) - 1.0
         return unit.clamp(-1.0 + SQUASH_EPS, 1.0 - SQUASH_EPS)
 
     @torch.no_grad()
@@ -131,8 +133,7 @@ def action_agreement(policy: ClonedPolicy, obs: torch.Tensor, actions: torch.Ten
     if not policy.box:
         return {"accuracy": float((mode == actions).float().mean())}
     if policy.scale is not None:  # unit box -> env units
-        low, high = (torch.as_tensor(b) for b in (policy.scale.low, policy.scale.high))
-        mode = low + (mode + 1.0) * 0.5 * (high - low)
+        mode = policy.low + (mode + 1.0) * 0.5 * (policy.high - policy.low)
     return {"action_mse": float((mode - actions).square().mean())}
 
 
