@@ -59,6 +59,8 @@ class PPOConfig(NetworkConfig):
     squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
     init_from: str = param("", "a run (BC, DAgger, PPO...) whose policy this one starts from ('': a fresh one)")
     critic_warmup: int = param(5, "with init_from: iterations that fit only the value function first", nonnegative=True)
+    keep_log_std: bool = param(False, "with init_from on Box actions: keep the loaded policy's log std (default: "
+                               "log_std_init's, see setup)")
 
     def validate(self) -> None:
         super().validate()
@@ -81,6 +83,12 @@ class PPO(Agent):
         self.kl_coef = KLCoefficient(c.kl_beta)
         if c.init_from:
             load_policy_state(c.init_from, self.policy, c, ("policy",))
+            if self.policy.action_kind == "box" and not c.keep_log_std:
+                # The clone's spread is the demonstrator's, near 0 for a deterministic expert: PPO explores
+                # with its own (measured: Pendulum from BC with the clone's std 0.07 fell from -133 to
+                # -950 at the first policy update and never came back; with std 1, back to -135 at once).
+                with torch.no_grad():
+                    self.policy.log_std.fill_(c.log_std_init)
         self.counters = Counters(warmup_left=c.critic_warmup if c.init_from else 0)
 
     def modules(self) -> dict:
@@ -97,7 +105,14 @@ class PPO(Agent):
         c = self.config
         if self.counters.warmup_left > 0:  # init_from: V first, the policy held (warm_start's docstring)
             self.counters.warmup_left -= 1
-            return self.fit_value(batch)
+            metrics = self.fit_value(batch)
+            if self.counters.warmup_left == 0:
+                # Adam restarts with the policy's first update: its step count and second moments would
+                # otherwise include the warm-up's zero policy gradients, and its bias correction would
+                # make the first policy steps several times the step size (measured: Pendulum from BC
+                # fell from -133 to -1486 at the first update and stayed there).
+                self.step.optimizer.reset_state()
+            return metrics
         old_log_std = None
         if c.kl_penalty:  # pi_old's parameters, for the exact KL(pi_old || pi_theta)
             with torch.no_grad():

@@ -62,6 +62,11 @@ class _LeanStep:
         super().load_state_dict(state_dict)
         self._cache = None
 
+    def reset_state(self) -> None:
+        """Forget the moments and the step count: the next step is a fresh optimizer's first."""
+        self.state.clear()
+        self._cache = None
+
 
 class Adam(_LeanStep, torch.optim.Adam):
     """torch.optim.Adam whose step calls the fused kernel directly on cached tensor lists.

@@ -42,6 +42,28 @@ def test_adam_matches_torch_adam_and_round_trips_state():
         torch.testing.assert_close(a, b)
 
 
+
+@pytest.mark.parametrize("kind", [Adam, RMSprop])
+def test_reset_state_makes_the_next_step_a_fresh_optimizers_first(kind):
+    ours, ref = make_params(0), make_params(0)
+    opt = kind(ours, lr=0.01)
+    for t in range(3):  # (moments and a step count that a fresh optimizer would not have)
+        opt.zero_grad()
+        loss_of(ours, t).backward()
+        opt.step()
+    with torch.no_grad():
+        for r, a in zip(ref, ours):
+            r.copy_(a)
+    opt.reset_state()
+    fresh = (torch.optim.Adam if kind is Adam else torch.optim.RMSprop)(ref, lr=0.01)
+    for params, o in ((ours, opt), (ref, fresh)):
+        o.zero_grad()
+        loss_of(params, 3).backward()
+        o.step()
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b)
+    assert all(float(s["step"]) == 1 for s in opt.state_dict()["state"].values())
+
 def test_rmsprop_matches_torch_rmsprop():
     ours, ref = make_params(3), make_params(3)
     opt = RMSprop(ours, lr=0.01, alpha=0.99, eps=1e-5)

@@ -53,6 +53,31 @@ def test_ppo_starts_from_bc_and_fits_the_value_first(tmp_path):
     assert moved(a0, actor)  # and after the warm-up the policy learns
 
 
+
+def test_ppo_policy_steps_after_the_warm_up_start_a_fresh_adam(tmp_path):
+    # The warm-up steps Adam with a zero policy gradient; without a restart, the first policy step would be
+    # lr * (1 - b1) / sqrt(1 - b2^k) per weight (bias correction counting those steps), several times lr.
+    run, _ = bc_run(tmp_path, "CartPole-v1", lambda o: (o[:, 2] > 0).astype(np.int64), normalize_obs=False)
+    agent = PPO("CartPole-v1", seed=0, verbose=0, init_from=run, critic_warmup=2, n_envs=2, n_steps=32, batch_size=64,
+                n_epochs=1, preset="none", learning_rate=1e-3)
+    steps = []
+    agent.learn(128, callbacks=lambda a, m: steps.append([float(s["step"]) for s in a.step.optimizer.state.values()]),
+                progress_bar=False)
+    assert steps == [[1.0], []]  # one warm-up step (one flat buffer), then the restart: no state held
+    head = agent.policy.action_head.weight.detach().clone()
+    agent.learn(64, progress_bar=False)  # the first policy update: one full-batch Adam step, |step| <= lr per weight
+    assert (agent.policy.action_head.weight - head).abs().max().item() <= 1e-3 * (1 + 1e-4)
+
+
+def test_ppo_explores_with_its_own_log_std_from_a_box_clone(tmp_path):
+    run, bc = bc_run(tmp_path, "Pendulum-v1", lambda o: -np.clip(o[:, 2:3], -2, 2).astype(np.float32),
+                     normalize_obs=False, log_std_init=-3.0)
+    agent = PPO("Pendulum-v1", seed=0, verbose=0, init_from=run, preset="none", log_std_init=-0.5)
+    torch.testing.assert_close(agent.policy.log_std.detach(), torch.full((1,), -0.5))
+    torch.testing.assert_close(agent.policy.action_head.weight, bc.policy_net.action_head.weight)
+    kept = PPO("Pendulum-v1", seed=0, verbose=0, init_from=run, preset="none", keep_log_std=True)
+    torch.testing.assert_close(kept.policy.log_std, bc.policy_net.log_std)
+
 def test_sac_starts_from_bc_actor_and_fits_the_critics_first(tmp_path):
     def controller(o):
         return np.clip(-2.0 * np.arctan2(o[:, 1], o[:, 0]), -2, 2)[:, None].astype(np.float32)
