@@ -1,4 +1,4 @@
-"""The `ascent` command line: train, eval, resume, collect, plot, list, diagnose, table.
+"""The `ascent` command line: train, eval, resume, collect, plot, list, diagnose, table, arena, play.
 
 Every user error (unknown algorithm/env/hyperparameter, bad value, missing or corrupt run dir)
 exits with status 2 and one line `ascent: error: ...`, never a traceback.
@@ -75,6 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--policy", choices=("agent", "random"), default="agent", help="agent (the run's) or random actions")
     co.add_argument("--env", default=None, help="env id for --policy random without a run directory")
     co.add_argument("--dataset-id", default=None, help="Minari id recorded in the metadata (default ENV/ascent-ALGO-v0)")
+
+    ar = sub.add_parser("arena", help="two players over N board games, alternating the first move: W/D/L with 95%% CIs")
+    ar.add_argument("player_a", help="random, mc:N, mcts:SIMS, mcts-solver:SIMS, minimax, openspiel-mcts:SIMS, "
+                    "openspiel-mcts-solver:SIMS, human, or an AlphaZero run directory (RUN_DIR[:SIMS])")
+    ar.add_argument("player_b", help="the same choices")
+    ar.add_argument("--game", default=None, help="OpenSpiel game, e.g. tic_tac_toe, connect_four(rows=6,columns=7) "
+                    "(default: an AlphaZero run's own)")
+    ar.add_argument("--games", type=_positive_int, default=100, help="games to play")
+    ar.add_argument("--seed", type=int, default=0, help="players' random seeds (B's is seed + 1)")
+    ar.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+
+    pg = sub.add_parser("play", help="play a board game at the terminal against a trained run or any arena player")
+    pg.add_argument("opponent", help="an AlphaZero run directory (RUN_DIR[:SIMS]) or an arena player (mcts:1000, ...)")
+    pg.add_argument("--game", default=None, help="OpenSpiel game (default: the run's own)")
+    pg.add_argument("--second", action="store_true", help="let the opponent move first")
+    pg.add_argument("--seed", type=int, default=0)
 
     ls = sub.add_parser("list", help="algorithms and presets; `ascent list ALGO` shows its hyperparameters")
     ls.add_argument("algo", nargs="?")
@@ -200,6 +216,47 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _arena_game(spec: str | None, players: list[str]):
+    from ascent.envs.board_games import load_game
+
+    if spec is None:  # the game an AlphaZero run was trained on
+        from ascent.search.players import run_game
+
+        spec = next((g for g in (run_game(p) for p in players) if g), None)
+        if spec is None:
+            raise ConfigError("which game? add --game GAME (e.g. --game tic_tac_toe), or name an AlphaZero run directory")
+    return load_game(spec)
+
+
+def cmd_arena(args: argparse.Namespace) -> int:
+    from ascent.search.arena import arena, format_result
+    from ascent.search.players import make_player
+
+    game = _arena_game(args.game, [args.player_a, args.player_b])
+    a, b = make_player(args.player_a, game, args.seed), make_player(args.player_b, game, args.seed + 1)
+    tty = sys.stderr.isatty() and not args.json
+    result = arena(game, a, b, args.games, on_game=(lambda i, c: print(
+        f"\r  game {i + 1}/{args.games}: {c['wins']}/{c['draws']}/{c['losses']} (W/D/L of {a.name})", end="",
+        file=sys.stderr, flush=True)) if tty else None)
+    if tty:
+        print(file=sys.stderr)
+    print(json.dumps(result) if args.json else format_result(result))
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from ascent.search.arena import play_game
+    from ascent.search.players import HumanPlayer, make_player
+
+    game = _arena_game(args.game, [args.opponent])
+    opponent, human = make_player(args.opponent, game, args.seed), HumanPlayer()
+    players = [opponent, human] if args.second else [human, opponent]
+    returns = play_game(game, players)
+    mine = returns[1 if args.second else 0]
+    print(f"\n{'you win' if mine > 0 else 'you lose' if mine < 0 else 'a draw'} against {opponent.name}")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from ascent.core.plotting import check_column, plot_runs
 
@@ -271,7 +328,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "resume": cmd_resume, "collect": cmd_collect, "plot": cmd_plot, "list": cmd_list,
-            "diagnose": cmd_diagnose, "table": cmd_table}
+            "diagnose": cmd_diagnose, "table": cmd_table, "arena": cmd_arena, "play": cmd_play}
 
 
 def os_error_line(err: OSError) -> str:

@@ -38,6 +38,7 @@ ALGORITHMS: dict[str, str] = {
     "gail": "ascent.imitation.gail:GAIL",
     "airl": "ascent.imitation.airl:AIRL",
     "dqfd": "ascent.imitation.dqfd:DQfD",
+    "alphazero": "ascent.search.alphazero:AlphaZero",
 }
 
 

@@ -36,6 +36,7 @@ import ascent
 from ascent.core.checkpoint import load_checkpoint
 from ascent.core.logger import read_csv
 from ascent.errors import AscentError, ConfigError
+from ascent.envs.vector import batch_of
 from ascent.registry import ALGORITHMS, get_algorithm
 
 TUPLE_ACTIONS = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
@@ -127,6 +128,10 @@ CASES: dict[str, Case] = {
     "dqfd": Case("CartPole-v1", dict(OFF_POLICY, train_freq=2, target_update_interval=50, dataset=CARTPOLE_DEMOS,
                                      pretrain_steps=8, pretrain_target_update_interval=4), 2, 200,
                  ("margin", -0.8), ((BOX, BOX, "action"), (DICT_OBS, gym.spaces.Discrete(2), "obs"))),
+    # search: self-play moves of 2 lockstep tic-tac-toe games (an iteration's length varies with the games')
+    "alphazero": Case("tic_tac_toe", dict(simulations=4, parallel_games=2, batch_size=16, mlp_arch=(16, 16),
+                                          eval_simulations=2, eval_opponent="random", replay_size=200, log_interval=1),
+                      None, 60, ("dirichlet_fraction", 1.5), ((BOX, gym.spaces.Discrete(2), "obs"),)),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -192,7 +197,7 @@ def metric_rows(run_dir: Path) -> list[dict[str, str]]:
 def observation_batch(agent, n: int = 16) -> np.ndarray:
     space = agent.envs.observation_space
     space.seed(123)
-    return np.stack([space.sample() for _ in range(n)])
+    return batch_of(space, [space.sample() for _ in range(n)])  # (a dict of arrays for Dict spaces)
 
 
 def state_of(agent) -> dict[str, Any]:

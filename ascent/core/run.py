@@ -236,6 +236,7 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
                 if next_eval and agent.num_steps >= next_eval:
                     ev = agent.evaluate(c.eval_episodes)
                     metrics["eval_return"], metrics["eval_return_std"] = ev["mean_return"], ev["std_return"]
+                    metrics.update(ev.get("metrics", {}))  # (an algorithm's own evaluation figures: AlphaZero's rates)
                     next_eval = next_multiple(agent.num_steps, c.eval_every)
                 # A row every log_interval iterations, at least every log_every_steps env steps, and
                 # with every evaluation; the episodes that ended since the last row are averaged into it.

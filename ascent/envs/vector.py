@@ -19,6 +19,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 
 from ascent.envs.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, register_atari
+from ascent.envs.board_games import BoardGameEnv, is_board_game_id
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
 EnvSpec = gym.envs.registration.EnvSpec
@@ -132,6 +133,8 @@ def make_vec_env(
     if not isinstance(env, str):
         raise EnvError(f"cannot make an environment from {type(env).__name__}; pass an env id, Env, factory or VectorEnv")
 
+    if is_board_game_id(env):  # an OpenSpiel game against a random opponent (ascent/envs/board_games.py)
+        return gym.vector.SyncVectorEnv([functools.partial(BoardGameEnv, env)] * n_envs, **same_step)
     if is_atari_id(env):  # the standard pipeline (ascent/atari.py); training=False: whole games, raw rewards
         cls = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
         return cls([functools.partial(make_atari_env, env, training, render_mode)] * n_envs, **same_step)

@@ -1,0 +1,321 @@
+"""AlphaZero (Silver et al. 2018): self-play with a policy-value network guiding the tree search,
+the network trained on the search's own results.
+
+Search (PUCT): at node s, descend to
+  a* = argmax_a  Q(s, a) + c(s) P(s, a) sqrt(N(s)) / (1 + N(s, a)),   c(s) = c_init + ln((1 + N(s) + c_base) / c_base)
+with Q from the mover's side (0 for an unvisited move) and P the network's prior; a new leaf is
+expanded and evaluated by one network call (p, v) = f_theta(s) instead of a random playout, and v
+is backed up. At the root of every self-play move P is mixed with Dirichlet noise,
+  P(s, a) <- (1 - eps) P(s, a) + eps eta_a,   eta ~ Dir(alpha);
+the move is drawn in proportion to the visit counts N(s, a) for the first `temperature_moves` plies
+(temperature 1), the most visited afterwards (temperature -> 0). The simultaneous games of one
+iteration search in lockstep, so that the leaves of all of them are evaluated in one batch.
+
+Training, on (s, pi, z) from a replay of recent positions (pi the root's visit distribution, z the
+game's outcome for the player to move at s):
+  l = (z - v)^2 - pi^T log p + c ||theta||^2.
+`--steps` counts self-play moves. Periodic evaluation plays the network with search
+(`eval_simulations`, no noise, most visited move) against `eval_opponent` (an arena player) and
+logs the win/draw/loss rates and the Elo difference they imply.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ascent.core.agent import Agent, Counters
+from ascent.core.config import CommonConfig, param
+from ascent.envs.board_games import check_two_player_zero_sum, encode, input_shape, is_board_game_id, load_game
+from ascent.errors import EnvError
+from ascent.nets.optim import OptimizerStep
+from ascent.search.mcts import SearchTree
+from ascent.search.network import PolicyValueNet
+
+
+@dataclass
+class AlphaZeroConfig(CommonConfig):
+    simulations: int = param(100, "PUCT simulations per self-play move", positive=True)
+    c_init: float = param(1.25, "PUCT exploration c(s) at N(s) = 0", range=(0.0, math.inf), low_open=True)
+    c_base: float = param(19652.0, "PUCT c(s)'s growth scale (the paper's)", range=(0.0, math.inf), low_open=True)
+    dirichlet_alpha: float = param(1.0, "root noise Dir(alpha) (the paper: about 10 / typical number of legal moves)",
+                                   range=(0.0, math.inf), low_open=True)
+    dirichlet_fraction: float = param(0.25, "root noise weight eps", range=(0.0, 1.0))
+    temperature_moves: int = param(4, "plies whose move is drawn by visit count (then the most visited)",
+                                   nonnegative=True)
+    parallel_games: int = param(32, "self-play games searched in lockstep (their leaves evaluated in one batch); "
+                                "one iteration plays them to the end", positive=True)
+    batched: bool = param(True, "evaluate the lockstep games' leaves in one network call (False: one call per leaf)")
+    network: str = param("auto", "mlp | resnet | auto (resnet for board planes, else mlp)",
+                         choices=("auto", "mlp", "resnet"))
+    mlp_arch: tuple = param((128, 128), "hidden widths of the MLP network")
+    channels: int = param(64, "resnet: convolution channels", positive=True)
+    blocks: int = param(5, "resnet: residual blocks", positive=True)
+    replay_size: int = param(50_000, "positions kept (the most recent)", positive=True)
+    batch_size: int = param(256, "positions per gradient step", positive=True)
+    sample_reuse: float = param(4.0, "gradient steps per iteration = new positions * sample_reuse / batch_size",
+                                range=(0.0, math.inf), low_open=True)
+    learning_rate: float = param(1e-3, "Adam step size", range=(0.0, math.inf), low_open=True)
+    l2_weight: float = param(1e-4, "c in c ||theta||^2", range=(0.0, math.inf))
+    eval_simulations: int = param(100, "simulations per move of the evaluated player (0: the network alone)",
+                                  nonnegative=True)
+    eval_opponent: str = param("mcts:100", "the arena player evaluations play against (ascent arena's names)")
+    device: str = param("cpu", "cpu | cuda | cuda:N")
+    eval_every: int = param(20_000, "evaluate every this many self-play moves (0: never)", nonnegative=True)
+    eval_episodes: int = param(20, "games per evaluation (alternating the first move)", positive=True)
+    checkpoint_every: int = param(20_000, "write a checkpoint every this many self-play moves (0: only at the end)",
+                                  nonnegative=True)
+
+
+class PUCT:
+    """The network-guided search of one or many games at once (the tree arrays of ascent.search.mcts
+    with a prior per node)."""
+
+    def __init__(self, game, net, c: AlphaZeroConfig, simulations: int, rng: np.random.Generator, device="cpu"):
+        self.game, self.net, self.c, self.simulations, self.rng = game, net, c, simulations, rng
+        self.shape, self.n_actions = input_shape(game), game.num_distinct_actions()
+        self.capacity = 1 + (simulations + 1) * self.n_actions
+        self.device = device
+        self.evaluations = 0  # leaves evaluated by the network (for throughput figures)
+
+    @torch.no_grad()
+    def evaluate(self, states: list) -> tuple[np.ndarray, np.ndarray]:
+        """Priors (B, n_actions), zero off the legal moves, and values (B,) for the player to move."""
+        x = torch.as_tensor(np.stack([encode(s, self.shape) for s in states]), device=self.device)
+        logits, value = self.net(x)
+        mask = torch.full_like(logits, -math.inf)
+        for i, s in enumerate(states):
+            mask[i, s.legal_actions()] = 0.0
+        self.evaluations += len(states)
+        return torch.softmax(logits + mask, dim=-1).cpu().numpy(), value.cpu().numpy()
+
+    def expand(self, tree: SearchTree, node: int, state, prior: np.ndarray) -> None:
+        tree.expand(node, state)
+        kids = tree.children(node)
+        tree.prior[kids.start:kids.stop] = prior[tree.action[kids.start:kids.stop]].tolist()
+
+    def select(self, tree: SearchTree, node: int) -> int:
+        visits, mean, prior = tree.visits, tree.mean, tree.prior
+        n = visits[node]
+        c = (self.c.c_init + math.log((1 + n + self.c.c_base) / self.c.c_base)) * math.sqrt(n)
+        sign, best, choice = tree.sign[node], -math.inf, -1
+        for child in tree.children(node):
+            score = (sign * mean[child] if visits[child] else 0.0) + c * prior[child] / (1 + visits[child])
+            if score > best:
+                best, choice = score, child
+        return choice
+
+    @staticmethod
+    def back_up(tree: SearchTree, path: list[int], value0: float) -> None:
+        """Add player 0's value to every node on the path."""
+        for n in path:
+            tree.visits[n] += 1
+            tree.value_sum[n] += value0
+            tree.mean[n] = tree.value_sum[n] / tree.visits[n]
+
+    def run(self, states: list, noise: bool) -> list[SearchTree]:
+        """Search every state (none terminal) with `simulations` each; the leaves of all trees are
+        evaluated together (one network call per simulation round when `batched`)."""
+        trees = [SearchTree(self.capacity, priors=True) for _ in states]
+        prior, value = self.evaluate(states)
+        for i, (tree, state) in enumerate(zip(trees, states)):
+            p = prior[i]
+            if noise and self.c.dirichlet_fraction > 0:
+                p = add_root_noise(p, state.legal_actions(), self.c.dirichlet_alpha, self.c.dirichlet_fraction, self.rng)
+            self.expand(tree, 0, state, p)
+            self.back_up(tree, [0], value[i] * (1.0 if state.current_player() == 0 else -1.0))
+        for _ in range(self.simulations):
+            pending = []  # (tree, leaf, path, state) awaiting the network
+            for tree, root in zip(trees, states):
+                state, node, path = root.clone(), 0, [0]
+                while tree.num_children[node] > 0:
+                    node = self.select(tree, node)
+                    state.apply_action(tree.action[node])
+                    path.append(node)
+                if tree.exact[node] or state.is_terminal():  # the game's end: its outcome, no network call
+                    if not tree.exact[node]:
+                        tree.exact[node], tree.exact_value[node] = True, state.returns()[0]
+                    self.back_up(tree, path, tree.exact_value[node])
+                else:
+                    pending.append((tree, node, path, state))
+            groups = [pending] if self.c.batched else [[p] for p in pending]
+            for group in groups:
+                if not group:
+                    continue
+                prior, value = self.evaluate([s for *_, s in group])
+                for (tree, node, path, state), p, v in zip(group, prior, value):
+                    self.expand(tree, node, state, p)
+                    self.back_up(tree, path, float(v) if state.current_player() == 0 else -float(v))
+        return trees
+
+    def visit_distribution(self, tree: SearchTree) -> np.ndarray:
+        pi = np.zeros(self.n_actions, dtype=np.float32)
+        for child in tree.children(0):
+            pi[tree.action[child]] = tree.visits[child]
+        return pi / pi.sum()
+
+
+def choose_move(pi: np.ndarray, ply: int, temperature_moves: int, rng: np.random.Generator) -> int:
+    """The self-play move from the root's visit distribution: drawn from it (temperature 1) for the
+    first `temperature_moves` plies, then the most visited (temperature -> 0; ties at random)."""
+    if ply < temperature_moves:
+        return int(rng.choice(len(pi), p=pi))
+    return int(rng.choice(np.flatnonzero(pi == pi.max())))
+
+
+def add_root_noise(prior: np.ndarray, legal: list[int], alpha: float, fraction: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """P(s, a) <- (1 - eps) P(s, a) + eps eta_a on the legal moves, eta ~ Dir(alpha)."""
+    noisy = prior.copy()
+    noisy[legal] = (1 - fraction) * prior[legal] + fraction * rng.dirichlet([alpha] * len(legal))
+    return noisy
+
+
+class AlphaZero(Agent):
+    """AlphaZero on a two-player OpenSpiel game (`--env tic_tac_toe`, `--env connect_four`)."""
+
+    algo = "alphazero"
+    Config = AlphaZeroConfig
+    curve_metric = "eval_score"
+
+    def setup(self) -> None:
+        c = self.config
+        if self.env_id is None or not is_board_game_id(self.env_id):
+            raise EnvError(f"AlphaZero plays two-player OpenSpiel board games (--env tic_tac_toe, --env connect_four); "
+                           f"{self.env_id or 'this env'} (observations {self.envs.observation_space}, actions "
+                           f"{self.envs.action_space}) is a Gymnasium env")
+        self.game = load_game(self.env_id)
+        check_two_player_zero_sum(self.game, "AlphaZero")
+        shape = input_shape(self.game)
+        kind = c.network if c.network != "auto" else ("resnet" if len(shape) == 3 and shape[1] * shape[2] > 9 else "mlp")
+        self.net = PolicyValueNet(shape, self.game.num_distinct_actions(), kind, c.mlp_arch, c.channels, c.blocks)
+        self.net.to(self.device)
+        self.step = OptimizerStep(self.net, c.learning_rate, flat=False)
+        self.search = PUCT(self.game, self.net, c, c.simulations, self.rng, self.device)
+        n = min(c.replay_size, 1 << 30)
+        self.replay = None  # (the base's optional replay buffer: AlphaZero's positions are in `positions`)
+        self.positions = Counters(obs=np.zeros((n, *shape), np.float32), pi=np.zeros((n, self.game.num_distinct_actions()),
+                                  np.float32), z=np.zeros(n, np.float32), size=0, next=0)
+        self.counters = Counters(games=0, updates=0)
+
+    def modules(self) -> dict:
+        return {"network": self.net, "optimizer": self.step.optimizer, "positions": self.positions,
+                "counters": self.counters}
+
+    # ---- self-play -------------------------------------------------------------------------------
+    def self_play(self) -> tuple[int, list[float]]:
+        """Play `parallel_games` games to the end in lockstep; store their positions. Returns the
+        number of moves and player 0's outcomes."""
+        self.net.eval()
+        games = [self.game.new_initial_state() for _ in range(self.config.parallel_games)]
+        records: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in games]
+        shape, moves, ply = self.search.shape, 0, 0
+        live = list(range(len(games)))
+        while live:
+            trees = self.search.run([games[g] for g in live], noise=True)
+            for g, tree in zip(live, trees):
+                pi = self.search.visit_distribution(tree)
+                records[g].append((encode(games[g], shape), pi, games[g].current_player()))
+                games[g].apply_action(choose_move(pi, ply, self.config.temperature_moves, self.rng))
+                moves += 1
+            live = [g for g in live if not games[g].is_terminal()]
+            ply += 1
+        for state, record in zip(games, records):
+            returns = state.returns()
+            for obs, pi, player in record:
+                self.store(obs, pi, returns[player])
+        return moves, [s.returns()[0] for s in games]
+
+    def store(self, obs: np.ndarray, pi: np.ndarray, z: float) -> None:
+        p = self.positions
+        i = p.next
+        p.obs[i], p.pi[i], p.z[i] = obs, pi, z
+        p.next, p.size = (i + 1) % len(p.z), min(p.size + 1, len(p.z))
+
+    # ---- training ----------------------------------------------------------------------------------
+    def loss(self, obs: torch.Tensor, pi: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """l = (z - v)^2 - pi^T log p + c ||theta||^2."""
+        logits, v = self.net(obs)
+        value_loss = F.mse_loss(v, z)
+        policy_loss = -(pi * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+        l2 = sum(w.square().sum() for w in self.net.weights())
+        loss = value_loss + policy_loss + self.config.l2_weight * l2
+        return loss, {"value_loss": value_loss.item(), "policy_loss": policy_loss.item(), "l2": l2.item()}
+
+    def train_iteration(self) -> dict[str, float]:
+        c = self.config
+        moves, outcomes = self.self_play()
+        self.num_steps += moves
+        self.counters.games += len(outcomes)
+        self.record_episodes([(float(o), 0) for o in outcomes])
+        self.net.train()
+        updates = max(1, round(moves * c.sample_reuse / c.batch_size))
+        terms = []
+        p = self.positions
+        for _ in range(updates):
+            idx = self.rng.integers(0, p.size, size=min(c.batch_size, p.size))
+            obs, pi, z = (torch.as_tensor(a[idx], device=self.device) for a in (p.obs, p.pi, p.z))
+            loss, mb = self.loss(obs, pi, z)
+            self.step(loss)
+            terms.append(mb)
+        self.counters.updates += updates
+        metrics = {k: float(np.mean([t[k] for t in terms])) for k in terms[0]}
+        metrics.update({"games": float(self.counters.games), "updates": float(updates), "positions": float(p.size),
+                        "first_player_score": float(np.mean(outcomes)),
+                        "mean_game_length": moves / len(outcomes)})
+        return metrics
+
+    # ---- playing and evaluation -----------------------------------------------------------------------
+    def player(self, simulations: int | None = None, seed: int | None = None) -> "AlphaZeroPlayer":
+        sims = self.config.eval_simulations if simulations is None else simulations
+        return AlphaZeroPlayer(self, sims, seed)
+
+    def act_batch(self, obs, deterministic: bool) -> np.ndarray:
+        """The network alone on BoardGameEnv observations (a Dict with the action mask)."""
+        x = torch.as_tensor(np.asarray(obs["observation"]), device=self.device)
+        with torch.no_grad():
+            self.net.eval()
+            logits, _ = self.net(x)
+        logits = logits.masked_fill(torch.as_tensor(np.asarray(obs["action_mask"]) == 0, device=self.device), -math.inf)
+        if deterministic:
+            return logits.argmax(-1).cpu().numpy()
+        return torch.distributions.Categorical(logits=logits).sample().cpu().numpy()
+
+    def evaluate(self, episodes: int = 10, deterministic: bool = True, env=None, seed: int | None = None,
+                 video_dir=None, opponent: str | None = None) -> dict:
+        """`episodes` arena games against `opponent` (default: eval_opponent), alternating the first
+        move. mean_return is the mean outcome (+1 win, 0 draw, -1 loss); `metrics` holds the rates and Elo."""
+        from ascent.search.arena import arena
+        from ascent.search.players import make_player
+
+        seed = self.seed + 10_000 if seed is None else seed
+        other = make_player(opponent or self.config.eval_opponent, self.game, seed + 1)
+        r = arena(self.game, self.player(seed=seed), other, episodes)
+        outcomes = [1.0] * r["wins"] + [0.0] * r["draws"] + [-1.0] * r["losses"]
+        return {"mean_return": float(np.mean(outcomes)), "std_return": float(np.std(outcomes)), "episodes": episodes,
+                "arena": r, "metrics": {"eval_win_rate": r["win_rate"], "eval_draw_rate": r["draws"] / episodes,
+                                        "eval_loss_rate": r["losses"] / episodes, "eval_score": r["score"],
+                                        "eval_elo": r["elo"] if r["elo"] is not None else math.copysign(800.0, r["score"] - 0.5)}}
+
+
+class AlphaZeroPlayer:
+    """A trained network as an arena player: PUCT with `simulations` (no noise; the most visited move),
+    or with 0 the network alone (its most probable legal move)."""
+
+    def __init__(self, agent: AlphaZero, simulations: int, seed: int | None = None):
+        self.agent, self.simulations = agent, simulations
+        self.name = f"alphazero:{simulations}" if simulations else "alphazero-network"
+        self.search = PUCT(agent.game, agent.net, agent.config, simulations, np.random.default_rng(seed), agent.device)
+
+    def step(self, state) -> int:
+        if self.simulations == 0:
+            prior, _ = self.search.evaluate([state])
+            return int(np.argmax(prior[0]))
+        tree = self.search.run([state], noise=False)[0]
+        pi = self.search.visit_distribution(tree)
+        return int(np.argmax(pi))
+
