@@ -13,9 +13,9 @@ import time
 from typing import Callable
 
 
-def play_game(game, players: list, clocks: list[float] | None = None) -> list[float]:
-    """One game, players[i] moving as player i; returns each player's outcome. `clocks` (optional)
-    accumulates each player's thinking time."""
+def play_game(game, players: list, clocks: list[float] | None = None, moves: list[int] | None = None) -> list[float]:
+    """One game, players[i] moving as player i; returns each player's outcome. `clocks` and `moves`
+    (optional) accumulate each player's thinking time and number of moves."""
     state = game.new_initial_state()
     while not state.is_terminal():
         player = state.current_player()
@@ -23,6 +23,8 @@ def play_game(game, players: list, clocks: list[float] | None = None) -> list[fl
         action = players[player].step(state)
         if clocks is not None:
             clocks[player] += time.perf_counter() - t0
+        if moves is not None:
+            moves[player] += 1
         if action not in state.legal_actions():
             raise RuntimeError(f"{players[player].name} played the illegal move {action} in\n{state}")
         state.apply_action(action)
@@ -61,18 +63,20 @@ def arena(game, player_a, player_b, games: int, on_game: Callable[[int, dict], N
     losses of A (also as first and as second player), intervals, Elo and the seconds per move."""
     counts = {"wins": 0, "draws": 0, "losses": 0}
     by_seat = {seat: {"wins": 0, "draws": 0, "losses": 0} for seat in ("first", "second")}
-    clocks = {"a": 0.0, "b": 0.0}
+    clocks, moves = {"a": 0.0, "b": 0.0}, {"a": 0, "b": 0}
     for i in range(games):
         a_first = i % 2 == 0
         seats = [player_a, player_b] if a_first else [player_b, player_a]
-        game_clock = [0.0, 0.0]
-        returns = play_game(game, seats, game_clock)
+        game_clock, game_moves = [0.0, 0.0], [0, 0]
+        returns = play_game(game, seats, game_clock, game_moves)
         outcome = returns[0 if a_first else 1]
         result = "wins" if outcome > 0 else "losses" if outcome < 0 else "draws"
         counts[result] += 1
         by_seat["first" if a_first else "second"][result] += 1
         clocks["a"] += game_clock[0 if a_first else 1]
         clocks["b"] += game_clock[1 if a_first else 0]
+        moves["a"] += game_moves[0 if a_first else 1]
+        moves["b"] += game_moves[1 if a_first else 0]
         if on_game is not None:
             on_game(i, dict(counts))
     s, lo, hi = score_interval(counts["wins"], counts["draws"], counts["losses"])
@@ -82,7 +86,7 @@ def arena(game, player_a, player_b, games: int, on_game: Callable[[int, dict], N
         "score": s, "score_ci95": [lo, hi],  # (Elo: None where infinite, at a score of 0 or 1: JSON has no inf)
         "elo": _finite(elo_difference(s)), "elo_ci95": [_finite(elo_difference(lo)), _finite(elo_difference(hi))],
         "as_first": by_seat["first"], "as_second": by_seat["second"],
-        "seconds_a": clocks["a"], "seconds_b": clocks["b"],
+        "seconds_a": clocks["a"], "seconds_b": clocks["b"], "moves_a": moves["a"], "moves_b": moves["b"],
     }
 
 

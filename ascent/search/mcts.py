@@ -28,9 +28,10 @@ from ascent.envs.board_games import check_two_player_zero_sum
 
 def random_playout(state, rng: random.Random) -> float:
     """Play uniformly random legal moves from `state` (modified) to the end; player 0's return."""
-    while not state.is_terminal():
-        legal = state.legal_actions()
-        state.apply_action(legal[int(rng.random() * len(legal))])
+    is_terminal, legal_actions, apply_action, uniform = state.is_terminal, state.legal_actions, state.apply_action, rng.random
+    while not is_terminal():  # (bound methods: this loop is half of a simulation's time)
+        legal = legal_actions()
+        apply_action(legal[int(uniform() * len(legal))])
     return state.returns()[0]
 
 
@@ -102,12 +103,12 @@ class MCTS:
 
     def simulate(self, tree: SearchTree, root_state) -> None:
         state, node, path = root_state.clone(), 0, [0]
-        visits, exact = tree.visits, tree.exact
+        visits, exact, num_children, action, select = tree.visits, tree.exact, tree.num_children, tree.action, self.select
         while visits[node] > 0 and not exact[node]:  # (a node seen before: go on down)
-            if tree.num_children[node] == 0:
+            if num_children[node] == 0:
                 tree.expand(node, state)
-            node = self.select(tree, node)
-            state.apply_action(tree.action[node])
+            node = select(tree, node)
+            state.apply_action(action[node])
             path.append(node)
         if exact[node]:
             outcome = tree.exact_value[node]

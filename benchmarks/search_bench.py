@@ -1,0 +1,182 @@
+"""Search and self-play benchmarks (issue 16): each section prints a markdown table.
+
+  python benchmarks/search_bench.py speed        # MCTS simulations/s: ascent vs OpenSpiel's Python and C++ MCTSBot
+  python benchmarks/search_bench.py parity       # mcts:1000 vs openspiel-mcts:1000 on Connect Four, 400 games
+  python benchmarks/search_bench.py ttt          # AlphaZero tic-tac-toe (preset): vs minimax, network alone vs random
+  python benchmarks/search_bench.py throughput   # self-play positions/s, batched leaf evaluation on and off
+
+Same settings on every side: UCT c = 2, one uniformly random rollout per leaf; `speed` with the
+solver on (as OpenSpiel's bots are usually run), `parity` without (the arena's `mcts:N` and
+`openspiel-mcts:N`). One process, one thread each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "runs" / "search-bench"
+
+
+def table(title: str, header: list[str], rows: list[list]) -> None:
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+    sys.stdout.flush()
+
+
+def positions(game, n: int, seed: int) -> list:
+    """The initial position and positions after a few random plies (searches from mid-game too)."""
+    rng, out = random.Random(seed), [game.new_initial_state()]
+    while len(out) < n:
+        state = game.new_initial_state()
+        for _ in range(rng.randint(1, 6)):
+            if state.is_terminal():
+                break
+            state.apply_action(rng.choice(state.legal_actions()))
+        if not state.is_terminal():
+            out.append(state)
+    return out
+
+
+def rate(search, states: list, seconds: float) -> float:
+    """Simulations per second of `search(state) -> simulations done`, cycling over `states`."""
+    done, t0, i = 0, time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        done += search(states[i % len(states)])
+        i += 1
+    return done / (time.perf_counter() - t0)
+
+
+def cmd_speed(args) -> None:
+    import pyspiel
+    from open_spiel.python.algorithms import mcts as os_mcts
+
+    from ascent.search.mcts import MCTS
+
+    rows = []
+    for name in ("tic_tac_toe", "connect_four"):
+        game = pyspiel.load_game(name)
+        states = positions(game, 8, 0)
+        ours = MCTS(game, simulations=1000, uct_c=2.0, solve=True, seed=0)
+        py_bot = os_mcts.MCTSBot(game, 2.0, 1000, os_mcts.RandomRolloutEvaluator(1, np.random.RandomState(0)),
+                                 solve=True, random_state=np.random.RandomState(0))
+        cpp_bot = pyspiel.MCTSBot(game, pyspiel.RandomRolloutEvaluator(1, 0), 2.0, 1000, 1000, True, 0, False)
+        engines = {"ascent": lambda s: ours.search(s).visits[0],
+                   "OpenSpiel Python": lambda s: py_bot.mcts_search(s).explore_count,
+                   "OpenSpiel C++": lambda s: cpp_bot.mcts_search(s).explore_count}
+        measured = {k: [] for k in engines}
+        for _ in range(args.repeats):  # interleaved, so that a slow spell of the machine hits all alike
+            for k, fn in engines.items():
+                measured[k].append(rate(fn, states, args.seconds))
+        med = {k: statistics.median(v) for k, v in measured.items()}
+        rows.append([name, f"{med['ascent']:,.0f}", f"{med['OpenSpiel Python']:,.0f}", f"{med['OpenSpiel C++']:,.0f}",
+                     f"{med['ascent'] / med['OpenSpiel Python']:.1f}x", f"{med['ascent'] / med['OpenSpiel C++']:.2f}x"])
+    table(f"MCTS simulations/s (UCT c=2, one random rollout, solver on; 1,000-simulation searches from 8 positions; "
+          f"median of {args.repeats} interleaved {args.seconds:g}-s runs)",
+          ["game", "ascent", "OpenSpiel Python MCTSBot", "OpenSpiel C++ MCTSBot", "ascent / Python", "ascent / C++"], rows)
+
+
+def cmd_parity(args) -> None:
+    import pyspiel
+
+    from ascent.search.arena import arena
+    from ascent.search.players import make_player
+
+    game = pyspiel.load_game("connect_four")
+    a, b = make_player(f"mcts:{args.sims}", game, 0), make_player(f"openspiel-mcts:{args.sims}", game, 1)
+    t0 = time.perf_counter()
+    r = arena(game, a, b, args.games, on_game=lambda i, c: (i + 1) % 50 == 0 and print(f"  {i + 1} games: {c}",
+                                                                                         flush=True))
+    lo, hi = r["win_rate_ci95"]
+    slo, shi = r["score_ci95"]
+    table(f"Strength at equal simulations: Connect Four, {args.games} games alternating the first move",
+          ["ascent", "peer", "W / D / L (ascent)", "score (95% CI)", "win rate (95% CI)", "s per move ascent / peer",
+           "wall s"],
+          [[a.name, b.name, f"{r['wins']} / {r['draws']} / {r['losses']}", f"{r['score']:.3f} ({slo:.3f}-{shi:.3f})",
+            f"{r['win_rate']:.3f} ({lo:.3f}-{hi:.3f})",
+            f"{r['seconds_a'] / r['moves_a']:.3f} / {r['seconds_b'] / r['moves_b']:.3f}",
+            f"{time.perf_counter() - t0:.0f}"]])
+
+
+def cmd_ttt(args) -> None:
+    import shutil
+
+    from ascent.search.alphazero import AlphaZero
+    from ascent.search.arena import arena
+    from ascent.search.players import make_player
+
+    rows = []
+    for seed in range(args.seeds):
+        run = CACHE / f"alphazero-ttt-s{seed}"
+        shutil.rmtree(run, ignore_errors=True)  # (measured again)
+        agent = AlphaZero("tic_tac_toe", seed=seed, verbose=0, run_dir=run)  # (its preset: 100k self-play moves)
+        agent.learn(agent_steps(agent), progress_bar=False)
+        game = agent.game
+        vs_minimax = arena(game, agent.player(seed=100), make_player("minimax", game, 101), 100)
+        alone = arena(game, agent.player(0, seed=100), make_player("random", game, 102), 100)
+        vs_mcts = arena(game, agent.player(seed=100), make_player("mcts:1000", game, 103), 100)
+        rows.append([seed, f"{agent.train_seconds:.0f}", f"{agent.num_steps:,}", f"{agent.counters.games:,}",
+                     f"{vs_minimax['wins']} / {vs_minimax['draws']} / {vs_minimax['losses']}",
+                     f"{alone['wins']} / {alone['draws']} / {alone['losses']}",
+                     f"{(alone['wins'] + alone['draws']) / alone['games']:.2f}",
+                     f"{vs_mcts['wins']} / {vs_mcts['draws']} / {vs_mcts['losses']}"])
+    table("AlphaZero tic-tac-toe (preset: 50 simulations, 32 lockstep games, 100k self-play moves; one core); 100 games "
+          "each, alternating the first move",
+          ["seed", "train s", "self-play moves", "games", "vs minimax W/D/L (50 sims)", "network alone vs random W/D/L",
+           "non-losses", "vs mcts:1000 W/D/L (50 sims)"], rows)
+
+
+def agent_steps(agent) -> int:
+    from ascent.core.config import load_presets
+
+    preset = load_presets("alphazero").get(agent.preset or "", {})
+    return int(preset.get("n_timesteps", 100_000))
+
+
+def cmd_throughput(args) -> None:
+    from ascent.search.alphazero import AlphaZero
+
+    rows = []
+    for game, sims, games in (("tic_tac_toe", 50, 32), ("connect_four", 50, 16)):
+        for batched in (True, False):
+            agent = AlphaZero(game, seed=0, verbose=0, simulations=sims, parallel_games=games, batched=batched)
+            t0 = time.perf_counter()
+            moves, _ = agent.self_play()
+            dt = time.perf_counter() - t0
+            rows.append([game, agent.net.kind, sims, games, "on" if batched else "off", f"{moves / dt:,.0f}",
+                         f"{agent.search.evaluations / dt:,.0f}"])
+    table("Self-play throughput (one iteration: the lockstep games played to the end; one process, one thread)",
+          ["game", "network", "simulations", "lockstep games", "batched leaf evaluation", "positions/s",
+           "network evaluations/s"], rows)
+
+
+SECTIONS = {"speed": cmd_speed, "parity": cmd_parity, "ttt": cmd_ttt, "throughput": cmd_throughput}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("section", choices=sorted(SECTIONS))
+    p.add_argument("--repeats", type=int, default=5, help="speed: interleaved runs per engine")
+    p.add_argument("--seconds", type=float, default=2.0, help="speed: seconds per run")
+    p.add_argument("--games", type=int, default=400, help="parity: games")
+    p.add_argument("--sims", type=int, default=1000, help="parity: simulations per move")
+    p.add_argument("--seeds", type=int, default=3, help="ttt: training seeds")
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    SECTIONS[args.section](args)
+
+
+if __name__ == "__main__":
+    main()
