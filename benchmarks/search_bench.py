@@ -148,16 +148,23 @@ def cmd_throughput(args) -> None:
 
     rows = []
     for game, sims, games in (("tic_tac_toe", 50, 32), ("connect_four", 50, 16)):
-        for batched in (True, False):
-            agent = AlphaZero(game, seed=0, verbose=0, simulations=sims, parallel_games=games, batched=batched)
-            t0 = time.perf_counter()
-            moves, _ = agent.self_play()
-            dt = time.perf_counter() - t0
-            rows.append([game, agent.net.kind, sims, games, "on" if batched else "off", f"{moves / dt:,.0f}",
-                         f"{agent.search.evaluations / dt:,.0f}"])
-    table("Self-play throughput (one iteration: the lockstep games played to the end; one process, one thread)",
-          ["game", "network", "simulations", "lockstep games", "batched leaf evaluation", "positions/s",
-           "network evaluations/s"], rows)
+        for actors, batched in ((0, True), (0, False), (1, True), (2, True)):
+            agent = AlphaZero(game, seed=0, verbose=0, simulations=sims, parallel_games=games, batched=batched,
+                              n_actors=actors)
+            try:
+                agent.play_games()  # (a first round: Ray's actors start, torch warms up)
+                t0 = time.perf_counter()
+                batches = [b for _ in range(args.rounds) for b in agent.play_games()]
+                dt = time.perf_counter() - t0
+            finally:
+                agent.release()
+            moves, evals = sum(b["moves"] for b in batches), sum(b["evaluations"] for b in batches)
+            rows.append([game, agent.net.kind, sims, games, actors or "— (in process)", "on" if batched else "off",
+                         f"{moves / dt:,.0f}", f"{evals / dt:,.0f}"])
+    table(f"Self-play throughput ({args.rounds} rounds after a first: each actor (or the process) plays its lockstep "
+          "games to the end; one thread each)",
+          ["game", "network", "simulations", "lockstep games per actor", "Ray actors", "batched leaf evaluation",
+           "positions/s", "network evaluations/s"], rows)
 
 
 SECTIONS = {"speed": cmd_speed, "parity": cmd_parity, "ttt": cmd_ttt, "throughput": cmd_throughput}
@@ -171,6 +178,7 @@ def main() -> None:
     p.add_argument("--games", type=int, default=400, help="parity: games")
     p.add_argument("--sims", type=int, default=1000, help="parity: simulations per move")
     p.add_argument("--seeds", type=int, default=3, help="ttt: training seeds")
+    p.add_argument("--rounds", type=int, default=3, help="throughput: measured rounds of self-play")
     args = p.parse_args()
     import torch
 

@@ -22,6 +22,7 @@ logs the win/draw/loss rates and the Elo difference they imply.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,10 @@ class AlphaZeroConfig(CommonConfig):
     eval_simulations: int = param(100, "simulations per move of the evaluated player (0: the network alone)",
                                   nonnegative=True)
     eval_opponent: str = param("mcts:100", "the arena player evaluations play against (ascent arena's names)")
+    n_actors: int = param(0, "Ray actors playing self-play games, parallel_games each per iteration (0: in this "
+                          "process)", nonnegative=True)
+    ray_address: str = param("", "Ray to run on with n_actors: '' a local Ray (or the cluster RAY_ADDRESS names), "
+                             "'auto' the cluster started on this machine, HOST:PORT a cluster's head")
     device: str = param("cpu", "cpu | cuda | cuda:N")
     eval_every: int = param(20_000, "evaluate every this many self-play moves (0: never)", nonnegative=True)
     eval_episodes: int = param(20, "games per evaluation (alternating the first move)", positive=True)
@@ -99,23 +104,15 @@ class PUCT:
         tree.prior[kids.start:kids.stop] = prior[tree.action[kids.start:kids.stop]].tolist()
 
     def select(self, tree: SearchTree, node: int) -> int:
-        visits, mean, prior = tree.visits, tree.mean, tree.prior
+        visits, q, prior = tree.visits, tree.q, tree.prior
         n = visits[node]
         c = (self.c.c_init + math.log((1 + n + self.c.c_base) / self.c.c_base)) * math.sqrt(n)
-        sign, best, choice = tree.sign[node], -math.inf, -1
+        best, choice = -math.inf, -1
         for child in tree.children(node):
-            score = (sign * mean[child] if visits[child] else 0.0) + c * prior[child] / (1 + visits[child])
+            score = (q[child] if visits[child] else 0.0) + c * prior[child] / (1 + visits[child])
             if score > best:
                 best, choice = score, child
         return choice
-
-    @staticmethod
-    def back_up(tree: SearchTree, path: list[int], value0: float) -> None:
-        """Add player 0's value to every node on the path."""
-        for n in path:
-            tree.visits[n] += 1
-            tree.value_sum[n] += value0
-            tree.mean[n] = tree.value_sum[n] / tree.visits[n]
 
     def run(self, states: list, noise: bool) -> list[SearchTree]:
         """Search every state (none terminal) with `simulations` each; the leaves of all trees are
@@ -127,7 +124,7 @@ class PUCT:
             if noise and self.c.dirichlet_fraction > 0:
                 p = add_root_noise(p, state.legal_actions(), self.c.dirichlet_alpha, self.c.dirichlet_fraction, self.rng)
             self.expand(tree, 0, state, p)
-            self.back_up(tree, [0], value[i] * (1.0 if state.current_player() == 0 else -1.0))
+            tree.back_up([0], value[i] * (1.0 if state.current_player() == 0 else -1.0))
         for _ in range(self.simulations):
             pending = []  # (tree, leaf, path, state) awaiting the network
             for tree, root in zip(trees, states):
@@ -138,8 +135,8 @@ class PUCT:
                     path.append(node)
                 if tree.exact[node] or state.is_terminal():  # the game's end: its outcome, no network call
                     if not tree.exact[node]:
-                        tree.exact[node], tree.exact_value[node] = True, state.returns()[0]
-                    self.back_up(tree, path, tree.exact_value[node])
+                        tree.set_exact(node, state.returns()[0], path[-2])
+                    tree.back_up(path, tree.exact_value[node])
                 else:
                     pending.append((tree, node, path, state))
             groups = [pending] if self.c.batched else [[p] for p in pending]
@@ -149,7 +146,7 @@ class PUCT:
                 prior, value = self.evaluate([s for *_, s in group])
                 for (tree, node, path, state), p, v in zip(group, prior, value):
                     self.expand(tree, node, state, p)
-                    self.back_up(tree, path, float(v) if state.current_player() == 0 else -float(v))
+                    tree.back_up(path, float(v) if state.current_player() == 0 else -float(v))
         return trees
 
     def visit_distribution(self, tree: SearchTree) -> np.ndarray:
@@ -157,6 +154,68 @@ class PUCT:
         for child in tree.children(0):
             pi[tree.action[child]] = tree.visits[child]
         return pi / pi.sum()
+
+
+def make_network(game, c: AlphaZeroConfig) -> PolicyValueNet:
+    shape = input_shape(game)
+    kind = c.network if c.network != "auto" else ("resnet" if len(shape) == 3 and shape[1] * shape[2] > 9 else "mlp")
+    return PolicyValueNet(shape, game.num_distinct_actions(), kind, c.mlp_arch, c.channels, c.blocks)
+
+
+def self_play(game, search: PUCT, n_games: int, temperature_moves: int, rng: np.random.Generator) -> dict:
+    """`n_games` games played to the end in lockstep (their searches batched together). Returns the
+    positions (obs, pi, z) as arrays, the number of moves and player 0's outcomes."""
+    search.net.eval()
+    games = [game.new_initial_state() for _ in range(n_games)]
+    records: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in games]
+    moves, ply, live = 0, 0, list(range(n_games))
+    while live:
+        trees = search.run([games[g] for g in live], noise=True)
+        for g, tree in zip(live, trees):
+            pi = search.visit_distribution(tree)
+            records[g].append((encode(games[g], search.shape), pi, games[g].current_player()))
+            games[g].apply_action(choose_move(pi, ply, temperature_moves, rng))
+            moves += 1
+        live = [g for g in live if not games[g].is_terminal()]
+        ply += 1
+    rows = [(obs, pi, state.returns()[player]) for state, record in zip(games, records) for obs, pi, player in record]
+    return {"obs": np.stack([r[0] for r in rows]), "pi": np.stack([r[1] for r in rows]),
+            "z": np.array([r[2] for r in rows], np.float32), "moves": moves,
+            "outcomes": [s.returns()[0] for s in games], "evaluations": search.evaluations}
+
+
+class SelfPlayWorker:
+    """The body of a Ray actor: its own copy of the network and its own search; `play` runs
+    parallel_games lockstep games with the newest weights it has been sent."""
+
+    def __init__(self, game_spec: str, c: AlphaZeroConfig, seed: int, index: int, incarnation: int):
+        from ascent.cluster.weights import WeightReceiver
+        from ascent.core.process import configure_torch
+
+        configure_torch(1)
+        streams = np.random.SeedSequence([seed, index, incarnation])
+        torch.manual_seed(int(streams.generate_state(1)[0] % (2**31)))
+        self.game, self.c = load_game(game_spec), c
+        self.rng = np.random.default_rng(streams)
+        self.net = make_network(self.game, c)
+        self.receiver = WeightReceiver(self.net)
+        self.search = PUCT(self.game, self.net, c, c.simulations, self.rng)
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
+
+    @torch.no_grad()
+    def play(self, version: int, boxed_weights: list) -> dict:
+        import time
+
+        self.receiver.update(version, boxed_weights)
+        t0 = time.perf_counter()
+        self.search.evaluations = 0
+        out = self_play(self.game, self.search, self.c.parallel_games, self.c.temperature_moves, self.rng)
+        out["seconds"] = time.perf_counter() - t0
+        return out
 
 
 def choose_move(pi: np.ndarray, ply: int, temperature_moves: int, rng: np.random.Generator) -> int:
@@ -191,9 +250,7 @@ class AlphaZero(Agent):
         self.game = load_game(self.env_id)
         check_two_player_zero_sum(self.game, "AlphaZero")
         shape = input_shape(self.game)
-        kind = c.network if c.network != "auto" else ("resnet" if len(shape) == 3 and shape[1] * shape[2] > 9 else "mlp")
-        self.net = PolicyValueNet(shape, self.game.num_distinct_actions(), kind, c.mlp_arch, c.channels, c.blocks)
-        self.net.to(self.device)
+        self.net = make_network(self.game, c).to(self.device)
         self.step = OptimizerStep(self.net, c.learning_rate, flat=False)
         self.search = PUCT(self.game, self.net, c, c.simulations, self.rng, self.device)
         n = min(c.replay_size, 1 << 30)
@@ -201,40 +258,53 @@ class AlphaZero(Agent):
         self.positions = Counters(obs=np.zeros((n, *shape), np.float32), pi=np.zeros((n, self.game.num_distinct_actions()),
                                   np.float32), z=np.zeros(n, np.float32), size=0, next=0)
         self.counters = Counters(games=0, updates=0)
+        self.workers = None  # (n_actors: the Ray pool, started by the first iteration, let go by release())
 
     def modules(self) -> dict:
         return {"network": self.net, "optimizer": self.step.optimizer, "positions": self.positions,
                 "counters": self.counters}
 
     # ---- self-play -------------------------------------------------------------------------------
-    def self_play(self) -> tuple[int, list[float]]:
-        """Play `parallel_games` games to the end in lockstep; store their positions. Returns the
-        number of moves and player 0's outcomes."""
-        self.net.eval()
-        games = [self.game.new_initial_state() for _ in range(self.config.parallel_games)]
-        records: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in games]
-        shape, moves, ply = self.search.shape, 0, 0
-        live = list(range(len(games)))
-        while live:
-            trees = self.search.run([games[g] for g in live], noise=True)
-            for g, tree in zip(live, trees):
-                pi = self.search.visit_distribution(tree)
-                records[g].append((encode(games[g], shape), pi, games[g].current_player()))
-                games[g].apply_action(choose_move(pi, ply, self.config.temperature_moves, self.rng))
-                moves += 1
-            live = [g for g in live if not games[g].is_terminal()]
-            ply += 1
-        for state, record in zip(games, records):
-            returns = state.returns()
-            for obs, pi, player in record:
-                self.store(obs, pi, returns[player])
-        return moves, [s.returns()[0] for s in games]
+    def play_games(self) -> list[dict]:
+        """One iteration's self-play: parallel_games lockstep games here, or on each of n_actors Ray
+        actors with the current weights (an actor that dies is replaced and asked again)."""
+        c = self.config
+        if not c.n_actors:
+            self.search.evaluations = 0
+            return [self_play(self.game, self.search, c.parallel_games, c.temperature_moves, self.rng)]
+        if self.workers is None:
+            self.workers = self.start_workers()
+        self.broadcast.publish(self.net)
+        return self.workers.call_all("play", *self.broadcast.handle())
 
-    def store(self, obs: np.ndarray, pi: np.ndarray, z: float) -> None:
+    def start_workers(self):
+        import ray
+
+        from ascent.cluster.pool import ActorPool, actor_cpus
+        from ascent.cluster.session import ensure_ray
+        from ascent.cluster.weights import WeightBroadcast
+
+        c = self.config
+        ensure_ray(c.ray_address)
+        remote, cpus = ray.remote(SelfPlayWorker), actor_cpus(c.n_actors)
+        seed = int(np.random.SeedSequence([self.seed, self.iteration]).generate_state(1)[0] % (2**31))
+        self.broadcast = WeightBroadcast()
+        pool = ActorPool(lambda i, inc: remote.options(num_cpus=cpus, max_restarts=0).remote(
+            str(self.game), c, seed, i, inc), c.n_actors)
+        pool.ready()
+        return pool
+
+    def release(self) -> None:
+        if self.workers is not None:
+            self.workers.shutdown()
+            self.workers = None
+
+    def store(self, obs: np.ndarray, pi: np.ndarray, z: np.ndarray) -> None:
+        """Positions into the replay of the most recent replay_size (a ring)."""
         p = self.positions
-        i = p.next
-        p.obs[i], p.pi[i], p.z[i] = obs, pi, z
-        p.next, p.size = (i + 1) % len(p.z), min(p.size + 1, len(p.z))
+        idx = (p.next + np.arange(len(z))) % len(p.z)
+        p.obs[idx], p.pi[idx], p.z[idx] = obs, pi, z
+        p.next, p.size = int((p.next + len(z)) % len(p.z)), min(p.size + len(z), len(p.z))
 
     # ---- training ----------------------------------------------------------------------------------
     def loss(self, obs: torch.Tensor, pi: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -248,7 +318,13 @@ class AlphaZero(Agent):
 
     def train_iteration(self) -> dict[str, float]:
         c = self.config
-        moves, outcomes = self.self_play()
+        start = time.perf_counter()
+        batches = self.play_games()
+        play_seconds = time.perf_counter() - start
+        for b in batches:
+            self.store(b["obs"], b["pi"], b["z"])
+        moves = sum(b["moves"] for b in batches)
+        outcomes = [o for b in batches for o in b["outcomes"]]
         self.num_steps += moves
         self.counters.games += len(outcomes)
         self.record_episodes([(float(o), 0) for o in outcomes])
@@ -265,6 +341,8 @@ class AlphaZero(Agent):
         self.counters.updates += updates
         metrics = {k: float(np.mean([t[k] for t in terms])) for k in terms[0]}
         metrics.update({"games": float(self.counters.games), "updates": float(updates), "positions": float(p.size),
+                        "actor_steps_per_s": moves / max(play_seconds, 1e-9),  # (self-play moves per second of playing)
+                        "actor_restarts": float(self.workers.restarts if self.workers is not None else 0),
                         "first_player_score": float(np.mean(outcomes)),
                         "mean_game_length": moves / len(outcomes)})
         return metrics

@@ -46,9 +46,10 @@ class SearchTree:
         self.prior = [0.0] * capacity if priors else None  # P(parent, move into the node): AlphaZero's PUCT
         self.value_sum = [0.0] * capacity  # sum of player 0's outcomes through the node
         # what UCT reads, kept up to date by the back-up (one division and one root per node on the path,
-        # instead of one per child at every selection): the mean outcome, and 1/sqrt(N); an exact node
-        # holds its value and 0, so that its score is its value with no exploration term
-        self.mean = [0.0] * capacity
+        # instead of one per child at every selection): Q, the mean outcome for the player who moved into
+        # the node (the one choosing it), and 1/sqrt(N); an exact node holds its value and 0, so that its
+        # score is its value with no exploration term
+        self.q = [0.0] * capacity
         self.inv_sqrt_visits = [0.0] * capacity
         self.action = [-1] * capacity  # the move that leads into the node
         self.first_child = [0] * capacity
@@ -67,9 +68,22 @@ class SearchTree:
         self.sign[node] = 1.0 if state.current_player() == 0 else -1.0
         self.size += k
 
-    def set_exact(self, node: int, value: float) -> None:
+    def set_exact(self, node: int, value: float, parent: int) -> None:
         self.exact[node], self.exact_value[node] = True, value
-        self.mean[node], self.inv_sqrt_visits[node] = value, 0.0
+        self.q[node], self.inv_sqrt_visits[node] = self.sign[parent] * value, 0.0
+
+    def back_up(self, path: list[int], outcome: float) -> None:
+        """Count the visit and add player 0's `outcome` at every node on the root-to-leaf path."""
+        visits, value_sum, q, inv_sqrt, exact, sign = (self.visits, self.value_sum, self.q, self.inv_sqrt_visits,
+                                                       self.exact, self.sign)
+        mover = 1.0  # (the root's "mover": player 0's side; the root's Q is never read)
+        for n in path:
+            visits[n] += 1
+            value_sum[n] += outcome
+            if not exact[n]:
+                q[n] = mover * value_sum[n] / visits[n]
+                inv_sqrt[n] = visits[n] ** -0.5
+            mover = sign[n]
 
     def children(self, node: int) -> range:
         first = self.first_child[node]
@@ -114,16 +128,10 @@ class MCTS:
             outcome = tree.exact_value[node]
         elif state.is_terminal():
             outcome = state.returns()[0]
-            tree.set_exact(node, outcome)
+            tree.set_exact(node, outcome, path[-2])
         else:
             outcome = random_playout(state, self.rng)
-        value_sum, mean, inv_sqrt = tree.value_sum, tree.mean, tree.inv_sqrt_visits
-        for n in path:
-            visits[n] += 1
-            value_sum[n] += outcome
-            if not exact[n]:
-                mean[n] = value_sum[n] / visits[n]
-                inv_sqrt[n] = visits[n] ** -0.5
+        tree.back_up(path, outcome)
         if self.solve and exact[node]:
             self.back_up_proof(tree, path)
 
@@ -136,13 +144,11 @@ class MCTS:
             action[child], action[other] = action[other], action[child]  # (untried: no subtrees to move)
             tree.tried[node] = tried + 1
             return child
-        end = first + k
-        sign, bonus = tree.sign[node], self.uct_c * math.sqrt(math.log(tree.visits[node]))
-        # Q(s, a) + c sqrt(ln N(s)) / sqrt(N(s, a)), Q from the mover's side (sign: player 0's or 1's)
-        mean, inv_sqrt = tree.mean, tree.inv_sqrt_visits
+        bonus = self.uct_c * math.sqrt(math.log(tree.visits[node]))
+        q, inv_sqrt = tree.q, tree.inv_sqrt_visits  # Q(s, a) + c sqrt(ln N(s)) / sqrt(N(s, a))
         best, choice = -math.inf, first
-        for child in range(first, end):
-            score = sign * mean[child] + bonus * inv_sqrt[child]
+        for child in range(first, first + k):
+            score = q[child] + bonus * inv_sqrt[child]
             if score > best:
                 best, choice = score, child
         return choice
@@ -150,7 +156,8 @@ class MCTS:
     def back_up_proof(self, tree: SearchTree, path: list[int]) -> None:
         """From the exact leaf upwards: a parent is proven by a winning child, or by all children proven."""
         exact, exact_value = tree.exact, tree.exact_value
-        for parent in reversed(path[:-1]):
+        for i in range(len(path) - 2, -1, -1):
+            parent = path[i]
             sign, best, all_exact = tree.sign[parent], None, True
             for child in tree.children(parent):
                 if not exact[child]:
@@ -160,7 +167,7 @@ class MCTS:
                     best = child
             if best is None or not (all_exact or sign * exact_value[best] >= self.max_utility):
                 return
-            tree.set_exact(parent, exact_value[best])
+            tree.set_exact(parent, exact_value[best], path[i - 1] if i else 0)
 
     # ---- the move -----------------------------------------------------------------------------------
     def best_child(self, tree: SearchTree) -> int:

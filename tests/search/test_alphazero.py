@@ -26,7 +26,7 @@ def tree_with(children, parent_visits, sign=1.0):
     tree.visits[0], tree.sign[0] = parent_visits, sign
     for i, (n, w, p) in enumerate(children, start=1):
         tree.visits[i], tree.value_sum[i], tree.prior[i] = n, w, p
-        tree.mean[i] = w / n if n else 0.0
+        tree.q[i] = sign * w / n if n else 0.0
         tree.inv_sqrt_visits[i] = n ** -0.5 if n else 0.0
     return tree
 
@@ -153,3 +153,25 @@ def test_a_short_self_play_run_learns_to_beat_random_play(tmp_path):
     assert make_player(f"{tmp_path / 'run'}:0", agent.game).step(agent.game.new_initial_state()) in range(9)
     with pytest.raises(ConfigError, match="trained on tic_tac_toe"):
         make_player(str(tmp_path / "run"), load_game("connect_four"))
+
+
+def test_self_play_on_ray_actors_with_a_killed_actor_replaced():
+    import os
+    import signal
+
+    import ray
+
+    agent = AlphaZero("tic_tac_toe", seed=0, verbose=0, n_actors=2, simulations=8, parallel_games=4, mlp_arch=(16,),
+                      eval_every=0)
+    seen = []
+
+    def kill(agent, metrics):
+        if agent.iteration == 2:
+            os.kill(ray.get(agent.workers.actors[0].pid.remote()), signal.SIGKILL)
+        seen.append((metrics["games"], metrics["actor_restarts"]))
+        return True
+
+    agent.learn(300, callbacks=kill, progress_bar=False)
+    assert [g for g, _ in seen][:3] == [8.0, 16.0, 24.0]  # two actors' 4 games per iteration, the killed one's redone
+    assert seen[-1][1] >= 1 and agent.workers is None  # replaced, and the pool let go when learn() ended
+    assert agent.positions.size == agent.num_steps  # every move's position reached the learner

@@ -28,7 +28,7 @@ def two_child_tree(visits_a, sum_a, visits_b, sum_b, sign):
     tree.sign[0], tree.visits[0] = sign, visits_a + visits_b
     for node, n, w in ((1, visits_a, sum_a), (2, visits_b, sum_b)):
         tree.visits[node], tree.value_sum[node] = n, w
-        tree.mean[node], tree.inv_sqrt_visits[node] = w / n, n ** -0.5
+        tree.q[node], tree.inv_sqrt_visits[node] = sign * w / n, n ** -0.5
     return tree
 
 
@@ -41,14 +41,14 @@ def test_uct_selection_against_hand_computed_scores():
     assert MCTS(game, uct_c=2.0).select(tree, 0) == 2
     assert MCTS(game, uct_c=0.5).select(tree, 0) == 1
     for node, expected in ((1, 0.5 + 2 * math.sqrt(math.log(10) / 8)), (2, 2 * math.sqrt(math.log(10) / 2))):
-        got = tree.mean[node] + 2.0 * math.sqrt(math.log(tree.visits[0])) * tree.inv_sqrt_visits[node]
+        got = tree.q[node] + 2.0 * math.sqrt(math.log(tree.visits[0])) * tree.inv_sqrt_visits[node]
         assert got == pytest.approx(expected)
     # Q is the mover's: with player 1 to move, player 0's good child is the bad one
     assert MCTS(game, uct_c=0.1).select(two_child_tree(5, 4.0, 5, -4.0, sign=1.0), 0) == 1
     assert MCTS(game, uct_c=0.1).select(two_child_tree(5, 4.0, 5, -4.0, sign=-1.0), 0) == 2
     # an exact child is scored by its value alone: a proven draw (0) loses to b's 0.1 + tiny bonus
     tree = two_child_tree(5, 4.0, 5, 0.5, sign=1.0)
-    tree.set_exact(1, 0.0)
+    tree.set_exact(1, 0.0, 0)
     assert MCTS(game, uct_c=0.01).select(tree, 0) == 2
 
 
