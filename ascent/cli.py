@@ -130,13 +130,15 @@ def _add_diagnose_parser(sub) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ascent.core.config import NO_PRESET, parse_set, resolve_preset
     from ascent.core.run import RunDirectory
+    from ascent.envs.board_games import is_board_game_id
     from ascent.envs.vector import check_env_id
     from ascent.registry import class_path, get_algorithm
 
     # The checks that need no algorithm module first: a mistake there is reported before torch loads.
     class_path(args.algo)
     algo = args.algo.lower()
-    check_env_id(args.env)
+    if not is_board_game_id(args.env):  # (an OpenSpiel game is checked when it is loaded)
+        check_env_id(args.env)
     overrides = parse_set(args.set)
     if args.ray_address is not None:
         overrides["ray_address"] = args.ray_address
@@ -187,7 +189,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print(f"{agent.algo} {agent.env_id}: mean return {result['mean_return']:.2f} +- {result['std_return']:.2f} "
-              f"over {result['episodes']} episodes (mean length {result['mean_length']:.1f})")
+              f"over {result['episodes']} episodes (mean length {result['mean_length']:.1f})"
+              + (f" against {result['opponent']} (+1 a win, 0 a draw, -1 a loss)" if "opponent" in result else ""))
         if video_dir is not None:
             print(f"videos: {video_dir}")
     return 0

@@ -58,16 +58,21 @@ def check_two_player_zero_sum(game, who: str) -> None:
                        f"{t.short_name} has {', '.join(problems)} (try tic_tac_toe or connect_four)")
 
 
+def board_game_names() -> list[str]:
+    """OpenSpiel's game names (none where OpenSpiel is not installed)."""
+    try:
+        import pyspiel
+    except ImportError:
+        return []
+    return list(pyspiel.registered_names())
+
+
 def is_board_game_id(env_id: str) -> bool:
     """Whether an env id names an OpenSpiel game rather than a Gymnasium env (Gymnasium ids are
     Name-vN; OpenSpiel's are snake_case names, optionally with parameters)."""
     if env_id in gym.registry or "-v" in env_id or "/" in env_id or ":" in env_id.split("(", 1)[0]:
         return False
-    try:
-        import pyspiel
-    except ImportError:
-        return False
-    return env_id.split("(", 1)[0].strip() in pyspiel.registered_names()
+    return env_id.split("(", 1)[0].strip() in board_game_names()
 
 
 def input_shape(game) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 
 from ascent.envs.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, register_atari
-from ascent.envs.board_games import BoardGameEnv, is_board_game_id
+from ascent.envs.board_games import BoardGameEnv, board_game_names, is_board_game_id
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
 EnvSpec = gym.envs.registration.EnvSpec
@@ -83,8 +83,9 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         return gym.spec(env_id)
     except gym.error.Error:
         raise EnvError(
-            f"unknown environment {env_id!r}{did_you_mean(env_id, gym.registry.keys())}; "
-            "`python -c 'import gymnasium; gymnasium.pprint_registry()'` lists them all"
+            f"unknown environment {env_id!r}{did_you_mean(env_id, [*gym.registry.keys(), *board_game_names()])}; "
+            "`python -c 'import gymnasium; gymnasium.pprint_registry()'` lists them all (board games: OpenSpiel's "
+            "names, e.g. tic_tac_toe, connect_four)"
         ) from None
 
 

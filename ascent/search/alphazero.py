@@ -375,6 +375,7 @@ class AlphaZero(Agent):
         r = arena(self.game, self.player(seed=seed), other, episodes)
         outcomes = [1.0] * r["wins"] + [0.0] * r["draws"] + [-1.0] * r["losses"]
         return {"mean_return": float(np.mean(outcomes)), "std_return": float(np.std(outcomes)), "episodes": episodes,
+                "mean_length": (r["moves_a"] + r["moves_b"]) / episodes, "returns": outcomes, "opponent": other.name,
                 "arena": r, "metrics": {"eval_win_rate": r["win_rate"], "eval_draw_rate": r["draws"] / episodes,
                                         "eval_loss_rate": r["losses"] / episodes, "eval_score": r["score"],
                                         "eval_elo": r["elo"] if r["elo"] is not None else math.copysign(800.0, r["score"] - 0.5)}}

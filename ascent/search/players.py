@@ -112,8 +112,10 @@ class HumanPlayer:
     """A person at the terminal: the board, the legal moves, and a prompt; an illegal or unreadable
     move is refused with the legal ones listed, and asked again."""
 
-    def __init__(self, read: Callable[[str], str] = input, write: Callable[[str], None] = print):
-        self.name, self.read, self.write = "human", read, write
+    def __init__(self, read: Callable[[str], str] | None = None, write: Callable[[str], None] | None = None):
+        self.name = "human"
+        self.read = read or (lambda prompt: input(prompt))  # (looked up when called: a test may replace input)
+        self.write = write or print
 
     def step(self, state) -> int:
         player = state.current_player()
@@ -140,7 +142,7 @@ def parse_move(answer: str, legal: dict[int, str]) -> int | None:
     return by_name.get(answer.lower())
 
 
-def make_player(spec: str, game, seed: int | None = None, read: Callable[[str], str] = input):
+def make_player(spec: str, game, seed: int | None = None, read: Callable[[str], str] | None = None):
     """The player named by `spec` for `game` (see the module docstring)."""
     name, _, arg = spec.partition(":")
     search = {"mc": MonteCarloPlayer, "mcts": MCTSPlayer, "mcts-solver": MCTSPlayer, "openspiel-mcts": OpenSpielMCTSPlayer,

@@ -111,3 +111,12 @@ def test_play_game_refuses_an_illegal_move():
 
     with pytest.raises(RuntimeError, match="stubborn played the illegal move 4"):
         play_game(game, [Stubborn(), Scripted("b", [0, 1, 2])])
+
+
+def test_ascent_play_at_the_terminal(monkeypatch, capsys):
+    moves = iter(["4", "oops", "0", "2", "6", "3", "5", "7", "1", "8"])  # (first legal ones are played)
+    monkeypatch.setattr("builtins.input", lambda prompt: next(m for m in moves))
+    assert main(["play", "minimax", "--game", "tic_tac_toe", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "illegal move 'oops'" in out
+    assert "a draw against minimax" in out or "you lose against minimax" in out  # (exact play never loses)
