@@ -30,6 +30,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import table  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "runs" / "imitation-bench"
 PEER_PYTHON = ROOT / ".venv-imitation" / "bin" / "python"
@@ -117,15 +120,6 @@ def median(values):
 
 def fmt(v, spec=".1f"):
     return "—" if v is None else format(v, spec)
-
-
-def table(title: str, header: list[str], rows: list[list]) -> None:
-    print(f"\n### {title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
-    sys.stdout.flush()
 
 
 # ---- sections ----------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
   python benchmarks/search_bench.py speed        # MCTS simulations/s: ascent vs OpenSpiel's Python and C++ MCTSBot
   python benchmarks/search_bench.py parity       # mcts:1000 vs openspiel-mcts:1000 on Connect Four, 400 games
   python benchmarks/search_bench.py ttt          # AlphaZero tic-tac-toe (preset): vs minimax, network alone vs random
-  python benchmarks/search_bench.py throughput   # self-play positions/s, batched leaf evaluation on and off
+  python benchmarks/search_bench.py throughput   # self-play positions/s, batched leaf evaluation on and off, 0-2 actors
+  python benchmarks/search_bench.py c4 --minutes 120 [--actors 2]   # AlphaZero Connect Four vs mcts:1000, curve figure
 
 Same settings on every side: UCT c = 2, one uniformly random rollout per leaf; `speed` with the
 solver on (as OpenSpiel's bots are usually run), `parity` without (the arena's `mcts:N` and
@@ -21,17 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tables import table  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "runs" / "search-bench"
-
-
-def table(title: str, header: list[str], rows: list[list]) -> None:
-    print(f"\n### {title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
-    sys.stdout.flush()
 
 
 def positions(game, n: int, seed: int) -> list:
@@ -136,6 +131,57 @@ def cmd_ttt(args) -> None:
            "non-losses", "vs mcts:1000 W/D/L (50 sims)"], rows)
 
 
+def cmd_c4(args) -> None:
+    """AlphaZero on Connect Four for --minutes of training (its preset), then --final-games against
+    mcts:1000; the learning curve (win rate and Elo against mcts:1000 vs training time) as a figure."""
+    import shutil
+
+    from ascent.core.logger import read_csv
+    from ascent.search.alphazero import AlphaZero
+    from ascent.search.arena import arena
+    from ascent.search.players import make_player
+
+    run = CACHE / "alphazero-c4"
+    shutil.rmtree(run, ignore_errors=True)
+    hp = {"n_actors": args.actors} if args.actors else {}
+    agent = AlphaZero("connect_four", seed=0, verbose=0, run_dir=run, **hp)
+    limit = args.minutes * 60.0
+    agent.learn(10**9, progress_bar=False, callbacks=lambda a, m: a.train_seconds < limit)
+    final = arena(agent.game, agent.player(seed=100), make_player("mcts:1000", agent.game, 101), args.final_games)
+    rows = [r for r in read_csv(run / "metrics.csv") if r.get("eval_win_rate")]
+    curve = [(float(r["wall_time"]) / 60, float(r["eval_win_rate"]), float(r["eval_elo"]), int(r["steps"])) for r in rows]
+    figure(curve, ROOT / "benchmarks" / "figures" / "alphazero-connect4.png")
+    table(f"AlphaZero Connect Four: {args.minutes:g} min of training ({args.actors or 'no'} Ray actors; preset), then "
+          f"{args.final_games} games against mcts:1000 alternating the first move",
+          ["train min", "self-play moves", "games", "W / D / L vs mcts:1000", "win rate (95% CI)", "Elo (95% CI)"],
+          [[f"{agent.train_seconds / 60:.0f}", f"{agent.num_steps:,}", f"{agent.counters.games:,}",
+            f"{final['wins']} / {final['draws']} / {final['losses']}",
+            f"{final['win_rate']:.2f} ({final['win_rate_ci95'][0]:.2f}-{final['win_rate_ci95'][1]:.2f})",
+            f"{final['elo'] if final['elo'] is not None else float('inf'):+.0f}"]])
+    table("its learning curve (periodic evaluations, eval_episodes games each)", ["train min", "self-play moves",
+          "win rate vs mcts:1000", "Elo vs mcts:1000"],
+          [[f"{m:.0f}", f"{steps:,}", f"{w:.2f}", f"{e:+.0f}"] for m, w, e, steps in curve])
+
+
+def figure(curve, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    minutes = [c[0] for c in curve]
+    left.plot(minutes, [c[1] for c in curve], marker="o")
+    left.set(xlabel="training minutes", ylabel="win rate against mcts:1000", ylim=(0, 1))
+    right.plot(minutes, [c[2] for c in curve], marker="o", color="tab:orange")
+    right.set(xlabel="training minutes", ylabel="Elo against mcts:1000 (+-800: all won/lost)")
+    fig.suptitle("AlphaZero, Connect Four")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
 def agent_steps(agent) -> int:
     from ascent.core.config import load_presets
 
@@ -167,7 +213,7 @@ def cmd_throughput(args) -> None:
            "positions/s", "network evaluations/s"], rows)
 
 
-SECTIONS = {"speed": cmd_speed, "parity": cmd_parity, "ttt": cmd_ttt, "throughput": cmd_throughput}
+SECTIONS = {"speed": cmd_speed, "parity": cmd_parity, "ttt": cmd_ttt, "throughput": cmd_throughput, "c4": cmd_c4}
 
 
 def main() -> None:
@@ -179,6 +225,9 @@ def main() -> None:
     p.add_argument("--sims", type=int, default=1000, help="parity: simulations per move")
     p.add_argument("--seeds", type=int, default=3, help="ttt: training seeds")
     p.add_argument("--rounds", type=int, default=3, help="throughput: measured rounds of self-play")
+    p.add_argument("--minutes", type=float, default=120.0, help="c4: training minutes")
+    p.add_argument("--actors", type=int, default=0, help="c4: Ray actors for self-play (0: in process)")
+    p.add_argument("--final-games", type=int, default=100, help="c4: games against mcts:1000 at the end")
     args = p.parse_args()
     import torch
 

@@ -255,7 +255,8 @@ class AlphaZero(Agent):
         self.search = PUCT(self.game, self.net, c, c.simulations, self.rng, self.device)
         n = min(c.replay_size, 1 << 30)
         self.replay = None  # (the base's optional replay buffer: AlphaZero's positions are in `positions`)
-        self.positions = Counters(obs=np.zeros((n, *shape), np.float32), pi=np.zeros((n, self.game.num_distinct_actions()),
+        # (observations in float16: board planes are 0/1, and the replay rides in every checkpoint)
+        self.positions = Counters(obs=np.zeros((n, *shape), np.float16), pi=np.zeros((n, self.game.num_distinct_actions()),
                                   np.float32), z=np.zeros(n, np.float32), size=0, next=0)
         self.counters = Counters(games=0, updates=0)
         self.workers = None  # (n_actors: the Ray pool, started by the first iteration, let go by release())
@@ -334,7 +335,7 @@ class AlphaZero(Agent):
         p = self.positions
         for _ in range(updates):
             idx = self.rng.integers(0, p.size, size=min(c.batch_size, p.size))
-            obs, pi, z = (torch.as_tensor(a[idx], device=self.device) for a in (p.obs, p.pi, p.z))
+            obs, pi, z = (torch.as_tensor(a[idx], dtype=torch.float32, device=self.device) for a in (p.obs, p.pi, p.z))
             loss, mb = self.loss(obs, pi, z)
             self.step(loss)
             terms.append(mb)
