@@ -83,7 +83,7 @@ class PUCT:
     def __init__(self, game, net, c: AlphaZeroConfig, simulations: int, rng: np.random.Generator, device="cpu"):
         self.game, self.net, self.c, self.simulations, self.rng = game, net, c, simulations, rng
         self.shape, self.n_actions = input_shape(game), game.num_distinct_actions()
-        self.capacity = 1 + (simulations + 1) * self.n_actions
+        self.capacity = min(1 + (simulations + 1) * self.n_actions, 1024)  # (trees grow past it when needed)
         self.device = device
         self.evaluations = 0  # leaves evaluated by the network (for throughput figures)
 

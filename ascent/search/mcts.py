@@ -37,7 +37,8 @@ def random_playout(state, rng: random.Random) -> float:
 
 class SearchTree:
     """The arrays of one search: node 0 is the root; the children of node n are the nodes
-    first_child[n] .. first_child[n] + num_children[n] - 1, tried in random order.
+    first_child[n] .. first_child[n] + num_children[n] - 1, tried in random order. Allocated for
+    `capacity` nodes, extended when an expansion needs more.
     (Flat Python lists, allocated once: for a handful of children a loop over list items is several
     times faster than numpy's per-call overhead.)"""
 
@@ -60,9 +61,22 @@ class SearchTree:
         self.exact_value = [0.0] * capacity  # (player 0's terms)
         self.size = 1
 
+    DEFAULTS = {"visits": 0, "value_sum": 0.0, "q": 0.0, "inv_sqrt_visits": 0.0, "action": -1, "first_child": 0,
+                "num_children": 0, "tried": 0, "sign": 1.0, "exact": False, "exact_value": 0.0, "prior": 0.0}
+
+    def grow(self, needed: int) -> None:
+        """At least `needed` nodes' room, every list extended in place (bound copies stay valid)."""
+        extra = max(needed, 2 * len(self.visits)) - len(self.visits)
+        for name, default in self.DEFAULTS.items():
+            values = getattr(self, name)
+            if values is not None:
+                values.extend([default] * extra)
+
     def expand(self, node: int, state) -> None:
         legal = state.legal_actions()
         first, k = self.size, len(legal)
+        if first + k > len(self.visits):
+            self.grow(first + k)
         self.action[first:first + k] = legal
         self.first_child[node], self.num_children[node] = first, k
         self.sign[node] = 1.0 if state.current_player() == 0 else -1.0
@@ -100,7 +114,8 @@ class MCTS:
             raise ValueError(f"simulations must be at least 1, got {simulations}")
         self.game, self.simulations, self.uct_c, self.solve = game, int(simulations), float(uct_c), bool(solve)
         self.max_utility = game.max_utility()
-        self.capacity = 1 + self.simulations * game.num_distinct_actions()
+        # (room for the nodes of a typical search; a tree grows when it needs more)
+        self.capacity = min(1 + self.simulations * game.num_distinct_actions(), 1024)
         self.rng = random.Random(seed)
         self.tree: SearchTree | None = None  # (the last search's, for inspection)
 
@@ -116,12 +131,33 @@ class MCTS:
         return tree
 
     def simulate(self, tree: SearchTree, root_state) -> None:
+        """One simulation: down by UCT to a node not seen before, its playout, the back-up.
+
+        At each node seen before: the next untried move, drawn uniformly (OpenSpiel's bot shuffles
+        them), else the child maximizing Q(s, a) + c sqrt(ln N(s)) / sqrt(N(s, a)) (exact children
+        score their value). (The selection is written out here rather than called: it is most of a
+        simulation's Python time, and the lists bound once below are its fast path.)"""
         state, node, path = root_state.clone(), 0, [0]
-        visits, exact, num_children, action, select = tree.visits, tree.exact, tree.num_children, tree.action, self.select
+        visits, exact, num_children, action = tree.visits, tree.exact, tree.num_children, tree.action
+        tried, first_child, q, inv_sqrt = tree.tried, tree.first_child, tree.q, tree.inv_sqrt_visits
+        uniform, c, log, sqrt = self.rng.random, self.uct_c, math.log, math.sqrt
         while visits[node] > 0 and not exact[node]:  # (a node seen before: go on down)
-            if num_children[node] == 0:
+            k = num_children[node]
+            if k == 0:
                 tree.expand(node, state)
-            node = select(tree, node)
+                k = num_children[node]
+            first, t = first_child[node], tried[node]
+            if t < k:
+                child, other = first + t, first + t + int(uniform() * (k - t))
+                action[child], action[other] = action[other], action[child]  # (untried: no subtrees to move)
+                tried[node] = t + 1
+            else:
+                bonus, best, child = c * sqrt(log(visits[node])), -math.inf, first
+                for i in range(first, first + k):
+                    score = q[i] + bonus * inv_sqrt[i]
+                    if score > best:
+                        best, child = score, i
+            node = child
             state.apply_action(action[node])
             path.append(node)
         if exact[node]:
@@ -134,24 +170,6 @@ class MCTS:
         tree.back_up(path, outcome)
         if self.solve and exact[node]:
             self.back_up_proof(tree, path)
-
-    def select(self, tree: SearchTree, node: int) -> int:
-        """The child to descend to: the next untried one, else the UCT maximum (exact ones by value)."""
-        tried, first, k = tree.tried[node], tree.first_child[node], tree.num_children[node]
-        if tried < k:  # an untried move, drawn uniformly (as OpenSpiel's bot, which shuffles them)
-            child, other = first + tried, first + tried + int(self.rng.random() * (k - tried))
-            action = tree.action
-            action[child], action[other] = action[other], action[child]  # (untried: no subtrees to move)
-            tree.tried[node] = tried + 1
-            return child
-        bonus = self.uct_c * math.sqrt(math.log(tree.visits[node]))
-        q, inv_sqrt = tree.q, tree.inv_sqrt_visits  # Q(s, a) + c sqrt(ln N(s)) / sqrt(N(s, a))
-        best, choice = -math.inf, first
-        for child in range(first, first + k):
-            score = q[child] + bonus * inv_sqrt[child]
-            if score > best:
-                best, choice = score, child
-        return choice
 
     def back_up_proof(self, tree: SearchTree, path: list[int]) -> None:
         """From the exact leaf upwards: a parent is proven by a winning child, or by all children proven."""

@@ -16,6 +16,7 @@ from ascent.errors import ConfigError, EnvError  # noqa: E402
 from ascent.search.alphazero import PUCT, AlphaZero, AlphaZeroConfig, add_root_noise, choose_move  # noqa: E402
 from ascent.search.arena import arena  # noqa: E402
 from ascent.search.mcts import MCTS, SearchTree  # noqa: E402
+from test_mcts import uct_choice  # noqa: E402  (the sibling test module: tests/search is on the path)
 from ascent.search.players import make_player  # noqa: E402
 
 
@@ -24,6 +25,7 @@ def tree_with(children, parent_visits, sign=1.0):
     tree = SearchTree(1 + len(children), priors=True)
     tree.first_child[0], tree.num_children[0], tree.tried[0], tree.size = 1, len(children), len(children), 1 + len(children)
     tree.visits[0], tree.sign[0] = parent_visits, sign
+    tree.action[1:1 + len(children)] = list(range(len(children)))  # (moves 0, 1, ...: legal in the first position)
     for i, (n, w, p) in enumerate(children, start=1):
         tree.visits[i], tree.value_sum[i], tree.prior[i] = n, w, p
         tree.q[i] = sign * w / n if n else 0.0
@@ -54,10 +56,10 @@ def test_puct_with_a_uniform_prior_agrees_with_uct_where_it_must():
     # equal visits: both take the better mean, for either player to move
     for sign, expected in ((1.0, 1), (-1.0, 2)):
         tree = tree_with([(5, 2.0, 0.5), (5, -1.0, 0.5)], 10, sign)
-        assert puct().select(tree, 0) == expected and mcts.select(tree, 0) == expected
+        assert puct().select(tree, 0) == expected and uct_choice(mcts, tree) == expected
     # equal means: both explore the less visited
     tree = tree_with([(8, 4.0, 0.5), (2, 1.0, 0.5)], 10)
-    assert puct().select(tree, 0) == 2 and mcts.select(tree, 0) == 2
+    assert puct().select(tree, 0) == 2 and uct_choice(mcts, tree) == 2
 
 
 def test_the_loss_against_a_hand_computation():

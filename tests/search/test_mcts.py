@@ -25,11 +25,22 @@ def two_child_tree(visits_a, sum_a, visits_b, sum_b, sign):
     """A root (visited visits_a + visits_b times, `sign`'s player to move) with two tried children."""
     tree = SearchTree(3)
     tree.first_child[0], tree.num_children[0], tree.tried[0], tree.size = 1, 2, 2, 3
+    tree.action[1], tree.action[2] = 0, 1
     tree.sign[0], tree.visits[0] = sign, visits_a + visits_b
     for node, n, w in ((1, visits_a, sum_a), (2, visits_b, sum_b)):
         tree.visits[node], tree.value_sum[node] = n, w
         tree.q[node], tree.inv_sqrt_visits[node] = sign * w / n, n ** -0.5
     return tree
+
+
+def uct_choice(mcts, tree):
+    """The root child one simulation descends to (from tic-tac-toe's first position: the children are
+    the moves 0 and 1)."""
+    before = [tree.visits[c] for c in tree.children(0)]
+    mcts.simulate(tree, load_game("tic_tac_toe").new_initial_state())
+    grown = [c for c, b in zip(tree.children(0), before) if tree.visits[c] == b + 1]
+    assert len(grown) == 1
+    return grown[0]
 
 
 def test_uct_selection_against_hand_computed_scores():
@@ -38,18 +49,19 @@ def test_uct_selection_against_hand_computed_scores():
     # c = 2:   a: 0.5 + 2 sqrt(2.3026/8) = 1.573;  b: 0 + 2 sqrt(2.3026/2) = 2.146  -> b (exploration)
     # c = 0.5: a: 0.5 + 0.268 = 0.768;             b: 0 + 0.536 = 0.536          -> a
     tree = two_child_tree(8, 4.0, 2, 0.0, sign=1.0)
-    assert MCTS(game, uct_c=2.0).select(tree, 0) == 2
-    assert MCTS(game, uct_c=0.5).select(tree, 0) == 1
+    assert uct_choice(MCTS(game, uct_c=2.0), two_child_tree(8, 4.0, 2, 0.0, sign=1.0)) == 2
+    assert uct_choice(MCTS(game, uct_c=0.5), tree) == 1
+    tree = two_child_tree(8, 4.0, 2, 0.0, sign=1.0)  # (what the tree holds for UCT: Q and 1/sqrt(N))
     for node, expected in ((1, 0.5 + 2 * math.sqrt(math.log(10) / 8)), (2, 2 * math.sqrt(math.log(10) / 2))):
         got = tree.q[node] + 2.0 * math.sqrt(math.log(tree.visits[0])) * tree.inv_sqrt_visits[node]
         assert got == pytest.approx(expected)
     # Q is the mover's: with player 1 to move, player 0's good child is the bad one
-    assert MCTS(game, uct_c=0.1).select(two_child_tree(5, 4.0, 5, -4.0, sign=1.0), 0) == 1
-    assert MCTS(game, uct_c=0.1).select(two_child_tree(5, 4.0, 5, -4.0, sign=-1.0), 0) == 2
+    assert uct_choice(MCTS(game, uct_c=0.1), two_child_tree(5, 4.0, 5, -4.0, sign=1.0)) == 1
+    assert uct_choice(MCTS(game, uct_c=0.1), two_child_tree(5, 4.0, 5, -4.0, sign=-1.0)) == 2
     # an exact child is scored by its value alone: a proven draw (0) loses to b's 0.1 + tiny bonus
     tree = two_child_tree(5, 4.0, 5, 0.5, sign=1.0)
     tree.set_exact(1, 0.0, 0)
-    assert MCTS(game, uct_c=0.01).select(tree, 0) == 2
+    assert uct_choice(MCTS(game, uct_c=0.01), tree) == 2
 
 
 def test_untried_moves_come_first_and_the_back_up_counts_every_node_on_the_path():
