@@ -350,7 +350,7 @@ def cmd_peer(args, reuse):
             continue
         rand, expert = scores(name, reuse)
         data = dataset(name, 10, reuse)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.seeds):
             cmd = [str(PEER_PYTHON), str(ROOT / "benchmarks" / "imitation_peer.py"), "--algo", algo, "--env",
                    EXPERTS[name][1], "--dataset", data, "--seed", str(seed), "--json"]
             if steps:
@@ -384,7 +384,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("section", choices=sorted(SECTIONS))
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--first-seed", type=int, default=0, help="gail: seeds first-seed .. seeds-1 only")
+    p.add_argument("--first-seed", type=int, default=0, help="gail, peer: seeds first-seed .. seeds-1 only")
     p.add_argument("--only", default=None, help="experts: these experts only (comma list of cartpole, pendulum, "
                    "halfcheetah, cartpole-weak); peer: these tasks only (bc:cartpole, bc:pendulum, gail:cartpole, "
                    "gail:pendulum); init: ppo, weak, pendulum, sac")
