@@ -254,9 +254,10 @@ def cmd_play(args: argparse.Namespace) -> int:
     game = _arena_game(args.game, [args.opponent])
     opponent, human = make_player(args.opponent, game, args.seed), HumanPlayer()
     players = [opponent, human] if args.second else [human, opponent]
-    returns = play_game(game, players)
+    final = []
+    returns = play_game(game, players, on_end=final.append)
     mine = returns[1 if args.second else 0]
-    print(f"\n{'you win' if mine > 0 else 'you lose' if mine < 0 else 'a draw'} against {opponent.name}")
+    print(f"\n{final[0]}\n\n{'you win' if mine > 0 else 'you lose' if mine < 0 else 'a draw'} against {opponent.name}")
     return 0
 
 

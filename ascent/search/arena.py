@@ -13,9 +13,10 @@ import time
 from typing import Callable
 
 
-def play_game(game, players: list, clocks: list[float] | None = None, moves: list[int] | None = None) -> list[float]:
+def play_game(game, players: list, clocks: list[float] | None = None, moves: list[int] | None = None,
+              on_end: Callable | None = None) -> list[float]:
     """One game, players[i] moving as player i; returns each player's outcome. `clocks` and `moves`
-    (optional) accumulate each player's thinking time and number of moves."""
+    (optional) accumulate each player's thinking time and number of moves; `on_end` gets the final state."""
     state = game.new_initial_state()
     while not state.is_terminal():
         player = state.current_player()
@@ -28,6 +29,8 @@ def play_game(game, players: list, clocks: list[float] | None = None, moves: lis
         if action not in state.legal_actions():
             raise RuntimeError(f"{players[player].name} played the illegal move {action} in\n{state}")
         state.apply_action(action)
+    if on_end is not None:
+        on_end(state)
     return list(state.returns())
 
 

@@ -120,6 +120,10 @@ class HumanPlayer:
     def step(self, state) -> int:
         player = state.current_player()
         legal = {a: state.action_to_string(player, a) for a in state.legal_actions()}
+        history = state.full_history()
+        if history and history[-1].player != player:
+            last = history[-1]
+            self.write(f"\nplayer {last.player} played {state.action_to_string(last.player, last.action)}")
         self.write(f"\n{state}\n")
         listing = ", ".join(f"{a}={text}" for a, text in legal.items())
         while True:
