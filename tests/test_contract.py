@@ -129,7 +129,7 @@ CASES: dict[str, Case] = {
                                      pretrain_steps=8, pretrain_target_update_interval=4), 2, 200,
                  ("margin", -0.8), ((BOX, BOX, "action"), (DICT_OBS, gym.spaces.Discrete(2), "obs"))),
     # search: self-play moves of 2 lockstep tic-tac-toe games (an iteration's length varies with the games')
-    "alphazero": Case("tic_tac_toe", dict(simulations=4, parallel_games=2, batch_size=16, mlp_arch=(16, 16),
+    "alphazero": Case("tic_tac_toe", dict(simulations=4, parallel_games=2, batch_size=16, net_arch=(16, 16),
                                           eval_simulations=2, eval_opponent="random", replay_size=200, log_interval=1),
                       None, 60, ("dirichlet_fraction", 1.5), ((BOX, gym.spaces.Discrete(2), "obs"),)),
 }

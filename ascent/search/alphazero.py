@@ -30,16 +30,16 @@ import torch
 import torch.nn.functional as F
 
 from ascent.core.agent import Agent, Counters
-from ascent.core.config import CommonConfig, param
+from ascent.core.config import NetworkConfig, param
 from ascent.envs.board_games import check_two_player_zero_sum, encode, input_shape, is_board_game_id, load_game
-from ascent.errors import EnvError
+from ascent.errors import ConfigError, EnvError
 from ascent.nets.optim import OptimizerStep
 from ascent.search.mcts import SearchTree
 from ascent.search.network import PolicyValueNet
 
 
 @dataclass
-class AlphaZeroConfig(CommonConfig):
+class AlphaZeroConfig(NetworkConfig):
     simulations: int = param(100, "PUCT simulations per self-play move", positive=True)
     c_init: float = param(1.25, "PUCT exploration c(s) at N(s) = 0", range=(0.0, math.inf), low_open=True)
     c_base: float = param(19652.0, "PUCT c(s)'s growth scale (the paper's)", range=(0.0, math.inf), low_open=True)
@@ -53,7 +53,9 @@ class AlphaZeroConfig(CommonConfig):
     batched: bool = param(True, "evaluate the lockstep games' leaves in one network call (False: one call per leaf)")
     network: str = param("auto", "mlp | resnet | auto (resnet for board planes, else mlp)",
                          choices=("auto", "mlp", "resnet"))
-    mlp_arch: tuple = param((128, 128), "hidden widths of the MLP network")
+    net_arch: tuple = param((128, 128), "hidden widths of the MLP network")
+    activation: str = param("relu")
+    ortho_init: bool = param(False, "orthogonal initialization of the network (False: torch's defaults)")
     channels: int = param(64, "resnet: convolution channels", positive=True)
     blocks: int = param(5, "resnet: residual blocks", positive=True)
     replay_size: int = param(50_000, "positions kept (the most recent)", positive=True)
@@ -69,11 +71,16 @@ class AlphaZeroConfig(CommonConfig):
                           "process)", nonnegative=True)
     ray_address: str = param("", "Ray to run on with n_actors: '' a local Ray (or the cluster RAY_ADDRESS names), "
                              "'auto' the cluster started on this machine, HOST:PORT a cluster's head")
-    device: str = param("cpu", "cpu | cuda | cuda:N")
     eval_every: int = param(20_000, "evaluate every this many self-play moves (0: never)", nonnegative=True)
     eval_episodes: int = param(20, "games per evaluation (alternating the first move)", positive=True)
     checkpoint_every: int = param(20_000, "write a checkpoint every this many self-play moves (0: only at the end)",
                                   nonnegative=True)
+
+
+    def validate(self) -> None:
+        super().validate()
+        if self.normalize_obs:
+            raise ConfigError("normalize_obs is not for AlphaZero: board planes are 0/1 already; leave it false")
 
 
 class PUCT:
@@ -159,7 +166,8 @@ class PUCT:
 def make_network(game, c: AlphaZeroConfig) -> PolicyValueNet:
     shape = input_shape(game)
     kind = c.network if c.network != "auto" else ("resnet" if len(shape) == 3 and shape[1] * shape[2] > 9 else "mlp")
-    return PolicyValueNet(shape, game.num_distinct_actions(), kind, c.mlp_arch, c.channels, c.blocks)
+    return PolicyValueNet(shape, game.num_distinct_actions(), kind, c.net_arch, c.channels, c.blocks, c.activation,
+                          c.ortho_init)
 
 
 def self_play(game, search: PUCT, n_games: int, temperature_moves: int, rng: np.random.Generator) -> dict:

@@ -63,12 +63,12 @@ def test_puct_with_a_uniform_prior_agrees_with_uct_where_it_must():
 
 
 def test_the_loss_against_a_hand_computation():
-    agent = AlphaZero("tic_tac_toe", seed=0, verbose=0, mlp_arch=(4,), l2_weight=0.01)
+    agent = AlphaZero("tic_tac_toe", seed=0, verbose=0, net_arch=(4,), l2_weight=0.01)
     net = agent.net
     with torch.no_grad():  # outputs from the biases alone: logits = b_pi, v = tanh(b_v)
         for p in net.parameters():
             p.zero_()
-        net.torso[1].weight[0, 0] = 0.5  # (one weight, so that the L2 term is not zero: it adds 0.01 * 0.25)
+        net.hidden[0].weight[0, 0] = 0.5  # (one weight, so that the L2 term is not zero: it adds 0.01 * 0.25)
         net.policy_fc.bias.copy_(torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 0, 0]))
         net.value_fc.bias.fill_(0.5)
     obs = torch.zeros(2, *input_shape(agent.game))  # (x = 0: the one weight changes nothing)
@@ -102,7 +102,7 @@ def test_root_noise_and_the_temperature_schedule():
 
 def test_batched_and_one_by_one_leaf_evaluation_search_alike():
     game = load_game("tic_tac_toe")
-    agent = AlphaZero("tic_tac_toe", seed=0, verbose=0, mlp_arch=(16,))
+    agent = AlphaZero("tic_tac_toe", seed=0, verbose=0, net_arch=(16,))
     states = [game.new_initial_state() for _ in range(3)]
     states[1].apply_action(4)
     counts = []
@@ -163,7 +163,7 @@ def test_self_play_on_ray_actors_with_a_killed_actor_replaced():
 
     import ray
 
-    agent = AlphaZero("tic_tac_toe", seed=0, verbose=0, n_actors=2, simulations=8, parallel_games=4, mlp_arch=(16,),
+    agent = AlphaZero("tic_tac_toe", seed=0, verbose=0, n_actors=2, simulations=8, parallel_games=4, net_arch=(16,),
                       eval_every=0)
     seen = []
 
