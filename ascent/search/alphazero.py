@@ -76,7 +76,6 @@ class AlphaZeroConfig(NetworkConfig):
     checkpoint_every: int = param(20_000, "write a checkpoint every this many self-play moves (0: only at the end)",
                                   nonnegative=True)
 
-
     def validate(self) -> None:
         super().validate()
         if self.normalize_obs:
@@ -111,6 +110,7 @@ class PUCT:
         tree.prior[kids.start:kids.stop] = prior[tree.action[kids.start:kids.stop]].tolist()
 
     def select(self, tree: SearchTree, node: int) -> int:
+        """argmax_a Q(s, a) + c(s) P(s, a) sqrt(N(s)) / (1 + N(s, a)), Q := 0 for a move not yet visited."""
         visits, q, prior = tree.visits, tree.q, tree.prior
         n = visits[node]
         c = (self.c.c_init + math.log((1 + n + self.c.c_base) / self.c.c_base)) * math.sqrt(n)
