@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_diagnose_parser(sub) -> None:
-    d = sub.add_parser("diagnose", help="measure the theory: gradient-estimator variance, the LQR gradient fields")
+    d = sub.add_parser("diagnose", help="measure the theory: gradient-estimator variance, the LQR gradient fields, "
+                       "equilibria of matrix games")
     dsub = d.add_subparsers(dest="diagnostic", required=True, metavar="DIAGNOSTIC")
     gv = dsub.add_parser("gradient-variance", help="bias and variance of each policy-gradient estimator")
     gv.add_argument("--env", default=None, help="Gymnasium env id (default CartPole-v1, or the run's env)")
@@ -115,6 +116,10 @@ def _add_diagnose_parser(sub) -> None:
     gv.add_argument("--gamma", type=float, default=1.0, help="discount (1: every estimator targets the same gradient)")
     gv.add_argument("--seed", type=int, default=0)
     gv.add_argument("--out", default=".", help="directory for gradient_variance.{png,csv,json}")
+    eq = dsub.add_parser("equilibria", help="Nash, correlated and Stackelberg equilibria of a two-player matrix game")
+    eq.add_argument("game", help="prisoners_dilemma, chicken, matching_pennies, rock_paper_scissors, battle_of_the_sexes, "
+                    "coordination, leader_follower, or a JSON file {\"row\": [[...]], \"column\": [[...]]}")
+    eq.add_argument("--json", action="store_true", help="one JSON object (its `nash` lists per-player mixed strategies)")
     lq = dsub.add_parser("lqr-field", help="vanilla vs natural gradient fields and paths, 1-D linear-Gaussian problem")
     lq.add_argument("--out", default=".", help="directory for lqr_field.png")
     lq.add_argument("--horizon", type=_positive_int, default=20, help="steps per episode T")
@@ -292,6 +297,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    if args.diagnostic == "equilibria":
+        from ascent.multiagent.normal_form import equilibria, format_equilibria, load_normal_form
+
+        report = equilibria(load_normal_form(args.game))
+        print(json.dumps(report) if args.json else format_equilibria(report))
+        return 0
     if args.diagnostic == "lqr-field":
         from ascent.theory.lqr import SIGMA_FLOOR, lqr_field
 
