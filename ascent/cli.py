@@ -120,6 +120,9 @@ def _add_diagnose_parser(sub) -> None:
     eq.add_argument("game", help="prisoners_dilemma, chicken, matching_pennies, rock_paper_scissors, battle_of_the_sexes, "
                     "coordination, leader_follower, or a JSON file {\"row\": [[...]], \"column\": [[...]]}")
     eq.add_argument("--json", action="store_true", help="one JSON object (its `nash` lists per-player mixed strategies)")
+    eq.add_argument("--out", default=None, help="also draw fictitious play, independent Q-learners and gradient ascent "
+                    "with the equilibria marked: DIR/equilibria-GAME.png")
+    eq.add_argument("--iterations", type=_positive_int, default=10_000, help="iterations of each learning dynamic")
     lq = dsub.add_parser("lqr-field", help="vanilla vs natural gradient fields and paths, 1-D linear-Gaussian problem")
     lq.add_argument("--out", default=".", help="directory for lqr_field.png")
     lq.add_argument("--horizon", type=_positive_int, default=20, help="steps per episode T")
@@ -300,7 +303,14 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.diagnostic == "equilibria":
         from ascent.multiagent.normal_form import equilibria, format_equilibria, load_normal_form
 
-        report = equilibria(load_normal_form(args.game))
+        game = load_normal_form(args.game)
+        report = equilibria(game)
+        if args.out is not None:
+            from ascent.multiagent.dynamics import draw
+
+            figure = Path(args.out) / f"equilibria-{game.name}.png"
+            report["dynamics"] = {"iterations": args.iterations, "final": draw(game, figure, args.iterations),
+                                  "figure": str(figure)}
         print(json.dumps(report) if args.json else format_equilibria(report))
         return 0
     if args.diagnostic == "lqr-field":

@@ -230,4 +230,10 @@ def format_equilibria(r: dict) -> str:
     s = r["stackelberg"]
     out.append(f"Stackelberg, the row player committing (one LP per follower response): row [{mix(s['leader'], rows)}], "
                f"the column player answers {s['follower_action']}; payoffs ({s['payoffs'][0]:.3f}, {s['payoffs'][1]:.3f})")
+    if r.get("dynamics", {}).get("final"):
+        d = r["dynamics"]
+        out.append(f"after {d['iterations']:,} iterations (row | column):")
+        for name, (x, y) in d["final"].items():
+            out.append(f"  {name:24s} row [{mix(x, rows)}]  column [{mix(y, cols)}]")
+        out.append(f"wrote {d['figure']}")
     return "\n".join(out)
