@@ -117,13 +117,12 @@ class MCTS:
         # (room for the nodes of a typical search; a tree grows when it needs more)
         self.capacity = min(1 + self.simulations * game.num_distinct_actions(), 1024)
         self.rng = random.Random(seed)
-        self.tree: SearchTree | None = None  # (the last search's, for inspection)
 
     # ---- one search ---------------------------------------------------------------------------------
     def search(self, state) -> SearchTree:
         if state.is_terminal():
             raise ValueError("the game is over: there is no move to search for")
-        tree = self.tree = SearchTree(self.capacity)
+        tree = SearchTree(self.capacity)
         for _ in range(self.simulations):
             self.simulate(tree, state)
             if self.solve and tree.exact[0]:
@@ -200,10 +199,6 @@ class MCTS:
         if tree.num_children[0] == 0:  # (one simulation: the root was only evaluated)
             return self.rng.choice(state.legal_actions())
         return tree.action[self.best_child(tree)]
-
-    def visit_counts(self, tree: SearchTree) -> dict[int, int]:
-        """The root's children's visits by move."""
-        return {tree.action[c]: tree.visits[c] for c in tree.children(0)}
 
 
 def naive_monte_carlo(state, rollouts_per_move: int, rng: random.Random) -> tuple[int, dict[int, float]]:
