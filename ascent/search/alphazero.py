@@ -98,9 +98,10 @@ class PUCT:
         """Priors (B, n_actions), zero off the legal moves, and values (B,) for the player to move."""
         x = torch.as_tensor(np.stack([encode(s, self.shape) for s in states]), device=self.device)
         logits, value = self.net(x)
-        mask = torch.full_like(logits, -math.inf)
-        for i, s in enumerate(states):
+        mask = np.full((len(states), self.n_actions), -np.inf, dtype=np.float32)  # (built in numpy: one transfer,
+        for i, s in enumerate(states):                                           # not one tensor write per leaf)
             mask[i, s.legal_actions()] = 0.0
+        mask = torch.as_tensor(mask, device=self.device)
         self.evaluations += len(states)
         return torch.softmax(logits + mask, dim=-1).cpu().numpy(), value.cpu().numpy()
 
