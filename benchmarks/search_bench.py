@@ -132,35 +132,33 @@ def cmd_ttt(args) -> None:
 
 
 def cmd_c4(args) -> None:
-    """AlphaZero on Connect Four for --minutes of training (its preset), then --final-games against
-    mcts:1000; the learning curve (win rate and Elo against mcts:1000 vs training time) as a figure."""
+    """AlphaZero on Connect Four (its preset) for --minutes of training, with no evaluation inside the
+    run (the clock is the training's alone): a network snapshot every --snapshot-minutes, for
+    `c4-eval` to play against mcts:1000 afterwards."""
     import shutil
 
-    from ascent.core.logger import read_csv
     from ascent.search.alphazero import AlphaZero
-    from ascent.search.arena import arena
-    from ascent.search.players import make_player
 
     run = CACHE / "alphazero-c4"
     shutil.rmtree(run, ignore_errors=True)
-    hp = {"n_actors": args.actors} if args.actors else {}
-    agent = AlphaZero("connect_four", seed=0, verbose=0, run_dir=run, **hp)
-    limit = args.minutes * 60.0
-    agent.learn(10**9, progress_bar=False, callbacks=lambda a, m: a.train_seconds < limit)
-    final = arena(agent.game, agent.player(seed=100), make_player("mcts:1000", agent.game, 101), args.final_games)
-    rows = [r for r in read_csv(run / "metrics.csv") if r.get("eval_win_rate")]
-    curve = [(float(r["wall_time"]) / 60, float(r["eval_win_rate"]), float(r["eval_elo"]), int(r["steps"])) for r in rows]
-    figure(curve, ROOT / "benchmarks" / "figures" / "alphazero-connect4.png")
-    table(f"AlphaZero Connect Four: {args.minutes:g} min of training ({args.actors or 'no'} Ray actors; preset), then "
-          f"{args.final_games} games against mcts:1000 alternating the first move",
-          ["train min", "self-play moves", "games", "W / D / L vs mcts:1000", "win rate (95% CI)", "Elo (95% CI)"],
+    snapshots = run / "snapshots"
+    snapshots.mkdir(parents=True)
+    agent = AlphaZero("connect_four", seed=0, verbose=0, run_dir=run, n_actors=args.actors, eval_every=0)
+    limit, every, due = args.minutes * 60.0, args.snapshot_minutes * 60.0, [args.snapshot_minutes * 60.0]
+
+    def snapshot(agent, metrics) -> bool:
+        if agent.train_seconds >= due[0] or agent.train_seconds >= limit:
+            agent.save(snapshots / f"{agent.train_seconds / 60:06.1f}min.pt", replay=False)
+            due[0] += every
+            print(f"{agent.train_seconds / 60:5.1f} min  {agent.num_steps:>9,} moves  {agent.counters.games:>7,} games  "
+                  f"{metrics['actor_steps_per_s']:6.0f} moves/s while playing", flush=True)
+        return agent.train_seconds < limit
+
+    agent.learn(10**9, progress_bar=False, callbacks=snapshot)
+    table(f"AlphaZero Connect Four: {args.minutes:g} min of training ({args.actors or 'no'} Ray actors; preset)",
+          ["train min", "self-play moves", "games", "moves/s", "snapshots"],
           [[f"{agent.train_seconds / 60:.0f}", f"{agent.num_steps:,}", f"{agent.counters.games:,}",
-            f"{final['wins']} / {final['draws']} / {final['losses']}",
-            f"{final['win_rate']:.2f} ({final['win_rate_ci95'][0]:.2f}-{final['win_rate_ci95'][1]:.2f})",
-            f"{final['elo'] if final['elo'] is not None else float('inf'):+.0f}"]])
-    table("its learning curve (periodic evaluations, eval_episodes games each)", ["train min", "self-play moves",
-          "win rate vs mcts:1000", "Elo vs mcts:1000"],
-          [[f"{m:.0f}", f"{steps:,}", f"{w:.2f}", f"{e:+.0f}"] for m, w, e, steps in curve])
+            f"{agent.num_steps / agent.train_seconds:.0f}", len(list(snapshots.glob("*.pt")))]])
 
 
 def figure(curve, path: Path) -> None:
@@ -227,7 +225,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="throughput: measured rounds of self-play")
     p.add_argument("--minutes", type=float, default=120.0, help="c4: training minutes")
     p.add_argument("--actors", type=int, default=0, help="c4: Ray actors for self-play (0: in process)")
-    p.add_argument("--final-games", type=int, default=100, help="c4: games against mcts:1000 at the end")
+    p.add_argument("--final-games", type=int, default=100, help="c4-eval: games of the last snapshot against mcts:1000")
+    p.add_argument("--snapshot-minutes", type=float, default=10.0, help="c4: minutes of training between snapshots")
     args = p.parse_args()
     import torch
 

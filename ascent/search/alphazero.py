@@ -95,7 +95,9 @@ class PUCT:
 
     @torch.no_grad()
     def evaluate(self, states: list) -> tuple[np.ndarray, np.ndarray]:
-        """Priors (B, n_actions), zero off the legal moves, and values (B,) for the player to move."""
+        """Priors (B, n_actions), zero off the legal moves, and values (B,) for the player to move
+        (the network in eval mode: batch norm with its running statistics, whatever the batch)."""
+        self.net.eval()
         x = torch.as_tensor(np.stack([encode(s, self.shape) for s in states]), device=self.device)
         logits, value = self.net(x)
         mask = np.full((len(states), self.n_actions), -np.inf, dtype=np.float32)  # (built in numpy: one transfer,
@@ -401,10 +403,11 @@ class AlphaZeroPlayer:
         self.search = PUCT(agent.game, agent.net, agent.config, simulations, np.random.default_rng(seed), agent.device)
 
     def step(self, state) -> int:
-        if self.simulations == 0:
-            prior, _ = self.search.evaluate([state])
-            return int(np.argmax(prior[0]))
-        tree = self.search.run([state], noise=False)[0]
-        pi = self.search.visit_distribution(tree)
-        return int(np.argmax(pi))
+        return self.step_batch([state])[0]
 
+    def step_batch(self, states: list) -> list[int]:
+        """The moves in many games at once: their searches evaluate their leaves together."""
+        if self.simulations == 0:
+            prior, _ = self.search.evaluate(states)
+            return [int(a) for a in np.argmax(prior, axis=1)]
+        return [int(np.argmax(self.search.visit_distribution(tree))) for tree in self.search.run(states, noise=False)]

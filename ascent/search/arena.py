@@ -61,27 +61,70 @@ def elo_difference(score: float) -> float:
     return 400.0 * math.log10(score / (1.0 - score))
 
 
+def play_lockstep(game, seatings: list[list], clocks: list[dict], moves: list[dict]):
+    """The games of `seatings` (each a [first, second] pair of players) played all at once: each round,
+    each player in turn moves in every game where it is to move, with one call where it has
+    `step_batch(states)` (AlphaZero's searches batch their network evaluations across games), game by
+    game otherwise. Yields
+    (index, returns) as each game ends; clocks/moves are accumulated per game and seat."""
+    states = [game.new_initial_state() for _ in seatings]
+    live = [g for g, s in enumerate(states) if not s.is_terminal()]
+    for g in range(len(seatings)):
+        if g not in live:
+            yield g, list(states[g].returns())
+    players = list({id(p): p for seating in seatings for p in seating}.values())
+    while live:
+        for player in players:  # (in turn, each in every game where it is now to move: B answers A's moves at once)
+            where = [(g, states[g].current_player()) for g in live if not states[g].is_terminal()]
+            where = [(g, seat) for g, seat in where if seatings[g][seat] is player]
+            if not where:
+                continue
+            t0 = time.perf_counter()
+            if hasattr(player, "step_batch"):
+                actions = player.step_batch([states[g] for g, _ in where])
+            else:
+                actions = [player.step(states[g]) for g, _ in where]
+            share = (time.perf_counter() - t0) / len(where)
+            for (g, seat), action in zip(where, actions):
+                clocks[g][seat] += share
+                moves[g][seat] += 1
+                if action not in states[g].legal_actions():
+                    raise RuntimeError(f"{player.name} played the illegal move {action} in\n{states[g]}")
+                states[g].apply_action(action)
+        still = []
+        for g in live:
+            if states[g].is_terminal():
+                yield g, list(states[g].returns())
+            else:
+                still.append(g)
+        live = still
+
+
 def arena(game, player_a, player_b, games: int, on_game: Callable[[int, dict], None] | None = None) -> dict:
     """A against B over `games` games, A first in the even-numbered ones. Returns wins, draws and
-    losses of A (also as first and as second player), intervals, Elo and the seconds per move."""
+    losses of A (also as first and as second player), intervals, Elo and the seconds per move.
+    Where a player has `step_batch` (and neither is a person at the terminal) the games are played
+    all at once (play_lockstep); otherwise one after another."""
     counts = {"wins": 0, "draws": 0, "losses": 0}
     by_seat = {seat: {"wins": 0, "draws": 0, "losses": 0} for seat in ("first", "second")}
-    clocks, moves = {"a": 0.0, "b": 0.0}, {"a": 0, "b": 0}
-    for i in range(games):
+    seatings = [[player_a, player_b] if i % 2 == 0 else [player_b, player_a] for i in range(games)]
+    game_clocks, game_moves = [[0.0, 0.0] for _ in seatings], [[0, 0] for _ in seatings]
+    players = (player_a, player_b)
+    if any(hasattr(p, "step_batch") for p in players) and not any(getattr(p, "interactive", False) for p in players):
+        results = play_lockstep(game, seatings, game_clocks, game_moves)
+    else:
+        results = ((i, play_game(game, seatings[i], game_clocks[i], game_moves[i])) for i in range(games))
+    for done, (i, returns) in enumerate(results):
         a_first = i % 2 == 0
-        seats = [player_a, player_b] if a_first else [player_b, player_a]
-        game_clock, game_moves = [0.0, 0.0], [0, 0]
-        returns = play_game(game, seats, game_clock, game_moves)
         outcome = returns[0 if a_first else 1]
         result = "wins" if outcome > 0 else "losses" if outcome < 0 else "draws"
         counts[result] += 1
         by_seat["first" if a_first else "second"][result] += 1
-        clocks["a"] += game_clock[0 if a_first else 1]
-        clocks["b"] += game_clock[1 if a_first else 0]
-        moves["a"] += game_moves[0 if a_first else 1]
-        moves["b"] += game_moves[1 if a_first else 0]
         if on_game is not None:
-            on_game(i, dict(counts))
+            on_game(done, dict(counts))
+    a_seat = [0 if i % 2 == 0 else 1 for i in range(games)]
+    clocks = {"a": sum(c[s] for c, s in zip(game_clocks, a_seat)), "b": sum(c[1 - s] for c, s in zip(game_clocks, a_seat))}
+    moves = {"a": sum(m[s] for m, s in zip(game_moves, a_seat)), "b": sum(m[1 - s] for m, s in zip(game_moves, a_seat))}
     s, lo, hi = score_interval(counts["wins"], counts["draws"], counts["losses"])
     return {
         "game": str(game), "a": player_a.name, "b": player_b.name, "games": games, **counts,

@@ -4,7 +4,9 @@ and `openspiel-mcts-solver:SIMS` (OpenSpiel's own Python MCTSBot, the peer: UCT 
 rollout per leaf), `human` (a person at the terminal), and a trained AlphaZero run (`RUN_DIR` or
 `RUN_DIR:SIMS`).
 
-A player has `step(state) -> action` (state is pyspiel's, not modified) and a `name`.
+A player has `step(state) -> action` (state is pyspiel's, not modified) and a `name`; one that can
+move in many games with one call (AlphaZero: one network call per simulation for all of them) also
+has `step_batch(states) -> actions`, which the arena uses to play its games all at once.
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ class MinimaxPlayer:
 class HumanPlayer:
     """A person at the terminal: the board, the legal moves, and a prompt; an illegal or unreadable
     move is refused with the legal ones listed, and asked again."""
+
+    interactive = True  # (the arena plays a person's games one after another, never all at once)
 
     def __init__(self, read: Callable[[str], str] | None = None, write: Callable[[str], None] | None = None):
         self.name = "human"

@@ -116,6 +116,32 @@ def test_batched_and_one_by_one_leaf_evaluation_search_alike():
     assert all(t.visits[0] == 31 for t in trees)
 
 
+def test_the_arena_plays_an_alphazero_player_in_all_games_at_once_with_the_same_results():
+    game = load_game("connect_four")
+    agent = AlphaZero("connect_four", seed=0, verbose=0, channels=8, blocks=1)
+    sizes = []
+
+    class Counted:  # AlphaZero's player, its batch sizes recorded
+        def __init__(self, player):
+            self.player, self.name = player, player.name
+
+        def step_batch(self, states):
+            sizes.append(len(states))
+            return self.player.step_batch(states)
+
+    opponent = make_player("mcts:20", game, seed=1)
+    lockstep = arena(game, Counted(agent.player(8, seed=0)), opponent, 6)
+    assert sizes[0] == 3 and max(sizes) == 6  # (first its three games as first player, then all six at once)
+    one_by_one = [arena(game, agent.player(8, seed=0), make_player("mcts:20", game, seed=1), 1) for _ in range(1)]
+    assert one_by_one[0]["games"] == 1 and lockstep["games"] == 6 and lockstep["moves_a"] > 0
+    states = [game.new_initial_state() for _ in range(3)]
+    states[1].apply_action(3)
+    states[2].apply_action(0)
+    player = agent.player(16, seed=0)
+    assert player.step_batch(states) == [player.step(s) for s in states]  # (a batch searches each game as alone)
+    assert agent.player(0).step_batch(states) == [agent.player(0).step(s) for s in states]
+
+
 def test_games_it_cannot_play_are_refused():
     with pytest.raises(EnvError, match="simultaneous moves"):
         AlphaZero("matrix_rps", verbose=0)

@@ -39,6 +39,29 @@ def test_games_alternate_the_first_move_and_results_are_counted_from_a():
     assert r["score"] == 0.5 and r["elo"] == 0.0
 
 
+def test_a_player_that_moves_in_many_games_at_once_gets_them_in_one_call_and_the_same_results():
+    game = load_game("tic_tac_toe")
+
+    class Batched(Scripted):
+        def __init__(self, name, prefs):
+            super().__init__(name, prefs)
+            self.calls = []
+
+        def step_batch(self, states):
+            self.calls.append(len(states))
+            return [self.step(s) for s in states]
+
+    prefs_a, prefs_b = [4, 0, 2, 6, 8, 1, 3, 5, 7], [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    a = Batched("a", prefs_a)
+    lockstep = arena(game, a, Scripted("b", prefs_b), 6)
+    one_by_one = arena(game, Scripted("a", prefs_a), Scripted("b", prefs_b), 6)
+    assert a.calls[0] == 3 and max(a.calls) == 6  # its three games as first player, then all six
+    keys = ("wins", "draws", "losses", "as_first", "as_second", "moves_a", "moves_b")
+    assert {k: lockstep[k] for k in keys} == {k: one_by_one[k] for k in keys}
+    person = HumanPlayer(read=lambda prompt: "1", write=lambda text: None)  # (always asks for cell 1... once)
+    assert getattr(person, "interactive", False)  # a person's games are played one after another
+
+
 def test_intervals_against_closed_forms():
     lo, hi = wilson_interval(8, 10)  # Wilson, p = 0.8, n = 10, z = 1.96: 0.4902 - 0.9433
     assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
