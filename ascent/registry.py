@@ -39,6 +39,9 @@ ALGORITHMS: dict[str, str] = {
     "airl": "ascent.imitation.airl:AIRL",
     "dqfd": "ascent.imitation.dqfd:DQfD",
     "alphazero": "ascent.search.alphazero:AlphaZero",
+    "minimaxq": "ascent.multiagent.markov_q:MinimaxQ",
+    "nashq": "ascent.multiagent.markov_q:NashQ",
+    "iql": "ascent.multiagent.markov_q:IndependentQ",
 }
 
 

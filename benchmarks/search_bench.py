@@ -4,7 +4,8 @@
   python benchmarks/search_bench.py parity       # mcts:1000 vs openspiel-mcts:1000 on Connect Four, 400 games
   python benchmarks/search_bench.py ttt          # AlphaZero tic-tac-toe (preset): vs minimax, network alone vs random
   python benchmarks/search_bench.py throughput   # self-play positions/s, batched leaf evaluation on and off, 0-2 actors
-  python benchmarks/search_bench.py c4 --minutes 120 [--actors 2]   # AlphaZero Connect Four vs mcts:1000, curve figure
+  python benchmarks/search_bench.py c4 --minutes 120 --actors 2    # AlphaZero Connect Four: training, snapshots
+  python benchmarks/search_bench.py c4-eval [--az-sims 200]       # ... its snapshots vs mcts:1000, curve figure
 
 Same settings on every side: UCT c = 2, one uniformly random rollout per leaf; `speed` with the
 solver on (as OpenSpiel's bots are usually run), `parity` without (the arena's `mcts:N` and
@@ -14,6 +15,7 @@ solver on (as OpenSpiel's bots are usually run), `parity` without (the arena's `
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 import sys
@@ -161,6 +163,48 @@ def cmd_c4(args) -> None:
             f"{agent.num_steps / agent.train_seconds:.0f}", len(list(snapshots.glob("*.pt")))]])
 
 
+def cmd_c4_eval(args) -> None:
+    """The snapshots of `c4` against mcts:1000: --curve-games each (the learning curve, a figure), and
+    the last over --final-games; AlphaZero searches with --az-sims, its games played all at once."""
+    from ascent.search.alphazero import AlphaZero
+    from ascent.search.arena import arena
+    from ascent.search.players import make_player
+
+    snapshots = sorted((CACHE / "alphazero-c4" / "snapshots").glob("*.pt"))
+    if not snapshots:
+        raise SystemExit("no snapshots: run `python benchmarks/search_bench.py c4` first")
+    curve = []
+    for i, path in enumerate(snapshots):
+        agent = AlphaZero.load(path, verbose=0)
+        last = i == len(snapshots) - 1
+        games = args.final_games if last else args.curve_games
+        t0 = time.perf_counter()
+        r = arena(agent.game, agent.player(args.az_sims, seed=100 + i), make_player("mcts:1000", agent.game, 200 + i), games)
+        elo = r["elo"] if r["elo"] is not None else math.copysign(800.0, r["score"] - 0.5)
+        curve.append((agent.train_seconds / 60, r["win_rate"], elo, agent.num_steps))
+        print(f"{path.name}: {agent.num_steps:,} moves, {r['wins']}/{r['draws']}/{r['losses']} in {games} games "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    figure(curve, ROOT / "benchmarks" / "figures" / "alphazero-connect4.png")
+    table(f"AlphaZero Connect Four, the last snapshot ({agent.train_seconds / 60:.0f} min of training, "
+          f"{agent.num_steps:,} self-play moves, {agent.counters.games:,} games): alphazero:{args.az_sims} against "
+          f"mcts:1000, {args.final_games} games alternating the first move",
+          ["W / D / L", "win rate (95% CI)", "score (95% CI)", "Elo (95% CI)", "as first / as second (W/D/L)",
+           "s per move alphazero / mcts:1000"],
+          [[f"{r['wins']} / {r['draws']} / {r['losses']}",
+            f"{r['win_rate']:.2f} ({r['win_rate_ci95'][0]:.2f}-{r['win_rate_ci95'][1]:.2f})",
+            f"{r['score']:.3f} ({r['score_ci95'][0]:.3f}-{r['score_ci95'][1]:.3f})",
+            f"{format_elo(r['elo'])} ({format_elo(r['elo_ci95'][0], True)} to {format_elo(r['elo_ci95'][1])})",
+            "{wins}/{draws}/{losses}".format(**r["as_first"]) + " , " + "{wins}/{draws}/{losses}".format(**r["as_second"]),
+            f"{r['seconds_a'] / r['moves_a']:.3f} / {r['seconds_b'] / r['moves_b']:.3f}"]])
+    table(f"its learning curve ({args.curve_games} games per snapshot, the last {args.final_games})",
+          ["train min", "self-play moves", "win rate vs mcts:1000", "Elo vs mcts:1000 (+-800: all won/lost)"],
+          [[f"{m:.0f}", f"{steps:,}", f"{w:.2f}", f"{e:+.0f}"] for m, w, e, steps in curve])
+
+
+def format_elo(x, low: bool = False) -> str:
+    return f"{x:+.0f}" if x is not None else ("-inf" if low else "+inf")
+
+
 def figure(curve, path: Path) -> None:
     import matplotlib
 
@@ -211,7 +255,8 @@ def cmd_throughput(args) -> None:
            "positions/s", "network evaluations/s"], rows)
 
 
-SECTIONS = {"speed": cmd_speed, "parity": cmd_parity, "ttt": cmd_ttt, "throughput": cmd_throughput, "c4": cmd_c4}
+SECTIONS = {"speed": cmd_speed, "parity": cmd_parity, "ttt": cmd_ttt, "throughput": cmd_throughput, "c4": cmd_c4,
+            "c4-eval": cmd_c4_eval}
 
 
 def main() -> None:
@@ -226,6 +271,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=120.0, help="c4: training minutes")
     p.add_argument("--actors", type=int, default=0, help="c4: Ray actors for self-play (0: in process)")
     p.add_argument("--final-games", type=int, default=100, help="c4-eval: games of the last snapshot against mcts:1000")
+    p.add_argument("--curve-games", type=int, default=20, help="c4-eval: games of each earlier snapshot")
+    p.add_argument("--az-sims", type=int, default=200, help="c4-eval: AlphaZero's simulations per move")
     p.add_argument("--snapshot-minutes", type=float, default=10.0, help="c4: minutes of training between snapshots")
     args = p.parse_args()
     import torch

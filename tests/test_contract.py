@@ -132,6 +132,11 @@ CASES: dict[str, Case] = {
     "alphazero": Case("tic_tac_toe", dict(simulations=4, parallel_games=2, batch_size=16, net_arch=(16, 16),
                                           eval_simulations=2, eval_opponent="random", replay_size=200, log_interval=1),
                       None, 60, ("dirichlet_fraction", 1.5), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    # multi-agent: one joint step of ascent's Markov games per iteration, both seats learning
+    "minimaxq": Case("soccer", dict(log_interval=1), 1, 200, ("exploration", 1.5), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    "nashq": Case("grid_game", dict(gamma=0.99, log_interval=1), 1, 100, ("learning_rate_final", 0.0),
+                  ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    "iql": Case("soccer", dict(log_interval=1), 1, 200, ("learning_rate", 0.0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -146,6 +151,9 @@ ENV_RESET = "the envs are re-seeded and reset on resume: env state is not checkp
 RESUME_NOT_EXACT: dict[str, str] = {name: ENV_RESET for name in
                                     ("ppo", "a2c", "trpo", "npg", "ac", "sac", "td3", "ddpg", "dqn", "qlearning", "sarsa",
                                      "dagger", "gail", "airl", "dqfd")}
+# ascent's Markov games: the learner steps its own game, which is the env's state (not checkpointed)
+GAME_UNDER_WAY = "the game under way is the env's state, not checkpointed: a loaded learner starts a new game"
+RESUME_NOT_EXACT.update({name: GAME_UNDER_WAY for name in ("minimaxq", "nashq", "iql")})
 # Asynchronous actors: which actor's segments make a batch, and with which weights they were
 # collected, depends on timing, so neither a run nor its resumption repeats exactly.
 ASYNCHRONOUS = "asynchronous actors: the segments of a batch and the weights that collected them depend on timing"
@@ -162,7 +170,8 @@ RESUME_NOT_EXACT.update(NOT_DETERMINISTIC, dppo=ENV_RESET)
 IN_ACTORS = "the envs live in Ray actors, started anew by a resumed run"
 STATE_NOT_CHECKPOINTED: dict[str, str] = {"impala": f"{IN_ACTORS}; {ASYNCHRONOUS}", "a3c": f"{IN_ACTORS}; {ASYNCHRONOUS}",
                                           "dppo": IN_ACTORS, "apex": f"{IN_ACTORS}; {ASYNCHRONOUS}",
-                                          "apex-dpg": f"{IN_ACTORS}; {ASYNCHRONOUS}"}
+                                          "apex-dpg": f"{IN_ACTORS}; {ASYNCHRONOUS}",
+                                          **{name: GAME_UNDER_WAY for name in ("minimaxq", "nashq", "iql")}}
 
 @pytest.fixture(scope="session", autouse=True)
 def demonstrations():

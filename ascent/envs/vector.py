@@ -20,6 +20,7 @@ from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 
 from ascent.envs.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, register_atari
 from ascent.envs.board_games import BoardGameEnv, board_game_names, is_board_game_id
+from ascent.envs.markov_games import MarkovGame, OneSeatEnv, is_markov_game_id, markov_game_names
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
 EnvSpec = gym.envs.registration.EnvSpec
@@ -83,9 +84,9 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         return gym.spec(env_id)
     except gym.error.Error:
         raise EnvError(
-            f"unknown environment {env_id!r}{did_you_mean(env_id, [*gym.registry.keys(), *board_game_names()])}; "
+            f"unknown environment {env_id!r}{did_you_mean(env_id, [*gym.registry.keys(), *board_game_names(), *markov_game_names()])}; "
             "`python -c 'import gymnasium; gymnasium.pprint_registry()'` lists them all (board games: OpenSpiel's "
-            "names, e.g. tic_tac_toe, connect_four)"
+            "names, e.g. tic_tac_toe, connect_four; ascent's Markov games: soccer, grid_game, two_step)"
         ) from None
 
 
@@ -116,6 +117,8 @@ def make_vec_env(
         raise EnvError(f"unknown vectorization {vectorization!r}; choose one of {', '.join(VECTORIZATIONS)}")
     if isinstance(env, gym.vector.VectorEnv):
         return env
+    if isinstance(env, MarkovGame):  # one of ascent's Markov games: its seat 0 against a random player
+        env = functools.partial(OneSeatEnv, env)
     same_step = {"autoreset_mode": AutoresetMode.SAME_STEP}
     if isinstance(env, gym.Env):
         if n_envs != 1:
@@ -134,6 +137,8 @@ def make_vec_env(
     if not isinstance(env, str):
         raise EnvError(f"cannot make an environment from {type(env).__name__}; pass an env id, Env, factory or VectorEnv")
 
+    if is_markov_game_id(env):  # one seat of ascent's Markov games against a random player (envs/markov_games.py)
+        return gym.vector.SyncVectorEnv([functools.partial(OneSeatEnv, env)] * n_envs, **same_step)
     if is_board_game_id(env):  # an OpenSpiel game against a random opponent (ascent/envs/board_games.py)
         return gym.vector.SyncVectorEnv([functools.partial(BoardGameEnv, env)] * n_envs, **same_step)
     if is_atari_id(env):  # the standard pipeline (ascent/atari.py); training=False: whole games, raw rewards
