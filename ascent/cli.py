@@ -139,14 +139,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ascent.core.config import NO_PRESET, parse_set, resolve_preset
     from ascent.core.run import RunDirectory
     from ascent.envs.board_games import is_board_game_id
-    from ascent.envs.markov_games import is_markov_game_id
+    from ascent.envs.multiagent import is_multiagent_id
     from ascent.envs.vector import check_env_id
     from ascent.registry import class_path, get_algorithm
 
     # The checks that need no algorithm module first: a mistake there is reported before torch loads.
     class_path(args.algo)
     algo = args.algo.lower()
-    if not is_board_game_id(args.env) and not is_markov_game_id(args.env):  # (checked when loaded)
+    if not is_board_game_id(args.env) and not is_multiagent_id(args.env):  # (checked when loaded)
         check_env_id(args.env)
     overrides = parse_set(args.set)
     if args.ray_address is not None:

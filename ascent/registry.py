@@ -42,6 +42,8 @@ ALGORITHMS: dict[str, str] = {
     "minimaxq": "ascent.multiagent.markov_q:MinimaxQ",
     "nashq": "ascent.multiagent.markov_q:NashQ",
     "iql": "ascent.multiagent.markov_q:IndependentQ",
+    "vdn": "ascent.multiagent.value_decomposition:VDN",
+    "qmix": "ascent.multiagent.value_decomposition:QMIX",
 }
 
 

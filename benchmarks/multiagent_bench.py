@@ -52,7 +52,7 @@ def random_policy(n_actions: int, seed: int):
 def challenger(frozen, steps: int, seed: int):
     """A best response to the frozen seat-0 policy: Q-learning in seat 1 against it."""
     from ascent.algorithms.tabular import QLearning
-    from ascent.envs.markov_games import OneSeatEnv
+    from ascent.envs.multiagent import OneSeatEnv
 
     agent = QLearning(OneSeatEnv("soccer", seat=1, opponent=frozen), seed=seed, verbose=0, gamma=0.9,
                       learning_rate=0.5, exploration_initial_eps=0.2, exploration_final_eps=0.05,

@@ -44,6 +44,10 @@ BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 DICT_OBS = gym.spaces.Dict({"a": gym.spaces.Box(-1.0, 1.0, (2,), np.float32)})
 
 
+MULTI_AGENT = dict(net_arch=(16,), learning_starts=10, batch_size=8, buffer_size=200, target_update_interval=20,
+                   mixing_embed=8, hypernet_embed=8, log_interval=1)
+
+
 @dataclass(frozen=True)
 class Case:
     """How to run one algorithm small and fast (about a second per training)."""
@@ -137,6 +141,8 @@ CASES: dict[str, Case] = {
     "nashq": Case("grid_game", dict(gamma=0.99, log_interval=1), 1, 100, ("learning_rate_final", 0.0),
                   ((BOX, gym.spaces.Discrete(2), "obs"),)),
     "iql": Case("soccer", dict(log_interval=1), 1, 200, ("learning_rate", 0.0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    "vdn": Case("two_step", dict(MULTI_AGENT), 1, 100, ("target_update_interval", 0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    "qmix": Case("two_step", dict(MULTI_AGENT), 1, 100, ("mixing_embed", 0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for

@@ -20,16 +20,15 @@
 
 The games are fully observed and small: every agent observes the whole state as one integer
 (Discrete(n_states)), which the tabular learners index their tables with; `state()` is the same
-integer. `OneSeatEnv` is one player's seat as a Gymnasium env against a fixed opponent (uniformly
-random by default): `--env soccer` for every single-agent algorithm and for evaluation.
+integer. (ascent/envs/multiagent.py's `OneSeatEnv` is one player's seat as a Gymnasium env against a
+fixed opponent: `--env soccer` for every single-agent algorithm, and evaluation.)
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -264,36 +263,3 @@ def check_markov_game(env: Any, algo: str, spaces: str = "") -> MarkovGame:
     raise EnvError(f"{algo} learns in ascent's two-player Markov games ({', '.join(markov_game_names())}), whose "
                    f"states it counts; {env if isinstance(env, str) else 'this env'} {spaces}is a single-agent env: "
                    "use a single-agent algorithm (qlearning for finite ones)")
-
-
-class OneSeatEnv(gym.Env):
-    """One seat of a Markov game as a Gymnasium env: the other player follows `opponent` (a function
-    of the state returning its action; uniformly random by default). The seat's reward is the
-    env's; in a cooperative game the opponent is the partner."""
-
-    metadata = {"render_modes": ["ansi"]}
-
-    def __init__(self, game: str | MarkovGame = "soccer", seat: int = 0, opponent: Callable[[int], int] | None = None,
-                 render_mode: str | None = None):
-        # (a game object is copied: the caller may be stepping it, as a learner steps its own)
-        self.game = make_markov_game(game, render_mode) if isinstance(game, str) else copy.deepcopy(game)
-        if seat not in (0, 1):
-            raise EnvError(f"seat must be 0 or 1, got {seat!r}")
-        self.seat, self.opponent, self.render_mode = seat, opponent, render_mode
-        self.observation_space = gym.spaces.Discrete(self.game.n_states)
-        self.action_space = gym.spaces.Discrete(self.game.n_actions)
-        self.me, self.other = self.game.possible_agents[seat], self.game.possible_agents[1 - seat]
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        obs, _ = self.game.reset(seed=None if seed is None else int(self.np_random.integers(2**31)))
-        return obs[self.me], {}
-
-    def step(self, action):
-        s = self.game.state()
-        other = self.opponent(s) if self.opponent is not None else int(self.np_random.integers(self.game.n_actions))
-        obs, rew, term, trunc, _ = self.game.step({self.me: int(action), self.other: other})
-        return obs[self.me], rew[self.me], term[self.me], trunc[self.me], {}
-
-    def render(self) -> str | None:
-        return self.game.render()

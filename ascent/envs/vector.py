@@ -20,7 +20,8 @@ from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 
 from ascent.envs.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, register_atari
 from ascent.envs.board_games import BoardGameEnv, board_game_names, is_board_game_id
-from ascent.envs.markov_games import MarkovGame, OneSeatEnv, is_markov_game_id, markov_game_names
+from ascent.envs.markov_games import markov_game_names
+from ascent.envs.multiagent import OneSeatEnv, is_multiagent_id
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
 EnvSpec = gym.envs.registration.EnvSpec
@@ -96,6 +97,14 @@ def _missing_dependency(env_id: str, err: Exception) -> EnvError:
     return EnvError(f"environment {env_id!r} needs a package that is not installed ({err}); fix: {fix}")
 
 
+def _is_parallel_env(env: Any) -> bool:
+    try:
+        from pettingzoo import ParallelEnv
+    except ImportError:
+        return False
+    return isinstance(env, ParallelEnv)
+
+
 def make_vec_env(
     env: EnvLike,
     n_envs: int = 1,
@@ -117,7 +126,7 @@ def make_vec_env(
         raise EnvError(f"unknown vectorization {vectorization!r}; choose one of {', '.join(VECTORIZATIONS)}")
     if isinstance(env, gym.vector.VectorEnv):
         return env
-    if isinstance(env, MarkovGame):  # one of ascent's Markov games: its seat 0 against a random player
+    if _is_parallel_env(env):  # a PettingZoo parallel env: its first agent's seat, the others random
         env = functools.partial(OneSeatEnv, env)
     same_step = {"autoreset_mode": AutoresetMode.SAME_STEP}
     if isinstance(env, gym.Env):
@@ -137,7 +146,7 @@ def make_vec_env(
     if not isinstance(env, str):
         raise EnvError(f"cannot make an environment from {type(env).__name__}; pass an env id, Env, factory or VectorEnv")
 
-    if is_markov_game_id(env):  # one seat of ascent's Markov games against a random player (envs/markov_games.py)
+    if is_multiagent_id(env):  # a multi-agent env's first seat, the others random (ascent/envs/multiagent.py)
         return gym.vector.SyncVectorEnv([functools.partial(OneSeatEnv, env)] * n_envs, **same_step)
     if is_board_game_id(env):  # an OpenSpiel game against a random opponent (ascent/envs/board_games.py)
         return gym.vector.SyncVectorEnv([functools.partial(BoardGameEnv, env)] * n_envs, **same_step)

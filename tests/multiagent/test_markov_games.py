@@ -6,7 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ascent.envs.markov_games import GridGame, MarkovGame, OneSeatEnv, Soccer, make_markov_game
+from ascent.envs.markov_games import GridGame, MarkovGame, Soccer, make_markov_game
+from ascent.envs.multiagent import OneSeatEnv
 from ascent.errors import ConfigError, EnvError
 from ascent.multiagent.markov_q import MinimaxQ, NashQ, nash_equilibrium
 from ascent.multiagent.normal_form import maximin

@@ -1,0 +1,228 @@
+"""Multi-agent envs: PettingZoo's parallel API, by name, and the views the algorithms use.
+
+Names (`--env`): ascent's Markov games (`soccer`, `grid_game`, `two_step`; markov_games.py), the
+particle envs of mpe2 (`mpe2:simple_spread_v3`), PettingZoo's parallel envs (`pettingzoo:pistonball_v6`,
+family looked up), each with keyword arguments as `mpe2:simple_spread_v3(N=3,max_cycles=25)`.
+
+- `OneSeatEnv`: one agent's seat as a Gymnasium env, the others following fixed policies (uniformly
+  random by default): what `--env NAME` gives every single-agent algorithm, and evaluation against random.
+- `MultiAgentVecEnv`: copies of a parallel env stepped together, as arrays: obs (n_envs, n_agents, obs_dim)
+  (Discrete observations one-hot; shorter observations zero-padded to the longest where `pad`),
+  the global state (n_envs, state_dim) (the env's `state()`, else the agents' observations
+  concatenated), actions and rewards (n_envs, n_agents), one done per env; an ended copy restarts.
+  Every agent acts every step until the episode ends for all (as in MPE and ascent's games).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import importlib
+import re
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from ascent.envs.markov_games import MarkovGame, is_markov_game_id, make_markov_game, markov_game_names
+from ascent.errors import EnvError
+
+PREFIXES = ("mpe2:", "pettingzoo:")
+PETTINGZOO_FAMILIES = ("classic", "butterfly", "sisl", "atari")  # (mpe: now mpe2, `mpe2:NAME`)
+
+
+def is_multiagent_id(env: Any) -> bool:
+    return isinstance(env, str) and (is_markov_game_id(env) or env.startswith(PREFIXES))
+
+
+def _kwargs(text: str | None, spec: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, eq, value = part.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            out[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise EnvError(f"{spec}: cannot read the argument {part!r}; write them as name=value, e.g. "
+                           "mpe2:simple_spread_v3(N=3,max_cycles=25)") from None
+    return out
+
+
+def make_parallel_env(spec: str, render_mode: str | None = None):
+    """A PettingZoo parallel env from its name (see the module docstring)."""
+    if is_markov_game_id(spec):
+        return make_markov_game(spec, render_mode)
+    m = re.fullmatch(r"\s*(mpe2|pettingzoo):(\w+)\s*(?:\((.*)\))?\s*", spec)
+    if not m:
+        raise EnvError(f"unknown multi-agent env {spec!r}: ascent's Markov games ({', '.join(markov_game_names())}), "
+                       "mpe2:NAME (e.g. mpe2:simple_spread_v3) or pettingzoo:NAME")
+    package, name, kwargs = m.group(1), m.group(2), _kwargs(m.group(3), spec)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    candidates = [f"mpe2.{name}"] if package == "mpe2" else [f"pettingzoo.{f}.{name}" for f in PETTINGZOO_FAMILIES]
+    errors = []
+    for module_name in candidates:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:  # (not in this family, or a dependency missing: said below if none has it)
+            errors.append(f"{module_name}: {err}")
+            continue
+        if not hasattr(module, "parallel_env"):
+            raise EnvError(f"{spec} is turn-based (PettingZoo's AEC API, no parallel_env): the self-play algorithm "
+                           "plays those; the multi-agent learners here need a parallel env")
+        try:
+            return module.parallel_env(**kwargs)
+        except TypeError as err:
+            raise EnvError(f"{spec}: {err}") from None
+    if package == "mpe2":
+        import mpe2
+        import pkgutil
+
+        names = [i.name for i in pkgutil.iter_modules(mpe2.__path__) if i.name.endswith(tuple(f"_v{k}" for k in range(10)))]
+        raise EnvError(f"unknown mpe2 env {name!r}; mpe2 has: {', '.join(sorted(names))}")
+    raise EnvError(f"no PettingZoo env {name!r} could be imported ({'; '.join(errors)}); mpe's envs are mpe2:NAME")
+
+
+def _flat_size(space: gym.Space) -> int:
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, gym.spaces.Box):
+        return int(np.prod(space.shape))
+    raise EnvError(f"multi-agent observations must be Box or Discrete; got {space}")
+
+
+def _flat(space: gym.Space, obs: Any) -> np.ndarray:
+    if isinstance(space, gym.spaces.Discrete):
+        out = np.zeros(space.n, np.float32)
+        out[int(obs) - int(space.start)] = 1.0
+        return out
+    return np.asarray(obs, np.float32).reshape(-1)
+
+
+class MultiAgentVecEnv:
+    """n copies of a parallel env as arrays (see the module docstring)."""
+
+    def __init__(self, make: Callable[[], Any], n_envs: int = 1, pad: bool = True):
+        self.envs = [make() for _ in range(n_envs)]
+        env = self.envs[0]
+        self.agents = list(env.possible_agents)
+        self.n_envs, self.n_agents = n_envs, len(self.agents)
+        self.observation_spaces = [env.observation_space(a) for a in self.agents]
+        self.action_spaces = [env.action_space(a) for a in self.agents]
+        sizes = [_flat_size(s) for s in self.observation_spaces]
+        if not pad and len(set(sizes)) > 1:
+            raise EnvError(f"the agents' observations differ in size ({dict(zip(self.agents, sizes))}); "
+                           "this needs per-agent networks, or pad=True")
+        self.obs_dim = max(sizes)
+        self.returns = np.zeros((n_envs, self.n_agents))
+        self.lengths = np.zeros(n_envs, dtype=np.int64)
+        self.has_state = callable(getattr(env, "state", None))
+        self.last_obs: list[dict] = [{} for _ in self.envs]
+
+    def same_discrete_actions(self, algo: str) -> int:
+        """The one Discrete action count every agent has, or a clear error."""
+        spaces = {a: s for a, s in zip(self.agents, self.action_spaces)}
+        if not all(isinstance(s, gym.spaces.Discrete) for s in spaces.values()):
+            raise EnvError(f"{algo} needs Discrete actions for every agent; the agents have {spaces}")
+        if len({int(s.n) for s in spaces.values()}) > 1:
+            raise EnvError(f"{algo} shares one network among the agents, which needs the same actions for all; "
+                           f"the agents have {spaces} (mismatched agent spaces)")
+        return int(self.action_spaces[0].n)
+
+    def _obs_array(self, obs: dict) -> np.ndarray:
+        out = np.zeros((self.n_agents, self.obs_dim), np.float32)
+        for i, (a, space) in enumerate(zip(self.agents, self.observation_spaces)):
+            flat = _flat(space, obs[a])
+            out[i, :len(flat)] = flat
+        return out
+
+    def _state(self, k: int, obs: dict) -> np.ndarray:
+        if self.has_state:
+            state = self.envs[k].state()
+            if isinstance(self.envs[k], MarkovGame):  # (one integer: one-hot)
+                return _flat(self.envs[k].state_space, state)
+            return np.asarray(state, np.float32).reshape(-1)
+        return np.concatenate([_flat(s, obs[a]) for a, s in zip(self.agents, self.observation_spaces)])
+
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        obs, states = [], []
+        for k, env in enumerate(self.envs):
+            o, _ = env.reset(seed=None if seed is None else seed + k)
+            self.last_obs[k] = o
+            obs.append(self._obs_array(o))
+            states.append(self._state(k, o))
+        self.returns[:], self.lengths[:] = 0.0, 0
+        return np.stack(obs), np.stack(states)
+
+    def step(self, actions: np.ndarray) -> dict[str, Any]:
+        """actions (n_envs, n_agents). Returns obs and state after the step (a new episode's where one
+        ended), rewards (n_envs, n_agents), terminated and truncated (n_envs,), the next obs/state of
+        the ended episodes (`final_obs`, `final_state`), and the episodes that ended (returns per agent, length)."""
+        n, A = self.n_envs, self.n_agents
+        obs, states = np.zeros((n, A, self.obs_dim), np.float32), []
+        rewards, terminated, truncated = np.zeros((n, A), np.float32), np.zeros(n, bool), np.zeros(n, bool)
+        final_obs, final_state, episodes = obs.copy(), [], []
+        for k, env in enumerate(self.envs):
+            o, r, term, trunc, _ = env.step({a: actions[k, i].item() for i, a in enumerate(self.agents)})
+            rewards[k] = [r.get(a, 0.0) for a in self.agents]
+            ended_agents = [a for a in self.agents if term.get(a, False) or trunc.get(a, False)]
+            if ended_agents and len(ended_agents) < A:
+                raise EnvError(f"{env.metadata.get('name', 'this env')}: agents {ended_agents} ended before the others; "
+                               "the multi-agent learners here need every agent to act until the episode ends")
+            terminated[k] = any(term.get(a, False) for a in self.agents)
+            truncated[k] = not terminated[k] and bool(ended_agents)
+            self.returns[k] += rewards[k]
+            self.lengths[k] += 1
+            full = {a: o.get(a, self.last_obs[k].get(a)) for a in self.agents}
+            final_obs[k] = self._obs_array(full)
+            final_state.append(self._state(k, full))
+            if ended_agents:
+                episodes.append((self.returns[k].copy(), int(self.lengths[k])))
+                self.returns[k], self.lengths[k] = 0.0, 0
+                full, _ = env.reset()
+            self.last_obs[k] = full
+            obs[k] = self._obs_array(full)
+            states.append(self._state(k, full))
+        return {"obs": obs, "state": np.stack(states), "rewards": rewards, "terminated": terminated,
+                "truncated": truncated, "final_obs": final_obs, "final_state": np.stack(final_state),
+                "episodes": episodes}
+
+
+class OneSeatEnv(gym.Env):
+    """One agent's seat in a parallel multi-agent env as a Gymnasium env: the other agents follow
+    `opponent` (a function of their own observation returning the action; uniformly random by
+    default). The seat's reward is the env's reward for it (in a cooperative env, the team's)."""
+
+    metadata = {"render_modes": ["ansi", "rgb_array"]}
+
+    def __init__(self, game: Any = "soccer", seat: int = 0, opponent: Callable[[Any], Any] | None = None,
+                 render_mode: str | None = None):
+        # (a game object is copied: the caller may be stepping it, as a learner steps its own)
+        self.game = make_parallel_env(game, render_mode) if isinstance(game, str) else copy.deepcopy(game)
+        agents = list(self.game.possible_agents)
+        if not isinstance(seat, int) or not 0 <= seat < len(agents):
+            raise EnvError(f"seat must be 0..{len(agents) - 1} ({', '.join(agents)}), got {seat!r}")
+        self.seat, self.opponent, self.render_mode = seat, opponent, render_mode
+        self.me, self.others = agents[seat], [a for a in agents if a != agents[seat]]
+        self.observation_space = self.game.observation_space(self.me)
+        self.action_space = self.game.action_space(self.me)
+        self.last: dict = {}
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.last, _ = self.game.reset(seed=None if seed is None else int(self.np_random.integers(2**31)))
+        for a in self.others:
+            self.game.action_space(a).seed(int(self.np_random.integers(2**31)))
+        return self.last[self.me], {}
+
+    def step(self, action):
+        joint = {self.me: action}
+        for a in self.others:
+            joint[a] = self.opponent(self.last[a]) if self.opponent is not None else self.game.action_space(a).sample()
+        obs, rew, term, trunc, _ = self.game.step(joint)
+        self.last = obs
+        return obs[self.me], float(rew[self.me]), bool(term[self.me]), bool(trunc[self.me]), {}
+
+    def render(self):
+        return self.game.render()
