@@ -2,6 +2,7 @@
 
   python benchmarks/multiagent_bench.py soccer [--seeds 3 --steps 300000]   # Littman's experiment
   python benchmarks/multiagent_bench.py grid [--seeds 3 --steps 10000]      # Nash-Q vs IQL on Grid Game 1
+  python benchmarks/multiagent_bench.py twostep [--seeds 3 --steps 4000]    # VDN vs QMIX on the two-step game
 
 soccer: Littman (1994), section 6. Four learners on grid soccer, seat 0: Minimax-Q against a random
 player (MR) and against itself (MM), independent Q-learning the same two ways (QR, QQ). Each learnt
@@ -128,7 +129,42 @@ def cmd_grid(args) -> None:
            "collisions per game"], rows)
 
 
-SECTIONS = {"soccer": cmd_soccer, "grid": cmd_grid}
+def cmd_twostep(args) -> None:
+    """The QMIX paper's two-step game: VDN and QMIX under uniform exploration, then the greedy team;
+    the learnt Q_tot of state 2B's joint actions and the value each puts on the first step's choice."""
+    import torch
+
+    from ascent.multiagent.value_decomposition import QMIX, VDN
+
+    rows = []
+    for cls in (VDN, QMIX):
+        for seed in range(args.seeds):
+            t0 = time.perf_counter()
+            agent = cls("two_step", seed=seed, verbose=0, exploration_initial_eps=1.0, exploration_final_eps=1.0,
+                        learning_starts=100, target_update_interval=100, buffer_size=5000)
+            agent.learn(args.steps, progress_bar=False)
+            seconds = time.perf_counter() - t0
+
+            def q_tot(s: int, joint: tuple[int, int]) -> float:
+                obs = np.zeros((1, 2, 3), np.float32)
+                obs[0, :, s] = 1.0
+                state = torch.zeros(1, 3)
+                state[0, s] = 1.0
+                q = agent.q_values(obs)[0]
+                with torch.no_grad():
+                    return agent.mixer(torch.as_tensor([[q[0, joint[0]], q[1, joint[1]]]], dtype=torch.float32), state).item()
+
+            first = [max(q_tot(0, (a, b)) for b in (0, 1)) for a in (0, 1)]
+            table_2b = " ".join(f"{q_tot(2, (a, b)):.1f}" for a in (0, 1) for b in (0, 1))
+            rows.append([cls.algo, seed, f"{args.steps:,}", f"{first[0]:.2f} / {first[1]:.2f}", table_2b,
+                         f"{agent.evaluate(5)['mean_return']:.0f}", f"{seconds:.0f}"])
+    table("Two-step game (QMIX paper): uniform exploration for the whole run, then the greedy team; "
+          "optimum 8 (2B, then B B), 2A pays 7",
+          ["algo", "seed", "steps", "max Q_tot at state 1: A (to 2A) / B (to 2B)",
+           "Q_tot at 2B: AA AB BA BB (true 0 1 1 8)", "greedy team return", "train s"], rows)
+
+
+SECTIONS = {"soccer": cmd_soccer, "grid": cmd_grid, "twostep": cmd_twostep}
 
 
 def main() -> None:
@@ -140,7 +176,7 @@ def main() -> None:
     p.add_argument("--challenger-steps", type=int, default=200_000)
     args = p.parse_args()
     if args.steps is None:
-        args.steps = {"soccer": 300_000, "grid": 10_000}[args.section]
+        args.steps = {"soccer": 300_000, "grid": 10_000, "twostep": 4_000}[args.section]
     if args.section == "grid" and args.games == 1000:
         args.games = 100
     SECTIONS[args.section](args)
