@@ -40,7 +40,6 @@ from ascent.multiagent.normal_form import NormalFormGame, maximin, support_enume
 
 @dataclass
 class MarkovQConfig(CommonConfig):
-    gamma: float = param(0.9, "discount factor (Littman's soccer: 0.9)", range=(0.0, 1.0))
     learning_rate: float = param(1.0, "alpha at the start", range=(0.0, 1.0), low_open=True)
     learning_rate_final: float = param(0.01, "alpha at the end (geometric decay)", range=(0.0, 1.0), low_open=True)
     learning_rate_decay: str = param("geometric", "geometric: from learning_rate to learning_rate_final over the run "

@@ -47,7 +47,7 @@ class ValueDecompositionConfig(NetworkConfig):
     activation: str = param("relu")
     learning_rate: float = param(5e-4, "Adam step size", range=(0.0, math.inf), low_open=True)
     buffer_size: int = param(50_000, "joint transitions kept", positive=True)
-    batch_size: int = param(32, positive=True)
+    batch_size: int = param(32, "joint transitions per update", positive=True)
     learning_starts: int = param(500, "env steps before the first update", nonnegative=True)
     train_freq: int = param(1, "env steps (per env) between updates", positive=True)
     target_update_interval: int = param(200, "env steps between copies of the target network", positive=True)
