@@ -174,6 +174,8 @@ def cmd_c4_eval(args) -> None:
     if not snapshots:
         raise SystemExit("no snapshots: run `python benchmarks/search_bench.py c4` first")
     curve = []
+    if args.last_only:  # (the last snapshot alone: another --az-sims, no curve)
+        snapshots = snapshots[-1:]
     for i, path in enumerate(snapshots):
         agent = AlphaZero.load(path, verbose=0)
         last = i == len(snapshots) - 1
@@ -184,7 +186,8 @@ def cmd_c4_eval(args) -> None:
         curve.append((agent.train_seconds / 60, r["win_rate"], elo, agent.num_steps))
         print(f"{path.name}: {agent.num_steps:,} moves, {r['wins']}/{r['draws']}/{r['losses']} in {games} games "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    figure(curve, ROOT / "benchmarks" / "figures" / "alphazero-connect4.png")
+    if not args.last_only:
+        figure(curve, ROOT / "benchmarks" / "figures" / "alphazero-connect4.png")
     table(f"AlphaZero Connect Four, the last snapshot ({agent.train_seconds / 60:.0f} min of training, "
           f"{agent.num_steps:,} self-play moves, {agent.counters.games:,} games): alphazero:{args.az_sims} against "
           f"mcts:1000, {args.final_games} games alternating the first move",
@@ -272,6 +275,7 @@ def main() -> None:
     p.add_argument("--actors", type=int, default=0, help="c4: Ray actors for self-play (0: in process)")
     p.add_argument("--final-games", type=int, default=100, help="c4-eval: games of the last snapshot against mcts:1000")
     p.add_argument("--curve-games", type=int, default=20, help="c4-eval: games of each earlier snapshot")
+    p.add_argument("--last-only", action="store_true", help="c4-eval: the last snapshot only (no curve)")
     p.add_argument("--az-sims", type=int, default=200, help="c4-eval: AlphaZero's simulations per move")
     p.add_argument("--snapshot-minutes", type=float, default=10.0, help="c4: minutes of training between snapshots")
     args = p.parse_args()
