@@ -109,18 +109,10 @@ def cmd_grid(args) -> None:
             value = agent.tables.v.numpy()[:, start.state()] if cls is NashQ else agent.q[:, start.state()].max(axis=1)
             rng, lengths, home, collisions = np.random.default_rng(seed), [], 0, 0
             for g in range(args.games):
-                game = GridGame()
-                game.reset(seed=g)
-                totals, steps = np.zeros(2), 0
-                while game.agents:
-                    s = game.state()
-                    _, rew, _, _, _ = game.step({a: int(rng.choice(4, p=agent.strategy(i, s)))
-                                                 for i, a in enumerate(game.possible_agents)})
-                    totals += [rew["player_0"], rew["player_1"]]
-                    collisions += int(rew["player_0"] < 0)
-                    steps += 1
-                lengths.append(steps)
-                home += int(totals.min() > 90)
+                rewards = agent.play(seed=g, rng=rng)
+                lengths.append(len(rewards))
+                home += int(rewards.sum(axis=0).min() > 90)
+                collisions += int((rewards[:, 0] < 0).sum())
             rows.append([name, seed, f"{args.steps:,}", f"{value[0]:.1f} / {value[1]:.1f}", f"{np.mean(lengths):.2f}",
                          f"{100 * home / args.games:.0f}", f"{collisions / args.games:.2f}"])
     table(f"Grid Game 1 (Hu & Wellman 2003): the learnt strategies played {args.games} times (drawn from); "

@@ -92,7 +92,8 @@ def _flat_size(space: gym.Space) -> int:
     raise EnvError(f"multi-agent observations must be Box or Discrete; got {space}")
 
 
-def _flat(space: gym.Space, obs: Any) -> np.ndarray:
+def flatten_observation(space: gym.Space, obs: Any) -> np.ndarray:
+    """A Box observation as a flat float32 vector, a Discrete one one-hot."""
     if isinstance(space, gym.spaces.Discrete):
         out = np.zeros(space.n, np.float32)
         out[int(obs) - int(space.start)] = 1.0
@@ -133,7 +134,7 @@ class MultiAgentVecEnv:
     def _obs_array(self, obs: dict) -> np.ndarray:
         out = np.zeros((self.n_agents, self.obs_dim), np.float32)
         for i, (a, space) in enumerate(zip(self.agents, self.observation_spaces)):
-            flat = _flat(space, obs[a])
+            flat = flatten_observation(space, obs[a])
             out[i, :len(flat)] = flat
         return out
 
@@ -141,9 +142,9 @@ class MultiAgentVecEnv:
         if self.has_state:
             state = self.envs[k].state()
             if isinstance(self.envs[k], MarkovGame):  # (one integer: one-hot)
-                return _flat(self.envs[k].state_space, state)
+                return flatten_observation(self.envs[k].state_space, state)
             return np.asarray(state, np.float32).reshape(-1)
-        return np.concatenate([_flat(s, obs[a]) for a, s in zip(self.agents, self.observation_spaces)])
+        return np.concatenate([flatten_observation(s, obs[a]) for a, s in zip(self.agents, self.observation_spaces)])
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         obs, states = [], []

@@ -25,6 +25,7 @@ explor = 0.2). alpha decays geometrically from learning_rate to learning_rate_fi
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -99,6 +100,19 @@ class MarkovQ(Agent):
         """The learnt policy of `seat` as a function of the state (for OneSeatEnv's opponent), frozen."""
         pi, rng = self.tables.pi.numpy()[seat].copy(), np.random.default_rng(seed)
         return lambda s: int(rng.choice(len(pi[s]), p=pi[s]))
+
+    def play(self, seed: int, rng: np.random.Generator) -> np.ndarray:
+        """One game of a fresh copy of the game, every seat drawing from its learnt strategy; the
+        players' rewards at each step (steps, 2)."""
+        game = copy.deepcopy(self.game)
+        game.reset(seed=seed)
+        rewards = []
+        while game.agents:
+            s = game.state()
+            _, rew, _, _, _ = game.step({a: int(rng.choice(game.n_actions, p=self.strategy(i, s)))
+                                         for i, a in enumerate(game.possible_agents)})
+            rewards.append([rew[a] for a in game.possible_agents])
+        return np.array(rewards)
 
     def act_batch(self, obs, deterministic: bool) -> np.ndarray:
         """Seat 0's actions (the base's env is seat 0 against a random player): drawn from its policy."""

@@ -35,7 +35,7 @@ from ascent.algorithms.common.exploration import exploration_epsilon
 from ascent.buffers.joint_replay import JointReplay
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import NetworkConfig, param
-from ascent.envs.multiagent import MultiAgentVecEnv, is_multiagent_id, make_parallel_env
+from ascent.envs.multiagent import MultiAgentVecEnv, flatten_observation, is_multiagent_id, make_parallel_env
 from ascent.errors import ConfigError, EnvError
 from ascent.nets.layers import MLP
 from ascent.nets.optim import OptimizerStep
@@ -163,12 +163,10 @@ class VDN(Agent):
 
     def act_batch(self, obs, deterministic: bool) -> np.ndarray:
         """Agent 0's actions on its raw observations (the base's env is agent 0's seat)."""
-        from ascent.envs.multiagent import _flat
-
         space = self.team.observation_spaces[0]
         x = np.zeros((len(obs), self.team.n_agents, self.team.obs_dim), np.float32)
         for k, o in enumerate(obs):
-            flat = _flat(space, o)
+            flat = flatten_observation(space, o)
             x[k, 0, :len(flat)] = flat
         return self.greedy(x)[:, 0]
 

@@ -200,16 +200,8 @@ def test_nash_q_on_the_grid_game_learns_the_equilibrium_where_both_arrive_togeth
     np.testing.assert_allclose(agent.tables.v.numpy()[:, start.state()], 100 * 0.99**3, atol=3.0)
     rng = np.random.default_rng(0)
     for g in range(20):  # and playing their strategies (drawn from) does it
-        game = GridGame()
-        game.reset(seed=g)
-        totals, steps = np.zeros(2), 0
-        while game.agents:
-            s = game.state()
-            _, rew, _, _, _ = game.step({a: int(rng.choice(4, p=agent.strategy(i, s)))
-                                         for i, a in enumerate(game.possible_agents)})
-            totals += [rew["player_0"], rew["player_1"]]
-            steps += 1
-        assert steps == 4 and totals.tolist() == [100.0, 100.0]
+        rewards = agent.play(seed=g, rng=rng)
+        assert len(rewards) == 4 and rewards.sum(axis=0).tolist() == [100.0, 100.0]
 
 
 def test_bad_input_is_a_clear_error():
