@@ -1,6 +1,6 @@
 """Multi-agent benchmarks (issue 17): each section prints a markdown table.
 
-  python benchmarks/multiagent_bench.py soccer [--seeds 3 --steps 300000]   # Littman's experiment
+  python benchmarks/multiagent_bench.py soccer [--seeds 3 --steps 300000 --learners MR,QR]   # Littman's experiment
   python benchmarks/multiagent_bench.py grid [--seeds 3 --steps 10000]      # Nash-Q vs IQL on Grid Game 1
   python benchmarks/multiagent_bench.py twostep [--seeds 3 --steps 4000]    # VDN vs QMIX on the two-step game
 
@@ -73,9 +73,13 @@ def cmd_soccer(args) -> None:
 
     learners = {"MR (minimax-Q vs random)": (MinimaxQ, "random"), "MM (minimax-Q vs itself)": (MinimaxQ, "self"),
                 "QR (Q-learning vs random)": (IndependentQ, "random"), "QQ (Q-learning vs itself)": (IndependentQ, "self")}
+    chosen = [k for k in learners if k.split()[0] in args.learners.split(",")]
+    if not chosen:
+        raise SystemExit(f"--learners: choose among {','.join(k.split()[0] for k in learners)}")
     rows = []
-    for name, (cls, opponent) in learners.items():
-        for seed in range(args.seeds):
+    for name in chosen:
+        cls, opponent = learners[name]
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.perf_counter()
             agent = cls("soccer", seed=seed, verbose=0, opponent=opponent)
             agent.learn(args.steps, progress_bar=False)
@@ -166,6 +170,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps (soccer 300,000; grid 10,000)")
     p.add_argument("--games", type=int, default=1000, help="games per evaluation (grid: 100)")
     p.add_argument("--challenger-steps", type=int, default=200_000)
+    p.add_argument("--learners", default="MR,MM,QR,QQ", help="soccer: which of Littman's four learners")
+    p.add_argument("--first-seed", type=int, default=0)
     args = p.parse_args()
     if args.steps is None:
         args.steps = {"soccer": 300_000, "grid": 10_000, "twostep": 4_000}[args.section]
