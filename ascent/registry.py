@@ -44,6 +44,9 @@ ALGORITHMS: dict[str, str] = {
     "iql": "ascent.multiagent.markov_q:IndependentQ",
     "vdn": "ascent.multiagent.value_decomposition:VDN",
     "qmix": "ascent.multiagent.value_decomposition:QMIX",
+    "ippo": "ascent.multiagent.independent:IPPO",
+    "idqn": "ascent.multiagent.independent:IDQN",
+    "mappo": "ascent.multiagent.mappo:MAPPO",
 }
 
 

@@ -44,6 +44,7 @@ BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 DICT_OBS = gym.spaces.Dict({"a": gym.spaces.Box(-1.0, 1.0, (2,), np.float32)})
 
 
+TEAM_PPO = dict(n_envs=2, n_steps=8, batch_size=16, n_epochs=2, net_arch=(16,), log_interval=1)
 MULTI_AGENT = dict(net_arch=(16,), learning_starts=10, batch_size=8, buffer_size=200, target_update_interval=20,
                    mixing_embed=8, hypernet_embed=8, log_interval=1)
 
@@ -143,6 +144,11 @@ CASES: dict[str, Case] = {
     "iql": Case("soccer", dict(log_interval=1), 1, 200, ("learning_rate", 0.0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
     "vdn": Case("two_step", dict(MULTI_AGENT), 1, 100, ("target_update_interval", 0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
     "qmix": Case("two_step", dict(MULTI_AGENT), 1, 100, ("mixing_embed", 0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    # a team's rows: 2 copies of the two-step game, one row per agent of each
+    "ippo": Case("two_step", dict(TEAM_PPO), 16, 64, ("clip_range", -0.1), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    "mappo": Case("two_step", dict(TEAM_PPO), 16, 64, ("n_epochs", 0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    "idqn": Case("two_step", dict(OFF_POLICY, learning_starts=8, batch_size=8, target_update_interval=10), 1, 100,
+                 ("exploration_final_eps", 1.5), ((BOX, gym.spaces.Discrete(2), "obs"),)),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -165,6 +171,8 @@ RESUME_NOT_EXACT.update({name: GAME_UNDER_WAY for name in ("minimaxq", "nashq", 
 ASYNCHRONOUS = "asynchronous actors: the segments of a batch and the weights that collected them depend on timing"
 NOT_DETERMINISTIC: dict[str, str] = {name: ASYNCHRONOUS for name in ("impala", "a3c", "apex", "apex-dpg")}
 RESUME_NOT_EXACT.update(NOT_DETERMINISTIC, dppo=ENV_RESET)
+# ippo, mappo and idqn resume exactly on their case's game: the two-step game is deterministic and the
+# checkpoint falls between its 2-step episodes, so the re-seeded reset changes nothing.
 # reinforce and offpg resume exactly: every iteration collects whole episodes from resets seeded by
 # the agent's own (checkpointed) numpy stream, so no env state outlives an iteration.
 

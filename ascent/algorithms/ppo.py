@@ -59,6 +59,8 @@ class PPOConfig(NetworkConfig):
     squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
     init_from: str = param("", "a run (BC, DAgger, PPO...) whose policy this one starts from ('': a fresh one)")
     critic_warmup: int = param(5, "with init_from: iterations that fit only the value function first", nonnegative=True)
+    normalize_value: bool = param(False, "the critic learns standardized returns (running mean and std; MAPPO's "
+                                  "value normalization)")
     keep_log_std: bool = param(False, "with init_from on Box actions: keep the loaded policy's log std (default: "
                                "log_std_init's, see setup)")
 
@@ -77,7 +79,8 @@ class PPO(Agent):
         c = self.config
         self.policy = ActorCritic.from_config(self.envs.observation_space, self.envs.action_space, c,
                                               share_torso=c.share_torso, log_std_init=c.log_std_init,
-                                              squash_actions=c.squash_actions)
+                                              squash_actions=c.squash_actions, normalize_value=c.normalize_value,
+                                              **self.policy_options())
         self.step = OptimizerStep(self.policy, schedule(c.learning_rate, 0.0), eps=c.adam_eps, max_grad_norm=c.max_grad_norm)
         self.storage, self.reward_scaler = rollout_parts(self)
         self.kl_coef = KLCoefficient(c.kl_beta)
@@ -91,6 +94,10 @@ class PPO(Agent):
                     self.policy.log_std.fill_(c.log_std_init)
         self.counters = Counters(warmup_left=c.critic_warmup if c.init_from else 0)
 
+    def policy_options(self) -> dict:
+        """More ActorCritic options, for a subclass's own policy (MAPPO's centralized critic)."""
+        return {}
+
     def modules(self) -> dict:
         return {"policy": self.policy, "optimizer": self.step.optimizer, "kl_coef": self.kl_coef,
                 "counters": self.counters}
@@ -103,9 +110,14 @@ class PPO(Agent):
         """Steps 3-4 on a batch of x, actions, logprobs, values, advantages, returns (what an
         imitation algorithm that relabels the rewards hands its generator: GAIL, AIRL)."""
         c = self.config
+        explained = explained_variance(batch["values"], batch["returns"])
+        if self.policy.value_norm is not None:  # the critic's targets (and old values) in its standardized scale
+            self.policy.value_norm.update(batch["returns"])
+            norm = self.policy.value_norm
+            batch = {**batch, "returns": norm(batch["returns"]), "values": norm(batch["values"])}
         if self.counters.warmup_left > 0:  # init_from: V first, the policy held (warm_start's docstring)
             self.counters.warmup_left -= 1
-            metrics = self.fit_value(batch)
+            metrics = self.fit_value(batch, explained)
             if self.counters.warmup_left == 0:
                 # Adam restarts with the policy's first update: its step count and second moments would
                 # otherwise include the warm-up's zero policy gradients, and its bias correction would
@@ -154,7 +166,7 @@ class PPO(Agent):
             metrics["entropy"] = self.policy.distribution(batch["x"]).entropy().mean().item()
         if c.kl_penalty:  # adapt beta towards d_targ with the iteration's mean KL (eq. 8's rule)
             metrics["kl_beta"] = self.kl_coef.adapt(metrics["kl"], c.kl_target)
-        metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
+        metrics["explained_variance"] = explained
         metrics["learning_rate"] = lr
         metrics["clip_range"] = clip
         metrics["updates"] = float(len(terms))
@@ -162,18 +174,17 @@ class PPO(Agent):
             metrics["action_std"] = float(self.policy.log_std.detach().exp().mean())
         return metrics
 
-    def fit_value(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def fit_value(self, batch: dict[str, torch.Tensor], explained: float) -> dict[str, float]:
         """n_epochs passes of value regression on the returns alone (the policy's gradient is zero, so
         Adam leaves it where it is)."""
         c = self.config
         losses = []
         for _ in range(c.n_epochs):
             for mb in minibatches({"x": batch["x"], "returns": batch["returns"]}, c.batch_size):
-                value_loss = F.mse_loss(self.policy.value(mb["x"]), mb["returns"])
+                value_loss = F.mse_loss(self.policy.critic(mb["x"]), mb["returns"])
                 self.step(c.vf_coef * value_loss)
                 losses.append(value_loss.detach())
-        return {"value_loss": torch.stack(losses).mean().item(), "critic_warmup": 1.0,
-                "explained_variance": explained_variance(batch["values"], batch["returns"])}
+        return {"value_loss": torch.stack(losses).mean().item(), "critic_warmup": 1.0, "explained_variance": explained}
 
 
 LOSS_TERMS = ("loss", "policy_loss", "value_loss", "kl")

@@ -11,6 +11,11 @@ family looked up), each with keyword arguments as `mpe2:simple_spread_v3(N=3,max
   the global state (n_envs, state_dim) (the env's `state()`, else the agents' observations
   concatenated), actions and rewards (n_envs, n_agents), one done per env; an ended copy restarts.
   Every agent acts every step until the episode ends for all (as in MPE and ascent's games).
+- `AgentRowsVecEnv`: the same copies as a Gymnasium vector env of one row per agent of every copy, each
+  row the agent's observation with its one-hot id (and, with `global_state`, the state after it): any
+  single-agent algorithm trains one policy shared by the agents on it (IPPO, MAPPO's rows, IDQN).
+  One step of it is one env step of every copy (`env_steps_per_step`: the copies, not the rows).
+- `evaluate_team`: episodes of a team acting on the copies' arrays, the team's and each agent's return.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from ascent.envs.markov_games import MarkovGame, is_markov_game_id, make_markov_game, markov_game_names
-from ascent.errors import EnvError
+from ascent.errors import ConfigError, EnvError
 
 PREFIXES = ("mpe2:", "pettingzoo:")
 PETTINGZOO_FAMILIES = ("classic", "butterfly", "sisl", "atari")  # (mpe: now mpe2, `mpe2:NAME`)
@@ -227,3 +233,116 @@ class OneSeatEnv(gym.Env):
 
     def render(self):
         return self.game.render()
+
+
+def team_rows(obs: np.ndarray, state: np.ndarray | None) -> np.ndarray:
+    """Team arrays -> one row per agent of every copy: obs (n, A, d) with the one-hot agent id after each
+    agent's observation, and where `state` (n, S) is given the copy's state after that (the agent-
+    specific global state of MAPPO: the agent's own view, who it is, and the whole) -> (n * A, d + A [+ S])."""
+    n, A, _ = obs.shape
+    parts = [obs, np.broadcast_to(np.eye(A, dtype=np.float32), (n, A, A))]
+    if state is not None:
+        parts.append(np.broadcast_to(state[:, None, :].astype(np.float32), (n, A, state.shape[1])))
+    return np.concatenate(parts, axis=2).reshape(n * A, -1)
+
+
+class AgentRowsVecEnv(gym.vector.VectorEnv):
+    """n_copies copies of a parallel env as a vector env of n_copies * n_agents rows (module docstring).
+
+    The agents must have the same action space (one policy acts for all); their observations are
+    flattened and padded to the longest. A row's reward is its agent's; an episode ends for every row
+    of its copy at once, and the copy restarts in the same step (`final_obs` in the info, as Gymnasium's
+    same-step autoreset). `ended` collects the finished episodes' per-agent returns and lengths."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, spec: str, n_copies: int = 1, global_state: bool = False, algo: str = "this algorithm"):
+        try:
+            self.team = MultiAgentVecEnv(lambda: make_parallel_env(spec), n_copies)
+        except EnvError as err:
+            raise EnvError(f"{algo}: {err}") from None
+        team = self.team
+        spaces = dict(zip(team.agents, team.action_spaces))
+        first = team.action_spaces[0]
+        if not all(space == first for space in team.action_spaces):
+            raise EnvError(f"{algo} shares one policy among the agents, which needs the same action space for all; "
+                           f"{spec}'s agents have {spaces} (mismatched agent spaces)")
+        self.spec_id, self.global_state = spec, global_state
+        self.n_copies, self.n_agents, self.agents = n_copies, team.n_agents, team.agents
+        self.num_envs = n_copies * team.n_agents
+        self.env_steps_per_step = n_copies
+        self._obs, state = team.reset()
+        self.state_dim = state.shape[1]
+        self.local_dim = team.obs_dim + team.n_agents  # what an agent sees: its observation and its id
+        width = self.local_dim + (self.state_dim if global_state else 0)
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (width,), np.float32)
+        self.single_action_space = first
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(first, self.num_envs)
+        self.ended: list[tuple[np.ndarray, int]] = []
+
+    def rows(self, obs: np.ndarray, state: np.ndarray) -> np.ndarray:
+        return team_rows(obs, state if self.global_state else None)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, state = self.team.reset(seed=seed)
+        if seed is not None:
+            self.action_space.seed(seed)
+        self.ended = []
+        return self.rows(obs, state), {}
+
+    def step(self, actions):
+        A = self.n_agents
+        actions = np.asarray(actions)
+        out = self.team.step(actions.reshape(self.n_copies, A, *actions.shape[1:]))
+        done = out["terminated"] | out["truncated"]
+        info: dict[str, Any] = {}
+        if done.any():
+            rows_done = np.repeat(done, A)
+            final = self.rows(out["final_obs"], out["final_state"])
+            final_obs = np.empty(self.num_envs, dtype=object)  # (one array a row: np.array would make a 2-D one)
+            for i in np.flatnonzero(rows_done):
+                final_obs[i] = final[i]
+            info = {"final_obs": final_obs, "_final_obs": rows_done}
+            self.ended.extend(out["episodes"])
+        return (self.rows(out["obs"], out["state"]), out["rewards"].reshape(-1), np.repeat(out["terminated"], A),
+                np.repeat(out["truncated"], A), info)
+
+    def pop_ended(self) -> list[tuple[np.ndarray, int]]:
+        ended, self.ended = self.ended, []
+        return ended
+
+    def close(self, **kwargs) -> None:
+        for env in self.team.envs:
+            env.close()
+
+
+def team_metrics(agents: list[str], episodes: list[tuple[np.ndarray, int]], prefix: str = "") -> dict[str, float]:
+    """The team return per agent (the agents' mean: EPyMARL's convention) and each agent's return, over
+    `episodes` [(per-agent returns, length)]."""
+    if not episodes:
+        return {}
+    per_agent = np.mean([r for r, _ in episodes], axis=0)
+    return {f"{prefix}team_return": float(per_agent.mean()),
+            **{f"{prefix}return_{a}": float(v) for a, v in zip(agents, per_agent)}}
+
+
+def evaluate_team(spec: str, episodes: int, seed: int,
+                  actions_of: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> dict[str, Any]:
+    """`episodes` episodes of a team in one copy of `spec`, from a reset seeded `seed`: actions_of(obs
+    (1, A, d), state (1, S)) -> actions (1, A). mean_return is the team return per agent; `metrics`
+    has every agent's (eval_return_AGENT)."""
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes <= 0:
+        raise ConfigError(f"episodes must be a positive integer, got {episodes!r}")
+    team = MultiAgentVecEnv(lambda: make_parallel_env(spec), 1)
+    obs, state = team.reset(seed=seed)
+    ended: list[tuple[np.ndarray, int]] = []
+    while len(ended) < episodes:
+        out = team.step(actions_of(obs, state))
+        obs, state = out["obs"], out["state"]
+        ended.extend(out["episodes"])
+    returns = [float(r.mean()) for r, _ in ended]
+    lengths = [n for _, n in ended]
+    metrics = {k: v for k, v in team_metrics(team.agents, ended, "eval_").items() if k != "eval_team_return"}
+    return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": episodes,
+            "mean_length": float(np.mean(lengths)), "returns": returns, "lengths": lengths, "metrics": metrics}

@@ -228,6 +228,9 @@ class VecEnv:
             score_from_info = bool(env.metadata.get(RAW_SCORE_IN_INFO, False))
         self.score_from_info = score_from_info
         self.num_envs = env.num_envs
+        # env steps one step of them counts: num_envs, or for a team's rows (one per agent of every copy of
+        # a multi-agent env, envs/multiagent.py's AgentRowsVecEnv) the copies: every agent acts in one env step
+        self.env_steps_per_step = int(getattr(env, "env_steps_per_step", env.num_envs))
         self.observation_space = env.single_observation_space
         self.action_space = env.single_action_space
         mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)

@@ -7,6 +7,10 @@ The policy maps an observation to an action distribution and a state value:
          (categorical logits, or Gaussian mean + state-independent log-std)
       -> critic torso -> V(s)
 Torsos are separate by default (`share_torso=False`), as in SB3's and CleanRL's MLP policies.
+Two options for centralized critics (MAPPO): `actor_dim` (the actor sees only the first actor_dim
+features of x, the critic all of them: local observation first, the global state after), and
+`normalize_value` (the critic learns returns standardized by their running mean and std; `value`
+and `act` give V in the returns' own scale, `forward` and `critic` the critic's standardized one).
 Rollouts store the preprocessed x, so an update sees exactly what the behaviour policy saw even
 while the normalizer's statistics move, and its gradient reaches the CNN.
 """
@@ -25,6 +29,7 @@ from ascent.nets.distributions import LOG_SQRT_2PI, Categorical, DiagGaussian, M
 from ascent.errors import ConfigError, EnvError
 from ascent.nets.encoders import ObsEncoder
 from ascent.nets.layers import MLP, numpy_linear_stack, orthogonal_init
+from ascent.nets.normalize import RunningMeanStd
 
 ActionDist = Categorical | MultiCategorical | DiagGaussian | TanhGaussian
 
@@ -43,6 +48,8 @@ class ActorCritic(nn.Module):
         ortho_init: bool = True,
         normalize_obs: bool = False,
         squash_actions: bool = False,
+        actor_dim: int | None = None,
+        normalize_value: bool = False,
     ):
         super().__init__()
         self.encoder = ObsEncoder(observation_space, normalize_obs)
@@ -66,8 +73,14 @@ class ActorCritic(nn.Module):
                 "(Discrete, MultiDiscrete and 1-D Box are)"
             )
         in_dim = self.encoder.dim
-        self.actor_torso = MLP(in_dim, net_arch, None, activation, init=ortho_init)
+        if actor_dim is not None and (share_torso or self.encoder.cnn is not None or not 0 < actor_dim <= in_dim):
+            raise ConfigError(f"actor_dim={actor_dim}: the actor's first features of x (1..{in_dim}) need flat "
+                              "observations and separate torsos (share_torso=False)")
+        self.actor_dim = actor_dim
+        self.actor_torso = MLP(in_dim if actor_dim is None else actor_dim, net_arch, None, activation, init=ortho_init)
         self.critic_torso = self.actor_torso if share_torso else MLP(in_dim, net_arch, None, activation, init=ortho_init)
+        # the returns' running statistics (MAPPO's ValueNorm): no clipping, the critic's scale is theirs
+        self.value_norm = RunningMeanStd((), clip=float("inf")) if normalize_value else None
         self.shared = share_torso
         self.action_head = nn.Linear(self.actor_torso.out_dim, head_dim)
         self.value_head = nn.Linear(self.critic_torso.out_dim, 1)
@@ -95,9 +108,12 @@ class ActorCritic(nn.Module):
                               "joint loss: use PPO or A2C (or DQN) on them")
 
     # ---- distribution and value -------------------------------------------------------------------
+    def _actor_input(self, h: torch.Tensor) -> torch.Tensor:
+        return h if self.actor_dim is None else h[..., :self.actor_dim]
+
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
         """The action head's output: logits, or the Gaussian mean."""
-        h = self.encoder.features(x)
+        h = self._actor_input(self.encoder.features(x))
         return F.linear(self.actor_torso(h), self.action_head.weight, self.action_head.bias)
 
     def make_dist(self, params: torch.Tensor, log_std: torch.Tensor | None = None) -> ActionDist:
@@ -112,17 +128,28 @@ class ActorCritic(nn.Module):
     def distribution(self, x: torch.Tensor) -> ActionDist:
         return self.make_dist(self.dist_params(x))
 
-    def value(self, x: torch.Tensor) -> torch.Tensor:
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """The value head's output: V(s), standardized where normalize_value (what its loss compares)."""
         h = self.encoder.features(x)
         return F.linear(self.critic_torso(h), self.value_head.weight, self.value_head.bias).squeeze(-1)
 
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        """V(s) in the returns' scale."""
+        return self.denormalize_value(self.critic(x))
+
+    def denormalize_value(self, v: torch.Tensor) -> torch.Tensor:
+        if self.value_norm is None:
+            return v
+        return v * (self.value_norm.var + self.value_norm.eps).sqrt().float() + self.value_norm.mean.float()
+
     def forward(self, x: torch.Tensor) -> tuple[ActionDist, torch.Tensor]:
-        """pi(.|s) and V(s) from preprocessed x; a shared torso (and the CNN) is evaluated once."""
+        """pi(.|s) and the critic's output (`critic`) from preprocessed x; a shared torso (and the CNN)
+        is evaluated once."""
         h = self.encoder.features(x)
         if self.shared:
             h = self.actor_torso(h)
             return self.make_dist(self.action_head(h)), self.value_head(h).squeeze(-1)
-        dist = self.make_dist(F.linear(self.actor_torso(h), self.action_head.weight, self.action_head.bias))
+        dist = self.make_dist(F.linear(self.actor_torso(self._actor_input(h)), self.action_head.weight, self.action_head.bias))
         return dist, F.linear(self.critic_torso(h), self.value_head.weight, self.value_head.bias).squeeze(-1)
 
     # ---- acting -----------------------------------------------------------------------------------
@@ -130,6 +157,7 @@ class ActorCritic(nn.Module):
         """Preprocessed x (B, *x_shape) -> action, log pi(action|s), V(s), for collecting experience.
         Call it under torch.no_grad() or torch.inference_mode() (it sits on the rollout's hot path)."""
         dist, value = self(x)
+        value = self.denormalize_value(value)
         if deterministic:
             action = dist.mode()
             return action, dist.log_prob(action), value
@@ -147,10 +175,17 @@ class ActorCritic(nn.Module):
         if (self.shared or not self.encoder.flattens_only
                 or self.action_kind == "multidiscrete" or (self.action_kind == "box" and self.squash)):
             return None
-        actor = numpy_linear_stack([*self.actor_torso.layers, self.action_head], self.actor_torso.activation_name)
-        critic = numpy_linear_stack([*self.critic_torso.layers, self.value_head], self.critic_torso.activation_name)
-        if actor is None or critic is None:
+        actor_net = numpy_linear_stack([*self.actor_torso.layers, self.action_head], self.actor_torso.activation_name)
+        critic_net = numpy_linear_stack([*self.critic_torso.layers, self.value_head], self.critic_torso.activation_name)
+        if actor_net is None or critic_net is None:
             return None
+        actor = actor_net if self.actor_dim is None else (lambda obs: actor_net(obs[:, :self.actor_dim]))
+        critic = critic_net
+        if self.value_norm is not None:  # (views of the statistics' buffers: updated in place, read per call)
+            v_mean, v_var, v_eps = self.value_norm.mean.numpy(), self.value_norm.var.numpy(), self.value_norm.eps
+
+            def critic(obs: np.ndarray) -> np.ndarray:
+                return (critic_net(obs) * np.sqrt(v_var + v_eps) + v_mean).astype(np.float32)
 
         if self.action_kind == "discrete":
             def act(obs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -174,12 +209,14 @@ class ActorCritic(nn.Module):
 
     @classmethod
     def from_config(cls, observation_space: gym.Space, action_space: gym.Space, c, *, share_torso: bool = False,
-                    log_std_init: float = 0.0, squash_actions: bool = False) -> "ActorCritic":
+                    log_std_init: float = 0.0, squash_actions: bool = False, actor_dim: int | None = None,
+                    normalize_value: bool = False) -> "ActorCritic":
         """Built from a network config's fields (net_arch, activation, ortho_init, normalize_obs) and
         the policy's own options, for the algorithms whose configs have them."""
         return cls(observation_space, action_space, net_arch=c.net_arch, activation=c.activation,
                    share_torso=share_torso, log_std_init=log_std_init, ortho_init=c.ortho_init,
-                   normalize_obs=c.normalize_obs, squash_actions=squash_actions)
+                   normalize_obs=c.normalize_obs, squash_actions=squash_actions, actor_dim=actor_dim,
+                   normalize_value=normalize_value)
 
     @torch.no_grad()
     def env_action(self, obs: np.ndarray | dict | tuple, deterministic: bool) -> np.ndarray:

@@ -90,7 +90,7 @@ def collect_transitions(agent: Any, act: Callable[[np.ndarray, bool], tuple[np.n
         agent.obs, done = step_into_buffer(agent.envs, agent.replay, agent.obs, stored, env_action, agent.record_episodes)
         if on_done is not None:
             on_done(done)
-        agent.num_steps += agent.envs.num_envs
+        agent.num_steps += agent.envs.env_steps_per_step
     return agent.num_steps >= c.learning_starts
 
 

@@ -137,8 +137,9 @@ def rollout_parts(agent: Any) -> tuple[RolloutStorage, RewardScaler | None]:
     """What a rollout-based agent (PPO, A2C, TRPO) keeps between rollouts: the storage of n_steps x
     n_envs transitions of its policy, and the reward scaler where normalize_reward is on."""
     c = agent.config
-    return (RolloutStorage.for_policy(agent.policy, c.n_steps, c.n_envs),
-            RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None)
+    n_rows = agent.envs.num_envs  # (c.n_envs, or a team's agents in every copy: envs/multiagent.py's AgentRowsVecEnv)
+    return (RolloutStorage.for_policy(agent.policy, c.n_steps, n_rows),
+            RewardScaler(n_rows, c.gamma) if c.normalize_reward else None)
 
 
 def agent_advantage_batch(agent: Any) -> dict[str, torch.Tensor]:
@@ -148,5 +149,5 @@ def agent_advantage_batch(agent: Any) -> dict[str, torch.Tensor]:
     c = agent.config
     agent.obs, batch = collect_advantage_batch(agent.envs, agent.policy, agent.storage, agent.obs, agent.record_episodes,
                                                agent.reward_scaler, c.gamma, c.gae_lambda, agent.rng)
-    agent.num_steps += c.n_steps * c.n_envs
+    agent.num_steps += c.n_steps * agent.envs.env_steps_per_step
     return to_device(batch, agent.device)
