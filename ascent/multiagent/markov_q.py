@@ -16,7 +16,10 @@ and after every step (s, a, r, s') move them towards the value of the stage game
   IQL         Q_i(s, a_i) <- (1 - alpha) Q_i(s, a_i) + alpha (r_i + gamma max_a' Q_i(s', a')).
 
 Behaviour: with probability `exploration` a uniformly random action, else the player's policy (Littman:
-explor = 0.2). alpha decays geometrically from learning_rate to learning_rate_final over the run
+explor = 0.2). Littman starts every Q and V at 1 (`q_init`, the soccer presets): optimism that makes a
+joint action not yet tried look good. Started at 0, Minimax-Q's worst case over the opponent's actions
+is an untried entry's 0, unvisited ball-carrying states tie at 0, and the LP's tie (the first action:
+N) walks the carrier into the top wall: at 10^6 steps it won 30% against random, at 3 x 10^5 from 1, 95%. alpha decays geometrically from learning_rate to learning_rate_final over the run
 (Littman: from 1 to 0.01 over 10^6 steps), or as 1 / n(s, a) with n the updates of the entry so far
 (Hu & Wellman; `learning_rate_decay = "visits"`, Nash-Q's default). `opponent = "self"`: both seats learn (Littman's MM, QQ);
 `"random"`: seat 1 plays uniformly at random (MR, QR). A mixed strategy is the policy: acting, even
@@ -26,6 +29,7 @@ explor = 0.2). alpha decays geometrically from learning_rate to learning_rate_fi
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -47,6 +51,8 @@ class MarkovQConfig(CommonConfig):
                                      "(Littman) | visits: alpha = learning_rate / n(s, a), n the updates of that entry "
                                      "(Hu & Wellman)", choices=("geometric", "visits"))
     exploration: float = param(0.2, "probability of a uniformly random action", range=(0.0, 1.0))
+    q_init: float = param(0.0, "initial Q and V of every entry (Littman's Minimax-Q starts them at 1: optimism that "
+                          "tries every joint action)", range=(-math.inf, math.inf))
     opponent: str = param("self", "self: both seats learn | random: seat 1 plays uniformly at random",
                           choices=("self", "random"))
     log_interval: int = param(1000, "iterations (joint steps) per row of metrics")
@@ -62,11 +68,11 @@ class MarkovQConfig(CommonConfig):
 class Tables(torch.nn.Module):
     """Q, the policies and the values as float64 buffers (checkpointed like weights)."""
 
-    def __init__(self, q_shape: tuple[int, ...], n_states: int, n_actions: int):
+    def __init__(self, q_shape: tuple[int, ...], n_states: int, n_actions: int, q_init: float = 0.0):
         super().__init__()
-        self.register_buffer("q", torch.zeros(q_shape, dtype=torch.float64))
+        self.register_buffer("q", torch.full(q_shape, q_init, dtype=torch.float64))
         self.register_buffer("pi", torch.full((2, n_states, n_actions), 1.0 / n_actions, dtype=torch.float64))
-        self.register_buffer("v", torch.zeros((2, n_states), dtype=torch.float64))
+        self.register_buffer("v", torch.full((2, n_states), q_init, dtype=torch.float64))
         self.register_buffer("n", torch.zeros(q_shape, dtype=torch.float64))  # (updates of each entry)
 
 
@@ -81,7 +87,7 @@ class MarkovQ(Agent):
             self._env_source if isinstance(self._env_source, MarkovGame) else self.env_id, self.algo,
             f"(observations {self.envs.observation_space}, actions {self.envs.action_space}) ")
         S, A = self.game.n_states, self.game.n_actions
-        self.tables = Tables((2, S, A, A) if self.joint else (2, S, A), S, A)
+        self.tables = Tables((2, S, A, A) if self.joint else (2, S, A), S, A, self.config.q_init)
         self.counters = Counters(returns=np.zeros(2))  # (the game under way's returns so far)
         self.learners = (0, 1) if self.config.opponent == "self" else (0,)
 

@@ -144,12 +144,14 @@ def maximin(payoff: np.ndarray) -> tuple[np.ndarray, float]:
     basis = list(range(n, n + m))
     eps = 1e-12
     for _ in range(50 * (m + n)):
-        entering = np.flatnonzero(tableau[m, :-1] < -eps)
+        entering = np.flatnonzero(tableau[m, :-1] < -1e-9)  # (a reduced cost of rounding error is optimal)
         if not len(entering):
             break
         j = int(entering[0])  # (Bland: the lowest index enters...)
         column = tableau[:m, j]
         rows = np.flatnonzero(column > eps)
+        if not len(rows):  # (M > 0 bounds the LP: no row to leave means the reduced cost was rounding error)
+            break
         ratios = tableau[rows, -1] / column[rows]
         ties = rows[ratios <= ratios.min() + eps]
         i = int(min(ties, key=lambda r: basis[r]))  # (... and the lowest basic index leaves)

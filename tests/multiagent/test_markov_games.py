@@ -125,6 +125,14 @@ def test_the_simplex_solution_of_matrix_games_against_scipys_lp():
         x, value = maximin(payoff)
         assert value == pytest.approx(res.x[m], abs=1e-7)
         assert (payoff.T @ x).min() >= value - 1e-7 and x.sum() == pytest.approx(1.0) and (x >= 0).all()
+    # a stage game Minimax-Q met in soccer: tiny differences made a reduced cost of rounding error look
+    # improvable, and its column had no row to leave the basis (the ratio test of nothing raised)
+    near_tie = np.zeros((5, 5))
+    near_tie[0, [1, 3, 4]] = -3.1037183263853048e-05, -5.8969899682532654e-04, -3.0778862601766724e-05
+    near_tie[1, 2], near_tie[2, 1], near_tie[3, 1] = -5.1137058201991652e-03, -2.1062342306333684e-01, -3.4607355634250783e-02
+    near_tie[4, [3, 4]] = -3.2143301215089670e-04, -3.3526848636166071e-05
+    x, value = maximin(near_tie)
+    assert value == pytest.approx(-2.998036e-4, abs=1e-9) and (near_tie.T @ x).min() >= value - 1e-12
     x, value = maximin(np.array([[0.0, -1, 1], [1, 0, -1], [-1, 1, 0]]))  # rock-paper-scissors
     np.testing.assert_allclose(x, [1 / 3] * 3, atol=1e-9)
     assert value == pytest.approx(0.0, abs=1e-12)
@@ -173,8 +181,9 @@ def test_nash_q_stage_equilibrium_prefers_the_largest_total_payoff():
 
 @pytest.mark.slow
 def test_minimax_q_scores_against_a_random_soccer_player_more_than_it_concedes():
-    # random vs random: 144 / 20 / 136 in these 300 games; minimax-Q after 30k steps: 81 / 191 / 28 (it
-    # defends first: the maximin policy assumes the worst opponent), independent Q 258 / 5 / 37
+    # random vs random: 144 / 20 / 136 in these 300 games; minimax-Q after 30k steps with Littman's
+    # start (Q = V = 1, the soccer preset): 222 / 21 / 57 (from 0: 81 / 191 / 28, the carrier walking
+    # into the top wall in the states that tie), independent Q 258 / 5 / 37
     agent = MinimaxQ("soccer", seed=0, verbose=0, opponent="random")
     agent.learn(30_000, progress_bar=False)
     game, wins, losses = Soccer(), 0, 0
@@ -187,7 +196,7 @@ def test_minimax_q_scores_against_a_random_soccer_player_more_than_it_concedes()
             _, rew, _, _, _ = game.step({"player_0": me(s), "player_1": int(rng.integers(5))})
             total += rew["player_0"]
         wins, losses = wins + (total > 0), losses + (total < 0)
-    assert wins >= 2 * losses and wins >= 40, (wins, losses)
+    assert wins >= 3 * losses and wins >= 180, (wins, losses)
 
 
 @pytest.mark.slow
