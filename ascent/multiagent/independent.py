@@ -17,15 +17,33 @@ whole episodes of the team on one copy (`evaluate`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ascent.algorithms.dqn import DQN
-from ascent.algorithms.ppo import PPO
+from ascent.algorithms.ppo import PPO, PPOConfig
+from ascent.core.config import param
 from ascent.envs.multiagent import AgentRowsVecEnv, evaluate_team, is_multiagent_id, team_metrics, team_rows
 from ascent.envs.vector import VecEnv
 from ascent.errors import EnvError
+
+
+@dataclass
+class TeamPPOConfig(PPOConfig):
+    """PPO's hyperparameters at the MAPPO paper's values for MPE (Yu et al. 2022, appendix), for IPPO and MAPPO."""
+
+    normalize_value: bool = param(True, "the critic learns standardized returns (running mean and std: MAPPO's "
+                                  "value normalization)")
+    learning_rate: float | str = param(7e-4, "Adam step size; 'lin_X' decays linearly from X to 0", schedule=True)
+    n_envs: int = param(32, "copies of the game stepped together (the paper: 128 rollout threads on MPE)")
+    n_steps: int = param(25, "steps per copy per rollout (batch = n_steps * n_envs * n_agents rows)", positive=True)
+    batch_size: int = param(800, "minibatch size in rows (the paper: the whole rollout as one on MPE)", positive=True)
+    n_epochs: int = param(10, "passes over the rollout per iteration", positive=True)
+    clip_range_vf: float | None = param(0.2, "clip the value update around the old value (the paper clips it)")
+    ent_coef: float = param(0.01, "entropy bonus coefficient")
+    max_grad_norm: float = param(10.0, "global gradient-norm clip (the paper: 10)")
 
 
 class SharedPolicyTeam:
@@ -79,6 +97,7 @@ class IPPO(SharedPolicyTeam, PPO):
     """PPO on every agent's rows, one shared actor-critic (module docstring)."""
 
     algo = "ippo"
+    Config = TeamPPOConfig
 
 
 class IDQN(SharedPolicyTeam, DQN):
