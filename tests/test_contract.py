@@ -149,6 +149,10 @@ CASES: dict[str, Case] = {
     "mappo": Case("two_step", dict(TEAM_PPO), 16, 64, ("n_epochs", 0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
     "idqn": Case("two_step", dict(OFF_POLICY, learning_starts=8, batch_size=8, target_update_interval=10), 1, 100,
                  ("exploration_final_eps", 1.5), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    # one actor and one critic per agent: an update every env step from step 10
+    "maddpg": Case("two_step", dict(net_arch=(16,), learning_starts=10, batch_size=8, buffer_size=200, train_freq=1,
+                                    log_interval=1), 1, 100, ("gumbel_temperature", 0.0),
+                   ((BOX, gym.spaces.Discrete(2), "obs"),)),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -171,7 +175,7 @@ RESUME_NOT_EXACT.update({name: GAME_UNDER_WAY for name in ("minimaxq", "nashq", 
 ASYNCHRONOUS = "asynchronous actors: the segments of a batch and the weights that collected them depend on timing"
 NOT_DETERMINISTIC: dict[str, str] = {name: ASYNCHRONOUS for name in ("impala", "a3c", "apex", "apex-dpg")}
 RESUME_NOT_EXACT.update(NOT_DETERMINISTIC, dppo=ENV_RESET)
-# ippo, mappo and idqn resume exactly on their case's game: the two-step game is deterministic and the
+# ippo, mappo, idqn and maddpg resume exactly on their case's game: the two-step game is deterministic and the
 # checkpoint falls between its 2-step episodes, so the re-seeded reset changes nothing.
 # reinforce and offpg resume exactly: every iteration collects whole episodes from resets seeded by
 # the agent's own (checkpointed) numpy stream, so no env state outlives an iteration.

@@ -1,23 +1,35 @@
-"""A replay of a team's joint transitions (the multi-agent value-based learners: VDN, QMIX):
-(obs (n_agents, obs_dim), state, actions (n_agents,), team reward, next obs, next state, terminated),
-a ring of the most recent `capacity`, sampled uniformly. The next observation is stored with each
-transition (the one the step ended in, before any reset), so episodes need no cutting."""
+"""A replay of a team's joint transitions (the multi-agent learners: VDN, QMIX, MADDPG): (obs
+(n_agents, obs_dim), state, actions, reward, next obs, next state, terminated), a ring of the most
+recent `capacity`, sampled uniformly. The next observation is stored with each transition (the one
+the step ended in, before any reset), so episodes need no cutting.
+
+Actions are one integer per agent (n_agents,), or with `action_dim` a float vector per agent
+(n_agents, action_dim) (MADDPG's one-hot or unit-box actions, padded to the longest). The reward is
+the team's (a number), or with `agent_rewards` every agent's own (n_agents,). state_dim=0 stores no
+global state (add's state and next_state are then ignored, and a sample has no state keys)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+FIELDS = ("obs", "state", "actions", "reward", "next_obs", "next_state", "terminated")  # add()'s order
+
 
 class JointReplay:
-    def __init__(self, capacity: int, n_agents: int, obs_dim: int, state_dim: int):
+    def __init__(self, capacity: int, n_agents: int, obs_dim: int, state_dim: int, action_dim: int | None = None,
+                 agent_rewards: bool = False):
         self.capacity = int(capacity)
+        actions = (np.zeros((capacity, n_agents), np.int64) if action_dim is None
+                   else np.zeros((capacity, n_agents, action_dim), np.float32))
         self.data = {
             "obs": np.zeros((capacity, n_agents, obs_dim), np.float32), "state": np.zeros((capacity, state_dim), np.float32),
-            "actions": np.zeros((capacity, n_agents), np.int64), "reward": np.zeros(capacity, np.float32),
+            "actions": actions, "reward": np.zeros((capacity, n_agents) if agent_rewards else capacity, np.float32),
             "next_obs": np.zeros((capacity, n_agents, obs_dim), np.float32),
             "next_state": np.zeros((capacity, state_dim), np.float32), "terminated": np.zeros(capacity, np.float32),
         }
+        if state_dim == 0:
+            del self.data["state"], self.data["next_state"]
         self.next, self.size = 0, 0
 
     def __len__(self) -> int:
@@ -25,10 +37,11 @@ class JointReplay:
 
     def add(self, obs, state, actions, reward, next_obs, next_state, terminated) -> None:
         """One transition per env: every argument has the envs as its first axis."""
-        n = len(reward)
+        n = len(terminated)
         idx = (self.next + np.arange(n)) % self.capacity
-        for key, value in zip(self.data, (obs, state, actions, reward, next_obs, next_state, terminated)):
-            self.data[key][idx] = value
+        for key, value in zip(FIELDS, (obs, state, actions, reward, next_obs, next_state, terminated)):
+            if key in self.data:
+                self.data[key][idx] = value
         self.next, self.size = int((self.next + n) % self.capacity), min(self.size + n, self.capacity)
 
     def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

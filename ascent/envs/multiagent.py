@@ -9,7 +9,8 @@ family looked up), each with keyword arguments as `mpe2:simple_spread_v3(N=3,max
 - `MultiAgentVecEnv`: copies of a parallel env stepped together, as arrays: obs (n_envs, n_agents, obs_dim)
   (Discrete observations one-hot; shorter observations zero-padded to the longest where `pad`),
   the global state (n_envs, state_dim) (the env's `state()`, else the agents' observations
-  concatenated), actions and rewards (n_envs, n_agents), one done per env; an ended copy restarts.
+  concatenated; none with global_state=False), actions (Box: (n_envs, n_agents, action_dim)) and
+  rewards (n_envs, n_agents), one done per env; an ended copy restarts.
   Every agent acts every step until the episode ends for all (as in MPE and ascent's games).
 - `AgentRowsVecEnv`: the same copies as a Gymnasium vector env of one row per agent of every copy, each
   row the agent's observation with its one-hot id (and, with `global_state`, the state after it): any
@@ -107,10 +108,21 @@ def flatten_observation(space: gym.Space, obs: Any) -> np.ndarray:
     return np.asarray(obs, np.float32).reshape(-1)
 
 
+def _state_is_observations(env: Any) -> bool:
+    """Whether the env's state() is its agents' observations concatenated, which a step has just made:
+    mpe2's (mpe2/_mpe_utils/simple_env.py), where calling it observes every agent again (a quarter
+    of a simple_spread step's time)."""
+    try:
+        from mpe2._mpe_utils.simple_env import SimpleEnv
+    except ImportError:
+        return False
+    return isinstance(getattr(env, "unwrapped", None), SimpleEnv)
+
+
 class MultiAgentVecEnv:
     """n copies of a parallel env as arrays (see the module docstring)."""
 
-    def __init__(self, make: Callable[[], Any], n_envs: int = 1, pad: bool = True):
+    def __init__(self, make: Callable[[], Any], n_envs: int = 1, pad: bool = True, global_state: bool = True):
         self.envs = [make() for _ in range(n_envs)]
         env = self.envs[0]
         self.agents = list(env.possible_agents)
@@ -124,7 +136,10 @@ class MultiAgentVecEnv:
         self.obs_dim = max(sizes)
         self.returns = np.zeros((n_envs, self.n_agents))
         self.lengths = np.zeros(n_envs, dtype=np.int64)
-        self.has_state = callable(getattr(env, "state", None))
+        self.has_state = callable(getattr(env, "state", None)) and not _state_is_observations(env)
+        # global_state=False: no state at all ((n, 0) arrays), for learners that do not read it (MADDPG):
+        # an MPE env's state() observes every agent again
+        self.global_state = global_state
         self.last_obs: list[dict] = [{} for _ in self.envs]
 
     def same_discrete_actions(self, algo: str) -> int:
@@ -145,6 +160,8 @@ class MultiAgentVecEnv:
         return out
 
     def _state(self, k: int, obs: dict) -> np.ndarray:
+        if not self.global_state:
+            return np.zeros(0, np.float32)
         if self.has_state:
             state = self.envs[k].state()
             if isinstance(self.envs[k], MarkovGame):  # (one integer: one-hot)
@@ -162,16 +179,25 @@ class MultiAgentVecEnv:
         self.returns[:], self.lengths[:] = 0.0, 0
         return np.stack(obs), np.stack(states)
 
+    def _env_action(self, i: int, action: Any) -> Any:
+        """Agent i's action as its env takes it: a Discrete's integer; a Box's array of its shape (given
+        flat, and padded to the longest agent's where the agents' sizes differ: cut back to its own)."""
+        space = self.action_spaces[i]
+        if isinstance(space, gym.spaces.Box):
+            return np.asarray(action, space.dtype).reshape(-1)[:int(np.prod(space.shape))].reshape(space.shape)
+        return np.asarray(action).item()
+
     def step(self, actions: np.ndarray) -> dict[str, Any]:
-        """actions (n_envs, n_agents). Returns obs and state after the step (a new episode's where one
-        ended), rewards (n_envs, n_agents), terminated and truncated (n_envs,), the next obs/state of
-        the ended episodes (`final_obs`, `final_state`), and the episodes that ended (returns per agent, length)."""
+        """actions (n_envs, n_agents), or (n_envs, n_agents, action_dim) for Box actions. Returns obs and
+        state after the step (a new episode's where one ended), rewards (n_envs, n_agents), terminated and
+        truncated (n_envs,), the next obs/state of the ended episodes (`final_obs`, `final_state`), and
+        the episodes that ended (returns per agent, length)."""
         n, A = self.n_envs, self.n_agents
         obs, states = np.zeros((n, A, self.obs_dim), np.float32), []
         rewards, terminated, truncated = np.zeros((n, A), np.float32), np.zeros(n, bool), np.zeros(n, bool)
         final_obs, final_state, episodes = obs.copy(), [], []
         for k, env in enumerate(self.envs):
-            o, r, term, trunc, _ = env.step({a: actions[k, i].item() for i, a in enumerate(self.agents)})
+            o, r, term, trunc, _ = env.step({a: self._env_action(i, actions[k, i]) for i, a in enumerate(self.agents)})
             rewards[k] = [r.get(a, 0.0) for a in self.agents]
             ended_agents = [a for a in self.agents if term.get(a, False) or trunc.get(a, False)]
             if ended_agents and len(ended_agents) < A:
@@ -188,9 +214,12 @@ class MultiAgentVecEnv:
                 episodes.append((self.returns[k].copy(), int(self.lengths[k])))
                 self.returns[k], self.lengths[k] = 0.0, 0
                 full, _ = env.reset()
+                obs[k] = self._obs_array(full)
+                states.append(self._state(k, full))
+            else:  # (the next observation is the one just made: the state is not computed twice)
+                obs[k] = final_obs[k]
+                states.append(final_state[-1])
             self.last_obs[k] = full
-            obs[k] = self._obs_array(full)
-            states.append(self._state(k, full))
         return {"obs": obs, "state": np.stack(states), "rewards": rewards, "terminated": terminated,
                 "truncated": truncated, "final_obs": final_obs, "final_state": np.stack(final_state),
                 "episodes": episodes}

@@ -17,6 +17,7 @@ whole episodes of the team on one copy (`evaluate`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,13 +38,13 @@ class TeamPPOConfig(PPOConfig):
     normalize_value: bool = param(True, "the critic learns standardized returns (running mean and std: MAPPO's "
                                   "value normalization)")
     learning_rate: float | str = param(7e-4, "Adam step size; 'lin_X' decays linearly from X to 0", schedule=True)
-    n_envs: int = param(32, "copies of the game stepped together (the paper: 128 rollout threads on MPE)")
+    n_envs: int = param(32, "copies of the game stepped together (the paper: 128 rollout threads on MPE)", positive=True)
     n_steps: int = param(25, "steps per copy per rollout (batch = n_steps * n_envs * n_agents rows)", positive=True)
     batch_size: int = param(800, "minibatch size in rows (the paper: the whole rollout as one on MPE)", positive=True)
-    n_epochs: int = param(10, "passes over the rollout per iteration", positive=True)
-    clip_range_vf: float | None = param(0.2, "clip the value update around the old value (the paper clips it)")
-    ent_coef: float = param(0.01, "entropy bonus coefficient")
-    max_grad_norm: float = param(10.0, "global gradient-norm clip (the paper: 10)")
+    clip_range_vf: float | None = param(0.2, "clip the value update around the old value (the paper clips it)",
+                                        range=(0.0, math.inf), low_open=True)
+    ent_coef: float = param(0.01, "entropy bonus coefficient", range=(0.0, math.inf))
+    max_grad_norm: float = param(10.0, "global gradient-norm clip (the paper: 10)", range=(0.0, math.inf), low_open=True)
 
 
 class SharedPolicyTeam:

@@ -145,3 +145,16 @@ def test_mappo_learns_to_spread_better_than_random():
     agent = MAPPO(SPREAD, seed=0, verbose=0, n_envs=16, batch_size=200, learning_rate=1e-3)
     agent.learn(24_000, progress_bar=False)
     assert agent.evaluate(episodes=50)["mean_return"] > random_return + 3.0
+
+
+def test_mpe_states_are_taken_from_the_observations_and_equal_the_envs_own():
+    """mpe2's state() is its agents' observations concatenated: MultiAgentVecEnv builds it from the
+    step's observations instead of observing every agent again; it must equal state(), ends included."""
+    team = MultiAgentVecEnv(lambda: make_parallel_env(SPREAD + "(max_cycles=5)"), 2)
+    assert not team.has_state
+    _, state = team.reset(seed=0)
+    np.testing.assert_array_equal(state, np.stack([env.state() for env in team.envs]))
+    rng = np.random.default_rng(0)
+    for _ in range(12):  # (two restarts)
+        out = team.step(rng.integers(5, size=(2, 3)))
+        np.testing.assert_array_equal(out["state"], np.stack([env.state() for env in team.envs]))
