@@ -1,8 +1,11 @@
 """Multi-agent benchmarks (issue 17): each section prints a markdown table.
 
+  python benchmarks/multiagent_bench.py spread [--seeds 3 --steps 2000000 --only mappo,ippo,benchmarl]  # vs BenchMARL
   python benchmarks/multiagent_bench.py soccer [--seeds 3 --steps 300000 --learners MR,QR]   # Littman's experiment
   python benchmarks/multiagent_bench.py grid [--seeds 3 --steps 10000]      # Nash-Q vs IQL on Grid Game 1
   python benchmarks/multiagent_bench.py twostep [--seeds 3 --steps 4000]    # VDN vs QMIX on the two-step game
+  python benchmarks/multiagent_bench.py adversary [--seeds 3 --steps 100000]  # MADDPG vs independent DDPG, simple_adversary
+  python benchmarks/multiagent_bench.py selfplay [--game tictactoe_v3 --minutes 5 --seeds 3]  # self-play vs random, MCTS
 
 soccer: Littman (1994), section 6. Four learners on grid soccer, seat 0: Minimax-Q against a random
 player (MR) and against itself (MM), independent Q-learning the same two ways (QR, QQ). Each learnt
@@ -160,7 +163,152 @@ def cmd_twostep(args) -> None:
            "Q_tot at 2B: AA AB BA BB (true 0 1 1 8)", "greedy team return", "train s"], rows)
 
 
-SECTIONS = {"soccer": cmd_soccer, "grid": cmd_grid, "twostep": cmd_twostep}
+def cmd_adversary(args) -> None:
+    """MADDPG against independent DDPG (its centralized_critic=false) on MPE's physical deception,
+    mpe2:simple_adversary_v3: each algorithm trains both teams (its preset: the paper's hyperparameters,
+    ascent/presets/maddpg.toml), then 50 greedy episodes of every pairing of good agents and adversary
+    (the paper's cross-play): the good agents' return (agent_0's and agent_1's: one shared reward, the
+    adversary's distance to the goal minus the nearest good agent's) and the adversary's (minus its
+    distance). Against the same adversary, the good agents' returns compare the good agents alone."""
+    from ascent.envs.multiagent import evaluate_team
+    from ascent.multiagent.maddpg import MADDPG
+
+    spec = "mpe2:simple_adversary_v3"
+
+    def play(good, adversary, seed: int) -> tuple[float, float]:
+        def actions_of(obs, state):
+            actions, seat = good.team_actions(obs, explore=False)[0], good.team.agents.index("adversary_0")
+            actions[:, seat] = adversary.team_actions(obs, explore=False)[0][:, seat]
+            return actions
+
+        ev = evaluate_team(spec, 50, seed, actions_of)["metrics"]
+        return (ev["eval_return_agent_0"] + ev["eval_return_agent_1"]) / 2, ev["eval_return_adversary_0"]
+
+    rows = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        agents, seconds = {}, {}
+        for name, centralized in (("maddpg", True), ("ddpg", False)):
+            t0 = time.perf_counter()
+            agents[name] = MADDPG(spec, seed=seed, verbose=0, centralized_critic=centralized)
+            agents[name].learn(args.steps, progress_bar=False)
+            seconds[name] = time.perf_counter() - t0
+        for good, adversary in (("maddpg", "maddpg"), ("ddpg", "ddpg"), ("maddpg", "ddpg"), ("ddpg", "maddpg")):
+            returns = play(agents[good], agents[adversary], 10_000 + seed)
+            rows.append([good, adversary, seed, f"{args.steps:,}", f"{returns[0]:.1f}", f"{returns[1]:.1f}",
+                         f"{seconds[good]:.0f}" if good == adversary else ""])
+            print(" | ".join(map(str, rows[-1])), flush=True)
+    table("simple_adversary_v3 (physical deception): both teams trained by MADDPG, or by independent DDPG, then 50 "
+          "greedy episodes (25 steps) of every pairing; the good agents' and the adversary's return per episode",
+          ["good agents", "adversary", "seed", "env steps", "good agents' return", "adversary's return", "train s"], rows)
+
+
+def cmd_spread(args) -> None:
+    """Cooperative navigation, mpe2:simple_spread_v3 (3 agents, 25-step episodes): ascent's MAPPO, ascent's
+    IPPO (the same hyperparameters, the critic on the agent's own view) and BenchMARL's MAPPO (its own
+    venv: benchmarks/setup_benchmarl.sh, then benchmarks/benchmarl_peer.py; PettingZoo's simple_spread),
+    one after the other, at equal env steps. Every --eval-every steps: 10 deterministic episodes, the team
+    return per agent (EPyMARL's convention: the agents' rewards summed over the episode, over the
+    agents). Train s: the training's wall clock without the evaluations, set-up apart."""
+    import json
+    import subprocess
+    import tempfile
+
+    from ascent.multiagent.independent import IPPO
+    from ascent.multiagent.mappo import MAPPO
+
+    spec, here = "mpe2:simple_spread_v3", Path(__file__).resolve().parent
+    rows, curves = [], {}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for name in args.only.split(","):
+            if name == "benchmarl":
+                peer = here.parent / ".venv-benchmarl" / "bin" / "python"
+                if not peer.exists():
+                    subprocess.run(["bash", str(here / "setup_benchmarl.sh")], check=True)
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = Path(tmp) / "peer.json"
+                    subprocess.run([str(peer), str(here / "benchmarl_peer.py"), "--frames", str(args.steps), "--seed",
+                                    str(seed), "--eval-every", str(args.eval_every), "--out", str(out)], check=True)
+                    peer_result = json.loads(out.read_text())
+                curve, train_s, setup_s = peer_result["curve"], peer_result["train_s"], peer_result["setup_s"]
+                steps = peer_result["frames"]
+            else:
+                cls = {"mappo": MAPPO, "ippo": IPPO}[name]
+                curve, eval_s = [], [0.0]
+
+                def evaluate(agent, metrics, curve=curve, eval_s=eval_s):
+                    if agent.num_steps >= (len(curve) + 1) * args.eval_every or agent.num_steps >= args.steps:
+                        t = time.perf_counter()
+                        curve.append([agent.num_steps, agent.evaluate(10, seed=10_000 + seed)["mean_return"]])
+                        eval_s[0] += time.perf_counter() - t
+
+                t0 = time.perf_counter()
+                agent = cls(spec, seed=seed, verbose=0)
+                setup_s = time.perf_counter() - t0
+                agent.learn(args.steps, callbacks=evaluate, progress_bar=False)
+                train_s, steps = time.perf_counter() - t0 - setup_s - eval_s[0], agent.num_steps
+            curves.setdefault(name, []).append(curve)
+            rows.append([name, seed, f"{steps:,}", f"{curve[-1][1]:.2f}", f"{max(r for _, r in curve):.2f}",
+                         f"{train_s:.0f}", f"{setup_s:.1f}", f"{steps / train_s:,.0f}"])
+            print(" | ".join(map(str, rows[-1])), flush=True)
+    table(f"simple_spread_v3, 3 agents: team return per agent (10 deterministic episodes) after {args.steps:,} env steps",
+          ["library / algorithm", "seed", "env steps", "final return", "best evaluation", "train s", "set-up s",
+           "env steps/s"], rows)
+    marks = sorted({int(s) for runs in curves.values() for run in runs for s, _ in run})
+    curve_rows = []
+    for mark in marks:
+        row = [f"{mark:,}"]
+        for name in curves:
+            values = [r for run in curves[name] for s, r in run if abs(s - mark) < args.eval_every / 2]
+            row.append(f"{np.mean(values):.2f}" if values else "")
+        curve_rows.append(row)
+    table("Learning curves (mean over seeds; evaluation within half an interval of the mark)",
+          ["env steps", *curves], curve_rows)
+
+
+def cmd_selfplay(args) -> None:
+    """Self-play with a population (ascent/multiagent/selfplay.py, with its preset for the game) on a
+    PettingZoo turn-based game, for the preset's steps (--steps) or --minutes of wall clock per seed,
+    whichever comes first (the step size decays to 0 over the steps); then the greedy policy in the arena:
+    100 games against random from each seat (non-losses and wins) and, on tic-tac-toe, 100 games against
+    mcts:1000, half from each seat (draws). The issue's targets: tictactoe_v3 within 5 minutes, >= 98%
+    non-losses against random from either seat and >= 90% draws against mcts:1000; connect_four_v3 within
+    20 minutes, >= 95% wins against random."""
+    from ascent.core.config import resolve_preset
+    from ascent.multiagent.selfplay import SelfPlay
+    from ascent.search.arena import arena
+    from ascent.search.games import arena_game
+    from ascent.search.players import TurnBasedRunPlayer, make_player
+
+    spec = args.game if args.game.startswith("pettingzoo:") else f"pettingzoo:{args.game}"
+    minutes = args.minutes if args.minutes is not None else (20.0 if "connect_four" in spec else 5.0)
+    steps = args.steps or int(resolve_preset("selfplay", spec, None)[1]["n_timesteps"])
+    game = arena_game(spec)
+    rows = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        agent = SelfPlay(spec, seed=seed, verbose=0)
+        deadline = time.perf_counter() + 60 * minutes
+        agent.learn(steps, callbacks=lambda a, m: time.perf_counter() < deadline, progress_bar=False)
+        me = TurnBasedRunPlayer(agent, f"selfplay-s{seed}")
+        r = arena(game, me, make_player("random", game, seed=seed + 1), 200)  # (100 from each seat)
+        first, second = r["as_first"], r["as_second"]
+        row = [seed, f"{agent.num_steps:,}", f"{agent.train_seconds:.0f}", f"{agent.pool.learner_rating:.0f}",
+               f"{first['wins'] + first['draws']}%", f"{second['wins'] + second['draws']}%",
+               f"{first['wins']}%", f"{second['wins']}%"]
+        if game.twin is not None and game.twin[0] == "tic_tac_toe":
+            m = arena(game, me, make_player("mcts:1000", game, seed=seed + 2), 100)
+            row += [f"{m['wins']}/{m['draws']}/{m['losses']}", f"{m['draws']}%"]
+        rows.append(row)
+        print(" | ".join(map(str, row)), flush=True)
+    header = ["seed", "learner moves", "train s", "Elo (random = 0)", "non-losses vs random as first",
+              "as second", "wins vs random as first", "as second"]
+    if rows and len(rows[0]) > len(header):
+        header += ["W/D/L vs mcts:1000", "draws vs mcts:1000"]
+    table(f"Self-play PPO on {spec}, {minutes:g} minutes of training per seed; the greedy policy in the arena "
+          "(100 games vs random from each seat; 100 vs mcts:1000 alternating seats)", header, rows)
+
+
+SECTIONS = {"spread": cmd_spread, "soccer": cmd_soccer, "grid": cmd_grid, "twostep": cmd_twostep, "adversary": cmd_adversary,
+            "selfplay": cmd_selfplay}
 
 
 def main() -> None:
@@ -172,9 +320,16 @@ def main() -> None:
     p.add_argument("--challenger-steps", type=int, default=200_000)
     p.add_argument("--learners", default="MR,MM,QR,QQ", help="soccer: which of Littman's four learners")
     p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--only", default="mappo,ippo,benchmarl", help="spread: which of mappo, ippo, benchmarl")
+    p.add_argument("--eval-every", type=int, default=120_000, help="spread: env steps between evaluations (BenchMARL: "
+                   "a multiple of its 6,000 frames per batch)")
+    p.add_argument("--game", default="tictactoe_v3", help="selfplay: tictactoe_v3 or connect_four_v3 (PettingZoo's)")
+    p.add_argument("--minutes", type=float, default=None, help="selfplay: training minutes per seed (tictactoe 5, "
+                   "connect four 20)")
     args = p.parse_args()
     if args.steps is None:
-        args.steps = {"soccer": 300_000, "grid": 10_000, "twostep": 4_000}[args.section]
+        args.steps = {"spread": 2_000_000, "soccer": 300_000, "grid": 10_000, "twostep": 4_000, "adversary": 100_000,
+                      "selfplay": 0}[args.section]
     if args.section == "grid" and args.games == 1000:
         args.games = 100
     SECTIONS[args.section](args)
