@@ -78,10 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ar = sub.add_parser("arena", help="two players over N board games, alternating the first move: W/D/L with 95%% CIs")
     ar.add_argument("player_a", help="random, mc:N, mcts:SIMS, mcts-solver:SIMS, minimax, openspiel-mcts:SIMS, "
-                    "openspiel-mcts-solver:SIMS, human, or an AlphaZero run directory (RUN_DIR[:SIMS])")
+                    "openspiel-mcts-solver:SIMS, human, an AlphaZero run directory (RUN_DIR[:SIMS]), a run trained on "
+                    "the PettingZoo game (selfplay), or on a Markov game a minimaxq/nashq/iql run")
     ar.add_argument("player_b", help="the same choices")
-    ar.add_argument("--game", default=None, help="OpenSpiel game, e.g. tic_tac_toe, connect_four(rows=6,columns=7) "
-                    "(default: an AlphaZero run's own)")
+    ar.add_argument("--game", default=None, help="OpenSpiel game, e.g. tic_tac_toe, connect_four(rows=6,columns=7); a "
+                    "PettingZoo turn-based game, e.g. pettingzoo:tictactoe_v3; or a Markov game, e.g. soccer "
+                    "(default: a run's own)")
     ar.add_argument("--games", type=_positive_int, default=100, help="games to play")
     ar.add_argument("--seed", type=int, default=0, help="players' random seeds (B's is seed + 1)")
     ar.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
@@ -229,15 +231,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def _arena_game(spec: str | None, players: list[str]):
-    from ascent.envs.board_games import load_game
+    from ascent.search.games import arena_game
 
-    if spec is None:  # the game an AlphaZero run was trained on
+    if spec is None:  # the game a run was trained on
         from ascent.search.players import run_game
 
         spec = next((g for g in (run_game(p) for p in players) if g), None)
         if spec is None:
-            raise ConfigError("which game? add --game GAME (e.g. --game tic_tac_toe), or name an AlphaZero run directory")
-    return load_game(spec)
+            raise ConfigError("which game? add --game GAME (e.g. --game tic_tac_toe), or name a run directory")
+    return arena_game(spec)
 
 
 def cmd_arena(args: argparse.Namespace) -> int:
@@ -258,10 +260,10 @@ def cmd_arena(args: argparse.Namespace) -> int:
 
 def cmd_play(args: argparse.Namespace) -> int:
     from ascent.search.arena import play_game
-    from ascent.search.players import HumanPlayer, make_player
+    from ascent.search.players import make_player
 
     game = _arena_game(args.game, [args.opponent])
-    opponent, human = make_player(args.opponent, game, args.seed), HumanPlayer()
+    opponent, human = make_player(args.opponent, game, args.seed), make_player("human", game)
     players = [opponent, human] if args.second else [human, opponent]
     final = []
     returns = play_game(game, players, on_end=final.append)

@@ -47,6 +47,7 @@ ALGORITHMS: dict[str, str] = {
     "ippo": "ascent.multiagent.independent:IPPO",
     "idqn": "ascent.multiagent.independent:IDQN",
     "mappo": "ascent.multiagent.mappo:MAPPO",
+    "selfplay": "ascent.multiagent.selfplay:SelfPlay",
     "maddpg": "ascent.multiagent.maddpg:MADDPG",
 }
 

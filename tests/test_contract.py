@@ -149,6 +149,9 @@ CASES: dict[str, Case] = {
     "mappo": Case("two_step", dict(TEAM_PPO), 16, 64, ("n_epochs", 0), ((BOX, gym.spaces.Discrete(2), "obs"),)),
     "idqn": Case("two_step", dict(OFF_POLICY, learning_starts=8, batch_size=8, target_update_interval=10), 1, 100,
                  ("exploration_final_eps", 1.5), ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    # self-play: 2 copies of tic-tac-toe, a snapshot every iteration, an Elo round every other one
+    "selfplay": Case("pettingzoo:tictactoe_v3", dict(TEAM_PPO, save_steps=16, elo_every=32, elo_games=4, elo_opponents=1),
+                     16, 64, ("play_against_latest_model_ratio", 1.5), ((BOX, gym.spaces.Discrete(2), "obs"),)),
     # one actor and one critic per agent: an update every env step from step 10
     "maddpg": Case("two_step", dict(net_arch=(16,), learning_starts=10, batch_size=8, buffer_size=200, train_freq=1,
                                     log_interval=1), 1, 100, ("gumbel_temperature", 0.0),
@@ -166,7 +169,7 @@ CASES: dict[str, Case] = {
 ENV_RESET = "the envs are re-seeded and reset on resume: env state is not checkpointed"
 RESUME_NOT_EXACT: dict[str, str] = {name: ENV_RESET for name in
                                     ("ppo", "a2c", "trpo", "npg", "ac", "sac", "td3", "ddpg", "dqn", "qlearning", "sarsa",
-                                     "dagger", "gail", "airl", "dqfd")}
+                                     "dagger", "gail", "airl", "dqfd", "selfplay")}
 # ascent's Markov games: the learner steps its own game, which is the env's state (not checkpointed)
 GAME_UNDER_WAY = "the game under way is the env's state, not checkpointed: a loaded learner starts a new game"
 RESUME_NOT_EXACT.update({name: GAME_UNDER_WAY for name in ("minimaxq", "nashq", "iql")})

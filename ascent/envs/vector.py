@@ -22,6 +22,7 @@ from ascent.envs.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, re
 from ascent.envs.board_games import BoardGameEnv, board_game_names, is_board_game_id
 from ascent.envs.markov_games import markov_game_names
 from ascent.envs.multiagent import OneSeatEnv, is_multiagent_id
+from ascent.envs.turn_based import TurnBasedVecEnv, is_turn_based_id
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
 
 EnvSpec = gym.envs.registration.EnvSpec
@@ -146,6 +147,8 @@ def make_vec_env(
     if not isinstance(env, str):
         raise EnvError(f"cannot make an environment from {type(env).__name__}; pass an env id, Env, factory or VectorEnv")
 
+    if is_turn_based_id(env):  # a turn-based PettingZoo game against a random opponent (ascent/envs/turn_based.py)
+        return TurnBasedVecEnv(env, n_envs)
     if is_multiagent_id(env):  # a multi-agent env's first seat, the others random (ascent/envs/multiagent.py)
         return gym.vector.SyncVectorEnv([functools.partial(OneSeatEnv, env)] * n_envs, **same_step)
     if is_board_game_id(env):  # an OpenSpiel game against a random opponent (ascent/envs/board_games.py)

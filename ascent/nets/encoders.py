@@ -16,6 +16,7 @@ from ascent.nets.layers import NatureCNN, is_image_space
 from ascent.nets.normalize import RunningMeanStd
 
 COMPOSITE_SPACES = (gym.spaces.Dict, gym.spaces.Tuple)
+MASK_KEY = "action_mask"  # a Dict observation's legal-move mask (PettingZoo's classic games; ActorCritic applies it)
 
 
 def _contains_image(space: gym.Space) -> bool:
@@ -38,10 +39,11 @@ class ObsEncoder(nn.Module):
     Dict and Tuple spaces (SB3's MultiInputPolicy case) get one sub-encoder per key / element,
     recursively (`.parts`, in the space's key order): preprocess gives the concatenation of the
     parts' preprocessed x, one flat float vector (one-hots, flattened boxes, each Box part with its
-    own running normalization when `normalize`), and features leave it as is. Composite spaces that
-    contain an image are refused (an EnvError): rollouts store one x tensor per observation, and
-    uint8 pixels and float features do not make one. With composite=False (the off-policy
-    networks, whose replay buffers store one array per observation) Dict/Tuple spaces are refused.
+    own running normalization when `normalize`, the legal-move mask `action_mask` left as 0/1), and
+    features leave it as is. Composite spaces that contain an image are refused (an EnvError):
+    rollouts store one x tensor per observation, and uint8 pixels and float features do not make one.
+    With composite=False (the off-policy networks, whose replay buffers store one array per
+    observation) Dict/Tuple spaces are refused.
 
     Calling the encoder does both; `.dim` is the width of the features (512 for images).
     `x_shape` and `x_dtype` describe the preprocessed x that on-policy rollouts store.
@@ -73,7 +75,9 @@ class ObsEncoder(nn.Module):
                 raise EnvError(f"the {name} observation space {space} is empty: there is nothing to encode")
             self.kind = "dict" if isinstance(space, gym.spaces.Dict) else "tuple"
             self.keys = list(space.spaces) if self.kind == "dict" else list(range(len(space.spaces)))
-            self.parts = nn.ModuleList(ObsEncoder(s, normalize) for s in _subspaces(space))
+            # (a legal-move mask stays 0/1 in x, unnormalized: the policy reads it there, `part_slice`)
+            self.parts = nn.ModuleList(ObsEncoder(s, normalize and key != MASK_KEY)
+                                       for key, s in zip(self.keys, _subspaces(space)))
             self.dim = sum(part.dim for part in self.parts)
         elif isinstance(space, gym.spaces.Discrete):
             self.kind, self.dim, self.nvec = "discrete", int(space.n), [int(space.n)]
@@ -124,6 +128,15 @@ class ObsEncoder(nn.Module):
                 self.normalizer.update(x)
             x = self.normalizer(x)
         return x
+
+    def part_slice(self, key: Any) -> slice | None:
+        """Where a Dict observation's entry `key` lies in x (its preprocessed features), or None where
+        the space has no such entry."""
+        if self.parts is None or self.kind != "dict" or key not in self.keys:
+            return None
+        i = self.keys.index(key)
+        start = sum(part.dim for part in self.parts[:i])
+        return slice(start, start + self.parts[i].dim)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, *x_shape) -> (B, dim)."""

@@ -13,6 +13,13 @@ features of x, the critic all of them: local observation first, the global state
 and `act` give V in the returns' own scale, `forward` and `critic` the critic's standardized one).
 Rollouts store the preprocessed x, so an update sees exactly what the behaviour policy saw even
 while the normalizer's statistics move, and its gradient reaches the CNN.
+
+Action masking (Huang & Ontañón 2022, "A Closer Look at Invalid Action Masking"): where the
+observations are a Dict with an `action_mask` entry (1 on legal moves, as PettingZoo's classic games
+and ascent's board games give them) and the actions Discrete, the logits of illegal actions are set
+to the dtype's lowest number before the softmax. The mask is part of x (the encoder keeps it 0/1), so
+acting, the rollout and the loss all see it without a field of their own: a masked action has
+probability 0, no gradient, and no share of the entropy. A mask with no legal action masks nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from torch import nn
 
 from ascent.nets.distributions import LOG_SQRT_2PI, Categorical, DiagGaussian, MultiCategorical, TanhGaussian
 from ascent.errors import ConfigError, EnvError
-from ascent.nets.encoders import ObsEncoder
+from ascent.nets.encoders import MASK_KEY, ObsEncoder
 from ascent.nets.layers import MLP, numpy_linear_stack, orthogonal_init
 from ascent.nets.normalize import RunningMeanStd
 
@@ -72,6 +79,12 @@ class ActorCritic(nn.Module):
                 f"action space {action_space} is not supported by this policy "
                 "(Discrete, MultiDiscrete and 1-D Box are)"
             )
+        # where x holds the legal-move mask (module docstring), or None
+        self.mask_slice = self.encoder.part_slice(MASK_KEY)
+        if self.mask_slice is not None and (self.action_kind != "discrete"
+                                            or self.mask_slice.stop - self.mask_slice.start != head_dim):
+            raise EnvError(f"the observations' {MASK_KEY!r} ({observation_space[MASK_KEY]}) must be one 0/1 entry per "
+                           f"action of a Discrete action space; the actions are {action_space}")
         in_dim = self.encoder.dim
         if actor_dim is not None and (share_torso or self.encoder.cnn is not None or not 0 < actor_dim <= in_dim):
             raise ConfigError(f"actor_dim={actor_dim}: the actor's first features of x (1..{in_dim}) need flat "
@@ -112,9 +125,18 @@ class ActorCritic(nn.Module):
         return h if self.actor_dim is None else h[..., :self.actor_dim]
 
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
-        """The action head's output: logits, or the Gaussian mean."""
+        """The action head's output: logits (masked, where x holds a mask), or the Gaussian mean."""
         h = self._actor_input(self.encoder.features(x))
-        return F.linear(self.actor_torso(h), self.action_head.weight, self.action_head.bias)
+        return self.mask_logits(F.linear(self.actor_torso(h), self.action_head.weight, self.action_head.bias), x)
+
+    def mask_logits(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits with the illegal actions' set to the lowest finite number (not -inf: 0 * -inf would make
+        the entropy NaN), where x holds a mask; rows without a legal action left as they are."""
+        if self.mask_slice is None:
+            return logits
+        illegal = x[..., self.mask_slice] < 0.5
+        illegal &= ~illegal.all(-1, keepdim=True)
+        return logits.masked_fill(illegal, torch.finfo(logits.dtype).min)
 
     def make_dist(self, params: torch.Tensor, log_std: torch.Tensor | None = None) -> ActionDist:
         """The distribution for head outputs `params` (and a log-std, by default the current one)."""
@@ -148,8 +170,9 @@ class ActorCritic(nn.Module):
         h = self.encoder.features(x)
         if self.shared:
             h = self.actor_torso(h)
-            return self.make_dist(self.action_head(h)), self.value_head(h).squeeze(-1)
-        dist = self.make_dist(F.linear(self.actor_torso(self._actor_input(h)), self.action_head.weight, self.action_head.bias))
+            return self.make_dist(self.mask_logits(self.action_head(h), x)), self.value_head(h).squeeze(-1)
+        dist = self.make_dist(self.mask_logits(
+            F.linear(self.actor_torso(self._actor_input(h)), self.action_head.weight, self.action_head.bias), x))
         return dist, F.linear(self.critic_torso(h), self.value_head.weight, self.value_head.bias).squeeze(-1)
 
     # ---- acting -----------------------------------------------------------------------------------
@@ -206,6 +229,31 @@ class ActorCritic(nn.Module):
             log_prob = (-0.5 * eps * eps - log_std).sum(1) - LOG_SQRT_2PI * mean.shape[1]
             return mean + np.exp(log_std) * eps, log_prob, critic(obs)[:, 0]
         return act
+
+    def numpy_logits(self) -> Callable[[np.ndarray | dict], np.ndarray] | None:
+        """Raw batched observations -> the action head's logits (masked, as `dist_params`), in numpy on
+        views of the parameters (numpy_actor's speed, for acting without the rest: an opponent in a
+        self-play game). None where x needs more than flattening (one-hot inputs, normalization), for a
+        shared torso, and where numpy_linear_stack cannot compute the actor."""
+        enc = self.encoder
+        parts = enc.parts if enc.parts is not None else [enc]
+        if self.shared or enc.kind == "tuple" or not all(p.flattens_only for p in parts):
+            return None
+        actor = numpy_linear_stack([*self.actor_torso.layers, self.action_head], self.actor_torso.activation_name)
+        if actor is None:
+            return None
+        mask, keys, width = self.mask_slice, enc.keys if enc.parts is not None else None, self.actor_dim
+
+        def logits(obs: np.ndarray | dict) -> np.ndarray:
+            x = (np.asarray(obs, np.float32).reshape(len(obs), -1) if keys is None else
+                 np.concatenate([np.asarray(obs[k], np.float32).reshape(len(obs[k]), -1) for k in keys], 1))
+            out = actor(x if width is None else x[:, :width])
+            if mask is not None:
+                illegal = x[:, mask] < 0.5
+                illegal &= ~illegal.all(1, keepdims=True)
+                out[illegal] = np.finfo(np.float32).min
+            return out
+        return logits
 
     @classmethod
     def from_config(cls, observation_space: gym.Space, action_space: gym.Space, c, *, share_torso: bool = False,

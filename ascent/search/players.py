@@ -4,24 +4,37 @@ and `openspiel-mcts-solver:SIMS` (OpenSpiel's own Python MCTSBot, the peer: UCT 
 rollout per leaf), `human` (a person at the terminal), and a trained AlphaZero run (`RUN_DIR` or
 `RUN_DIR:SIMS`).
 
-A player has `step(state) -> action` (state is pyspiel's, not modified) and a `name`; one that can
+On a PettingZoo turn-based game (ascent/search/games.py): `random`, a run trained on that game
+(`selfplay`, or any algorithm given `--env pettingzoo:...`: its greedy move on its seat's observation),
+and, where the game has an OpenSpiel twin (tictactoe_v3, connect_four_v3), every player above, playing
+on the twin's state of the same position (`OnOpenSpielTwin`). On a Markov game (`soccer`): `random` and
+runs of the Markov-game learners (minimaxq, nashq, iql), each seat drawing from its learnt strategy.
+
+A player has `step(state) -> action` (state is the game's, not modified) and a `name`; one that can
 move in many games with one call (AlphaZero: one network call per simulation for all of them) also
 has `step_batch(states) -> actions`, which the arena uses to play its games all at once.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ascent.errors import ConfigError, EnvError
 from ascent.envs.board_games import check_two_player_zero_sum
+from ascent.envs.markov_games import is_markov_game_id
+from ascent.envs.turn_based import TurnBasedGame, is_turn_based_id
+from ascent.search.games import MarkovGameInTurns
 from ascent.search.mcts import MCTS, naive_monte_carlo
 
 PLAYER_HELP = ("random, mc:ROLLOUTS, mcts:SIMS, mcts-solver:SIMS, minimax, openspiel-mcts:SIMS, "
-               "openspiel-mcts-solver:SIMS, human, or an AlphaZero run directory (RUN_DIR or RUN_DIR:SIMS)")
+               "openspiel-mcts-solver:SIMS, human, an AlphaZero run directory (RUN_DIR or RUN_DIR:SIMS), "
+               "a run trained on the PettingZoo game (selfplay), or on a Markov game a minimaxq/nashq/iql run")
 
 
 class RandomPlayer:
@@ -150,8 +163,58 @@ def parse_move(answer: str, legal: dict[int, str]) -> int | None:
     return by_name.get(answer.lower())
 
 
+class OnOpenSpielTwin:
+    """A player of OpenSpiel games (search, minimax, a person, an AlphaZero run) on a PettingZoo game with
+    an OpenSpiel twin: it is shown the twin's state of the same position, and its move is mapped back
+    (ascent/envs/turn_based.py's OPENSPIEL_TWINS)."""
+
+    def __init__(self, player, game: TurnBasedGame):
+        self.player, self.game, self.name = player, game, player.name
+        self.interactive = getattr(player, "interactive", False)
+        if hasattr(player, "step_batch"):
+            self.step_batch = lambda states: [game.from_openspiel_action(a) for a in
+                                              player.step_batch([game.to_openspiel(s) for s in states])]
+
+    def step(self, state) -> int:
+        return self.game.from_openspiel_action(self.player.step(self.game.to_openspiel(state)))
+
+
+class TurnBasedRunPlayer:
+    """A run trained on a PettingZoo turn-based game: its greedy move on its seat's observation."""
+
+    def __init__(self, agent, name: str):
+        self.agent, self.name = agent, name
+
+    def step(self, state) -> int:
+        return int(self.step_batch([state])[0])
+
+    def step_batch(self, states) -> list[int]:
+        obs = [s.observation(s.current_player()) for s in states]
+        batch = {key: np.stack([o[key] for o in obs]) for key in obs[0]}
+        return [int(a) for a in self.agent.act(batch, deterministic=True)]
+
+
+class MarkovRunPlayer:
+    """A Markov-game learner's run (minimaxq, nashq, iql): each seat draws from its learnt strategy."""
+
+    def __init__(self, agent, name: str, seed: int | None):
+        self.name = name
+        self.policies = {seat: agent.policy(seat, None if seed is None else seed + seat) for seat in (0, 1)}
+
+    def step(self, state) -> int:
+        return self.policies[state.current_player()](state.markov_state())
+
+
 def make_player(spec: str, game, seed: int | None = None, read: Callable[[str], str] | None = None):
     """The player named by `spec` for `game` (see the module docstring)."""
+    if isinstance(game, (TurnBasedGame, MarkovGameInTurns)) and spec != "random":
+        run, sims = _run_of(spec)
+        if Path(run).is_dir():
+            return trained_player(run, game, int(sims) if sims else None, seed)
+        if isinstance(game, MarkovGameInTurns):
+            raise ConfigError(f"unknown player {spec!r} for the Markov game {game}: random, or a run directory of "
+                              "minimaxq, nashq or iql trained on it")
+        return OnOpenSpielTwin(make_player(spec, game.openspiel_game(), seed, read), game)
     name, _, arg = spec.partition(":")
     search = {"mc": MonteCarloPlayer, "mcts": MCTSPlayer, "mcts-solver": MCTSPlayer, "openspiel-mcts": OpenSpielMCTSPlayer,
               "openspiel-mcts-solver": OpenSpielMCTSPlayer}
@@ -168,34 +231,53 @@ def make_player(spec: str, game, seed: int | None = None, read: Callable[[str], 
         return MinimaxPlayer(game, seed)
     if arg == "" and name == "human":
         return HumanPlayer(read)
-    run, sims = (name, arg) if arg.isdigit() else (spec, "")
+    run, sims = _run_of(spec)
     if Path(run).is_dir():
         return trained_player(run, game, int(sims) if sims else None, seed)
     raise ConfigError(f"unknown player {spec!r} (not a player name, nor a run directory); players: {PLAYER_HELP}")
 
 
+def _run_of(spec: str) -> tuple[str, str]:
+    """(run directory, simulations or "") of a player spec RUN_DIR or RUN_DIR:SIMS."""
+    head, _, tail = spec.rpartition(":")
+    return (head, tail) if tail.isdigit() and head else (spec, "")
+
 
 def trained_player(run_dir: str, game, simulations: int | None, seed: int | None = None):
-    """An AlphaZero run's network as a player: with `simulations` of search (default: the run's
-    eval_simulations), or with 0 the network alone."""
+    """A trained run as a player of `game`: an AlphaZero run's network with `simulations` of search
+    (default: the run's eval_simulations; 0: the network alone), on its OpenSpiel game or a PettingZoo
+    twin of it; a run trained on a PettingZoo turn-based game, on that game; a Markov-game learner's
+    run, on its Markov game."""
     from ascent.core.agent import load_agent
     from ascent.core.run import RunDirectory
 
     agent = load_agent(RunDirectory(run_dir).trained_model(), verbose=0)
-    if agent.algo != "alphazero":
-        raise ConfigError(f"{run_dir} is a {agent.algo} run; the arena plays AlphaZero runs and the players {PLAYER_HELP}")
-    if str(agent.game) != str(game):
-        raise ConfigError(f"{run_dir} was trained on {agent.game}, not {game}: use --game {agent.game}")
-    player = agent.player(simulations, seed)
-    player.name = f"{Path(run_dir).name}:{player.simulations}"
-    return player
+    trained_on = str(agent.game) if agent.algo == "alphazero" else str(agent.env_id)
+    if agent.algo == "alphazero":
+        twin = game.openspiel_game() if isinstance(game, TurnBasedGame) and game.twin is not None else game
+        if str(agent.game) != str(twin):
+            raise ConfigError(f"{run_dir} was trained on {agent.game}, not {game}: use --game {agent.game}")
+        player = agent.player(simulations, seed)
+        player.name = f"{Path(run_dir).name}:{player.simulations}"
+        return OnOpenSpielTwin(player, game) if twin is not game else player
+    if is_turn_based_id(trained_on) or is_markov_game_id(trained_on):
+        if trained_on.replace(" ", "") != str(game).replace(" ", ""):
+            raise ConfigError(f"{run_dir} is a {agent.algo} run trained on {trained_on}, not {game}: use --game {trained_on}")
+        if isinstance(game, TurnBasedGame):
+            return TurnBasedRunPlayer(agent, Path(run_dir).name)
+        if inspect.isfunction(getattr(type(agent), "policy", None)):  # (the learners with a strategy per seat)
+            return MarkovRunPlayer(agent, Path(run_dir).name, seed)
+    raise ConfigError(f"{run_dir} is a {agent.algo} run on {trained_on}; the arena plays AlphaZero runs, runs trained "
+                      f"on a PettingZoo turn-based game, minimaxq/nashq/iql runs on a Markov game, and the players "
+                      f"{PLAYER_HELP}")
 
 
 def run_game(spec: str) -> str | None:
-    """The game of an AlphaZero run directory named by a player spec (RUN_DIR or RUN_DIR:SIMS), else None."""
-    head, _, tail = spec.rpartition(":")
-    config = Path(head if tail.isdigit() and head else spec) / "config.json"
+    """The game of a run directory named by a player spec (RUN_DIR or RUN_DIR:SIMS) where the arena can
+    play it (an AlphaZero run's, a PettingZoo turn-based game, a Markov game), else None."""
+    config = Path(_run_of(spec)[0]) / "config.json"
     if not config.is_file():
         return None
     info = json.loads(config.read_text())
-    return info.get("env_id") if info.get("algo") == "alphazero" else None
+    env = info.get("env_id")
+    return env if info.get("algo") == "alphazero" or is_turn_based_id(env) or is_markov_game_id(env) else None
