@@ -286,11 +286,7 @@ class AgentRowsVecEnv(gym.vector.VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, spec: str, n_copies: int = 1, global_state: bool = False, algo: str = "this algorithm"):
-        try:
-            self.team = MultiAgentVecEnv(lambda: make_parallel_env(spec), n_copies)
-        except EnvError as err:
-            raise EnvError(f"{algo}: {err}") from None
-        team = self.team
+        team = self.team = MultiAgentVecEnv(lambda: make_parallel_env(spec), n_copies)
         spaces = dict(zip(team.agents, team.action_spaces))
         first = team.action_spaces[0]
         if not all(space == first for space in team.action_spaces):
@@ -356,11 +352,27 @@ def team_metrics(agents: list[str], episodes: list[tuple[np.ndarray, int]], pref
             **{f"{prefix}return_{a}": float(v) for a, v in zip(agents, per_agent)}}
 
 
-def evaluate_team(spec: str, episodes: int, seed: int,
-                  actions_of: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> dict[str, Any]:
+def team_env(algo: str, env_id: Any, spaces: str, make: Callable[[str], Any]) -> Any:
+    """`make(env_id)` (a MultiAgentVecEnv or AgentRowsVecEnv of the env a multi-agent algorithm was
+    given), or the clear error: a single-agent env (`spaces` describes its spaces), or the env's own."""
+    if not is_multiagent_id(env_id):
+        raise EnvError(f"{algo} trains the agents of a multi-agent env named by id (two_step, soccer, "
+                       f"mpe2:simple_spread_v3); {env_id or 'this env'} ({spaces}) is a single-agent one")
+    try:
+        return make(env_id)
+    except EnvError as err:
+        raise EnvError(f"{algo}: {err}") from None
+
+
+def evaluate_team(spec: Any, episodes: int, seed: int, actions_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                  algo: str = "this algorithm", video_dir: Any = None) -> dict[str, Any]:
     """`episodes` episodes of a team in one copy of `spec`, from a reset seeded `seed`: actions_of(obs
     (1, A, d), state (1, S)) -> actions (1, A). mean_return is the team return per agent; `metrics`
-    has every agent's (eval_return_AGENT)."""
+    has every agent's (eval_return_AGENT). (An agent's evaluate(): no video of a multi-agent env.)"""
+    if video_dir is not None:
+        raise EnvError(f"{algo}: recording video of a multi-agent env is not supported; evaluate without --video")
+    if not isinstance(spec, str):
+        raise EnvError(f"{algo} evaluates on a multi-agent env named by id; got {type(spec).__name__}")
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes <= 0:
         raise ConfigError(f"episodes must be a positive integer, got {episodes!r}")
     team = MultiAgentVecEnv(lambda: make_parallel_env(spec), 1)

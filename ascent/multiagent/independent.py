@@ -26,9 +26,8 @@ import numpy as np
 from ascent.algorithms.dqn import DQN
 from ascent.algorithms.ppo import PPO, PPOConfig
 from ascent.core.config import param
-from ascent.envs.multiagent import AgentRowsVecEnv, evaluate_team, is_multiagent_id, team_metrics, team_rows
+from ascent.envs.multiagent import AgentRowsVecEnv, evaluate_team, team_env, team_metrics, team_rows
 from ascent.envs.vector import VecEnv
-from ascent.errors import EnvError
 
 
 @dataclass
@@ -58,12 +57,10 @@ class SharedPolicyTeam:
     envs: VecEnv
 
     def setup(self) -> None:
-        if not is_multiagent_id(self.env_id):
-            raise EnvError(f"{self.algo} trains the agents of a multi-agent env named by id (two_step, soccer, "
-                           f"mpe2:simple_spread_v3); {self.env_id or 'this env'} (observations "
-                           f"{self.envs.observation_space}, actions {self.envs.action_space}) is a single-agent one")
         self.envs.close()  # (the base made the first seat's env; the rows replace it)
-        self.envs = VecEnv(AgentRowsVecEnv(self.env_id, self.config.n_envs, self.global_state, self.algo))
+        spaces = f"observations {self.envs.observation_space}, actions {self.envs.action_space}"
+        self.envs = VecEnv(team_env(self.algo, self.env_id, spaces, lambda spec: AgentRowsVecEnv(
+            spec, self.config.n_envs, self.global_state, self.algo)))
         super().setup()
 
     @property
@@ -80,18 +77,14 @@ class SharedPolicyTeam:
         """`episodes` whole episodes of the team, every agent acting with the shared policy (greedy where
         `deterministic`) on one copy of the env (`env`: another multi-agent env id of the same agents);
         mean_return is the team return per agent, `metrics` each agent's."""
-        if video_dir is not None:
-            raise EnvError(f"{self.algo}: recording video of a multi-agent env is not supported; evaluate without --video")
-        spec = self.env_id if env is None else env
-        if not isinstance(spec, str):
-            raise EnvError(f"{self.algo} evaluates on a multi-agent env named by id; got {type(spec).__name__}")
 
         def actions_of(obs: np.ndarray, state: np.ndarray) -> np.ndarray:
             rows = team_rows(obs, state if self.global_state else None)
             with self.on_device():
                 return self.act_batch(rows, deterministic).reshape(obs.shape[0], obs.shape[1])
 
-        return evaluate_team(spec, episodes, self.seed + 10_000 if seed is None else seed, actions_of)
+        return evaluate_team(self.env_id if env is None else env, episodes, self.seed + 10_000 if seed is None else seed,
+                             actions_of, self.algo, video_dir)
 
 
 class IPPO(SharedPolicyTeam, PPO):

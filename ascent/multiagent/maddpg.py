@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from ascent.buffers.joint_replay import JointReplay
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import NetworkConfig, param
-from ascent.envs.multiagent import (MultiAgentVecEnv, evaluate_team, flatten_observation, is_multiagent_id,
+from ascent.envs.multiagent import (MultiAgentVecEnv, evaluate_team, flatten_observation, team_env,
                                     make_parallel_env, team_metrics)
 from ascent.errors import ConfigError, EnvError
 from ascent.nets.actors import ActionScale
@@ -112,15 +112,9 @@ class MADDPG(Agent):
 
     def setup(self) -> None:
         c = self.config
-        if not is_multiagent_id(self.env_id):
-            raise EnvError(f"{self.algo} trains the agents of a multi-agent env named by id (mpe2:simple_adversary_v3, "
-                           f"two_step); {self.env_id or 'this env'} (observations {self.envs.observation_space}, "
-                           f"actions {self.envs.action_space}) is a single-agent one")
-        spec = self.env_id
-        try:
-            self.team = MultiAgentVecEnv(lambda: make_parallel_env(spec), c.n_envs, global_state=False)
-        except EnvError as err:
-            raise EnvError(f"{self.algo}: {err}") from None
+        spec, spaces = self.env_id, f"observations {self.envs.observation_space}, actions {self.envs.action_space}"
+        self.team = team_env(self.algo, spec, spaces,
+                             lambda spec: MultiAgentVecEnv(lambda: make_parallel_env(spec), c.n_envs, global_state=False))
         team, N = self.team, self.team.n_agents
         if N < 2:
             raise EnvError(f"{self.algo} trains several agents: {spec} has one; use ddpg or td3 on it")
@@ -283,14 +277,9 @@ class MADDPG(Agent):
         """`episodes` whole episodes of every agent acting with its actor (greedy where `deterministic`,
         exploring otherwise) on one copy of the env (`env`: another id of the same agents); mean_return
         is the team return per agent, `metrics` each agent's (eval_return_AGENT)."""
-        if video_dir is not None:
-            raise EnvError(f"{self.algo}: recording video of a multi-agent env is not supported; evaluate without --video")
-        spec = self.env_id if env is None else env
-        if not isinstance(spec, str):
-            raise EnvError(f"{self.algo} evaluates on a multi-agent env named by id; got {type(spec).__name__}")
-
         def actions_of(obs: np.ndarray, state: np.ndarray) -> np.ndarray:
             with self.on_device():
                 return self.team_actions(obs, explore=not deterministic)[0]
 
-        return evaluate_team(spec, episodes, self.seed + 10_000 if seed is None else seed, actions_of)
+        return evaluate_team(self.env_id if env is None else env, episodes, self.seed + 10_000 if seed is None else seed,
+                             actions_of, self.algo, video_dir)

@@ -35,7 +35,7 @@ from ascent.algorithms.common.exploration import exploration_epsilon
 from ascent.buffers.joint_replay import JointReplay
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import NetworkConfig, param
-from ascent.envs.multiagent import MultiAgentVecEnv, flatten_observation, is_multiagent_id, make_parallel_env
+from ascent.envs.multiagent import MultiAgentVecEnv, evaluate_team, flatten_observation, make_parallel_env, team_env
 from ascent.errors import ConfigError, EnvError
 from ascent.nets.layers import MLP
 from ascent.nets.optim import OptimizerStep
@@ -123,15 +123,9 @@ class VDN(Agent):
 
     def setup(self) -> None:
         c = self.config
-        if not is_multiagent_id(self.env_id):
-            raise EnvError(f"{self.algo} trains a team in a multi-agent env named by id (two_step, "
-                           f"mpe2:simple_spread_v3); {self.env_id or 'this env'} (observations {self.envs.observation_space}, actions "
-                           f"{self.envs.action_space}) is a single-agent one")
-        spec = self.env_id
-        try:
-            self.team = MultiAgentVecEnv(lambda: make_parallel_env(spec), c.n_envs)
-        except EnvError as err:
-            raise EnvError(f"{self.algo}: {err}") from None
+        spec, spaces = self.env_id, f"observations {self.envs.observation_space}, actions {self.envs.action_space}"
+        self.team = team_env(self.algo, spec, spaces,
+                             lambda spec: MultiAgentVecEnv(lambda: make_parallel_env(spec), c.n_envs))
         n_agents, self.n_actions = self.team.n_agents, self.team.same_discrete_actions(self.algo)
         if n_agents < 2:
             raise EnvError(f"{self.algo} decomposes a team's value: {spec} has one agent; use dqn")
@@ -216,22 +210,9 @@ class VDN(Agent):
                  video_dir=None) -> dict:
         """`episodes` episodes of the team acting greedily (epsilon 0; `deterministic=False`: the final
         epsilon); mean_return is the team return (the agents' mean)."""
-        if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes <= 0:
-            raise ConfigError(f"episodes must be a positive integer, got {episodes!r}")
-        team = MultiAgentVecEnv(lambda: make_parallel_env(self.env_id if env is None else env), 1)
-        obs, _ = team.reset(seed=self.seed + 10_000 if seed is None else seed)
         eps = 0.0 if deterministic else self.config.exploration_final_eps
-        returns, lengths, per_agent = [], [], []
-        while len(returns) < episodes:
-            out = team.step(self.team_actions(obs, eps))
-            obs = out["obs"]
-            for r, n in out["episodes"]:
-                returns.append(float(r.mean()))
-                lengths.append(n)
-                per_agent.append(r)
-        return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "episodes": episodes,
-                "mean_length": float(np.mean(lengths)), "returns": returns, "lengths": lengths,
-                "metrics": {f"eval_return_{a}": float(v) for a, v in zip(team.agents, np.mean(per_agent, axis=0))}}
+        return evaluate_team(self.env_id if env is None else env, episodes, self.seed + 10_000 if seed is None else seed,
+                             lambda obs, state: self.team_actions(obs, eps), self.algo, video_dir)
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Every agent's Q_a(o_a, .) for team observations (B, n_agents, obs_dim)."""
