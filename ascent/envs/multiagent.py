@@ -42,7 +42,8 @@ def is_multiagent_id(env: Any) -> bool:
     return isinstance(env, str) and (is_markov_game_id(env) or env.startswith(PREFIXES))
 
 
-def _kwargs(text: str | None, spec: str) -> dict[str, Any]:
+def env_kwargs(text: str | None, spec: str) -> dict[str, Any]:
+    """`name=value, ...` of an env spec's parentheses as keyword arguments (values as Python literals)."""
     out: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         key, eq, value = part.partition("=")
@@ -64,7 +65,7 @@ def make_parallel_env(spec: str, render_mode: str | None = None):
     if not m:
         raise EnvError(f"unknown multi-agent env {spec!r}: ascent's Markov games ({', '.join(markov_game_names())}), "
                        "mpe2:NAME (e.g. mpe2:simple_spread_v3) or pettingzoo:NAME")
-    package, name, kwargs = m.group(1), m.group(2), _kwargs(m.group(3), spec)
+    package, name, kwargs = m.group(1), m.group(2), env_kwargs(m.group(3), spec)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     candidates = [f"mpe2.{name}"] if package == "mpe2" else [f"pettingzoo.{f}.{name}" for f in PETTINGZOO_FAMILIES]

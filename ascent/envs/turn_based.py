@@ -23,7 +23,6 @@ order-enforcing and illegal-move wrappers only cost time (tic-tac-toe: 30 agains
 
 from __future__ import annotations
 
-import ast
 import functools
 import importlib
 import re
@@ -33,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from ascent.envs.multiagent import PETTINGZOO_FAMILIES
+from ascent.envs.multiagent import PETTINGZOO_FAMILIES, env_kwargs
 from ascent.errors import EnvError
 
 Mover = Callable[[dict, np.random.Generator], np.ndarray]
@@ -58,16 +57,7 @@ def _parse(spec: str) -> tuple[str, dict[str, Any]] | None:
     m = re.fullmatch(r"\s*pettingzoo:(\w+)\s*(?:\((.*)\))?\s*", spec) if isinstance(spec, str) else None
     if not m:
         return None
-    kwargs: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in (m.group(2) or "").split(","))):
-        key, eq, value = part.partition("=")
-        try:
-            if not eq:
-                raise ValueError
-            kwargs[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            raise EnvError(f"{spec}: cannot read the argument {part!r}; write them as name=value") from None
-    return m.group(1), kwargs
+    return m.group(1), env_kwargs(m.group(2), spec)
 
 
 @functools.lru_cache(maxsize=None)
