@@ -31,7 +31,7 @@ from ascent.algorithms.a2c import actor_critic_loss
 from ascent.algorithms.common.onpolicy import collect_advantage_batch
 from ascent.cluster.weights import FlatModel
 from ascent.core.agent import Agent, Counters
-from ascent.core.config import param
+from ascent.core.config import param, schedule
 from ascent.distributed.common import DistributedConfig, EnvRunner, policy_options, start_runners
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
@@ -42,8 +42,9 @@ class A3CConfig(DistributedConfig):
     n_actors: int = param(2, "asynchronous workers, each with n_envs envs and its own copy of the parameters")
     n_envs: int = param(4, "envs per worker")
     n_steps: int = param(16, "steps per env between a worker's gradient pushes (t_max)", positive=True)
-    learning_rate: float = param(7e-4, "RMSprop step size of the parameter server", range=(0.0, math.inf),
-                                 low_open=True)
+    learning_rate: float | str = param("lin_7e-4", "RMSprop step size of the parameter server; 'lin_X' decays "
+                                       "linearly from X to 0 over the learn() call, as the paper anneals it",
+                                       range=(0.0, math.inf), low_open=True, schedule=True)
     rms_prop_alpha: float = param(0.99, "RMSprop smoothing constant (shared statistics)", range=(0.0, 1.0),
                                   low_open=True)
     rms_prop_eps: float = param(1e-5, "RMSprop epsilon", range=(0.0, math.inf), low_open=True)
@@ -65,7 +66,7 @@ class A3CConfig(DistributedConfig):
 def learner_parts(observation_space, action_space, c: A3CConfig) -> tuple[ActorCritic, OptimizerStep]:
     """The global parameters and their shared RMSprop, as the server and the driver's mirror hold them."""
     policy = ActorCritic.from_config(observation_space, action_space, c, **policy_options(c))
-    return policy, OptimizerStep(policy, c.learning_rate, "rmsprop", eps=c.rms_prop_eps, alpha=c.rms_prop_alpha,
+    return policy, OptimizerStep(policy, schedule(c.learning_rate, 0.0), "rmsprop", eps=c.rms_prop_eps, alpha=c.rms_prop_alpha,
                                  max_grad_norm=c.max_grad_norm)
 
 
@@ -81,6 +82,9 @@ class ParameterServer:
 
     def weights(self) -> np.ndarray:
         return self.step.flat.numpy()
+
+    def set_lr(self, lr: float) -> None:
+        self.step.lr = lr
 
     def pull(self) -> tuple[int, np.ndarray]:
         return self.version, self.weights()
@@ -194,6 +198,10 @@ class A3C(Agent):
                 self.workers.submit(res.index, "work", self.server, c.rounds_per_call)
                 if not (res.lost or res.dependency_lost):
                     results.append(res.value)
+        lr = schedule(c.learning_rate, self.progress)
+        if lr != self.step.lr:
+            self.server.set_lr.remote(lr)  # (no wait: the next pushes see it)
+            self.step.lr = lr
         if time.monotonic() - self.mirrored_at >= c.mirror_seconds:
             self.mirror_server()
         for r in results:
@@ -204,6 +212,7 @@ class A3C(Agent):
         metrics["actor_steps_per_s"] = float(np.mean([r["steps"] / max(r["seconds"], 1e-9) for r in results]))
         metrics["actor_restarts"] = float(self.workers.restarts + self.server_restarts)
         metrics["version"] = float(self.counters.version)
+        metrics["learning_rate"] = lr
         return metrics
 
     def release(self) -> None:
