@@ -71,11 +71,22 @@ class QTable(torch.nn.Module):
         self.register_buffer("q", torch.full((n_states, n_actions), float(init), dtype=torch.float64))
 
 
-def _discrete_n(space: gym.Space, what: str, env_id: str | None, alternative: str) -> tuple[int, int]:
+def discrete_n(space: gym.Space, what: str, env_id: str | None, alternative: str) -> tuple[int, int]:
+    """(n, start) of a Discrete space; else an EnvError naming the space and `alternative` (the fix)."""
     if not isinstance(space, gym.spaces.Discrete):
         raise EnvError(f"tabular methods need a Discrete {what} space (a finite set); {env_id or 'this env'} has "
                        f"{space}: {alternative}")
     return int(space.n), int(space.start)
+
+
+def epsilon_greedy(q_s: np.ndarray, eps: float, rng: np.random.Generator) -> np.ndarray:
+    """Epsilon-greedy actions for rows of action values q_s (N, A): uniform with probability eps,
+    else greedy, the greedy choice uniform among tied maxima (so that an untrained table does not
+    always pick action 0)."""
+    best = q_s == q_s.max(axis=1, keepdims=True)
+    greedy_a = (rng.random(best.shape) * best).argmax(axis=1)
+    random_a = rng.integers(q_s.shape[1], size=len(q_s))
+    return np.where(rng.random(len(q_s)) < eps, random_a, greedy_a)
 
 
 def epsilon_greedy_value(q_s: np.ndarray, eps: float) -> np.ndarray:
@@ -96,9 +107,9 @@ class QLearning(Agent):
         if isinstance(envs.observation_space, (gym.spaces.Tuple, gym.spaces.MultiDiscrete)):
             obs_fix = ("wrap the env to number its states 0..S-1 (np.ravel_multi_index over the parts), "
                        "or use ppo or a2c")
-        self.n_states, self.obs_start = _discrete_n(envs.observation_space, "observation", env_id, obs_fix)
-        self.n_actions, self.action_start = _discrete_n(envs.action_space, "action", env_id,
-                                                        "use sac, td3 or ppo for continuous actions")
+        self.n_states, self.obs_start = discrete_n(envs.observation_space, "observation", env_id, obs_fix)
+        self.n_actions, self.action_start = discrete_n(envs.action_space, "action", env_id,
+                                                       "use sac, td3 or ppo for continuous actions")
         self.table = QTable(self.n_states, self.n_actions, self.config.q_init)
         self.counters = Counters(next_action=None)  # (N,) the action already drawn for self.obs (SARSA's a')
 
@@ -117,13 +128,8 @@ class QLearning(Agent):
         return np.asarray(obs, dtype=np.int64).reshape(-1) - self.obs_start
 
     def explore(self, s: np.ndarray, eps: float) -> np.ndarray:
-        """Epsilon-greedy actions (table indices) in states s (N,); the greedy choice is uniform among
-        tied maxima, so that an untrained table does not always pick action 0."""
-        q_s = self.table.q.numpy()[s]  # (N, A)
-        best = q_s == q_s.max(axis=1, keepdims=True)
-        greedy_a = (self.rng.random(best.shape) * best).argmax(axis=1)
-        random_a = self.rng.integers(self.n_actions, size=len(s))
-        return np.where(self.rng.random(len(s)) < eps, random_a, greedy_a)
+        """Epsilon-greedy actions (table indices) in states s (N,) (epsilon_greedy)."""
+        return epsilon_greedy(self.table.q.numpy()[s], eps, self.rng)
 
     def act_batch(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         """Greedy argmax_a Q(s, a) (ties to the lowest action), or epsilon-greedy at the current epsilon."""

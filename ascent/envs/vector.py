@@ -21,6 +21,7 @@ from gymnasium.vector.utils import concatenate, create_empty_array, iterate
 from ascent.envs.atari import RAW_SCORE_IN_INFO, is_atari_id, make_atari_env, register_atari
 from ascent.envs.board_games import BoardGameEnv, board_game_names, is_board_game_id
 from ascent.envs.markov_games import markov_game_names
+from ascent.envs import mazes  # noqa: F401  (registers Sutton & Barto's mazes: ascent/DynaMaze-v0...)
 from ascent.envs.multiagent import OneSeatEnv, is_multiagent_id
 from ascent.envs.turn_based import TurnBasedVecEnv, is_turn_based_id
 from ascent.errors import EnvError, TrainingDiverged, did_you_mean
