@@ -49,6 +49,10 @@ ALGORITHMS: dict[str, str] = {
     "mappo": "ascent.multiagent.mappo:MAPPO",
     "selfplay": "ascent.multiagent.selfplay:SelfPlay",
     "maddpg": "ascent.multiagent.maddpg:MADDPG",
+    "cem": "ascent.model_based.cem:CEM",
+    "dynaq": "ascent.model_based.dyna:DynaQ",
+    "pets": "ascent.model_based.pets:PETS",
+    "mbpo": "ascent.model_based.mbpo:MBPO",
 }
 
 

@@ -156,6 +156,22 @@ CASES: dict[str, Case] = {
     "maddpg": Case("two_step", dict(net_arch=(16,), learning_starts=10, batch_size=8, buffer_size=200, train_freq=1,
                                     log_interval=1), 1, 100, ("gumbel_temperature", 0.0),
                    ((BOX, gym.spaces.Discrete(2), "obs"),)),
+    # model-based: CEM's elite episodes (whole episodes an iteration); Dyna-Q on the book's maze, 2 envs
+    "cem": Case("CartPole-v1", dict(n_envs=2, n_episodes=2, gradient_steps=2, net_arch=(16,), log_interval=1),
+                None, 200, ("percentile", 150.0), ON_POLICY_BAD),
+    "dynaq": Case("ascent/DynaMaze-v0", dict(n_envs=2, planning_steps=5, q_init=0.5, log_interval=1), 2, 200,
+                  ("planning_steps", -1), ((BOX, gym.spaces.Discrete(4), "obs"), (gym.spaces.Discrete(4), BOX, "action"))),
+    # PETS: a refit every 25 steps after 25 random ones; a 2-member ensemble, CEM of 16 x 2 particles over 4 steps
+    "pets": Case("Pendulum-v1", dict(net_arch=(16, 16), n_members=2, horizon=4, population=16, cem_elites=4,
+                                     cem_iterations=2, particles=2, train_freq=25, learning_starts=25, batch_size=16,
+                                     model_epochs=2, buffer_size=1000, log_interval=1), 25, 100, ("cem_alpha", 1.5),
+                 ((BOX, gym.spaces.Discrete(3), "action"), (DICT_OBS, BOX, "obs"))),
+    # MBPO: a refit and 32 one-step rollouts every 25 steps after 25 random ones; one SAC update a step
+    "mbpo": Case("Pendulum-v1", dict(net_arch=(16, 16), model_net_arch=(16, 16), n_members=2, n_elites=1,
+                                     model_train_freq=25, learning_starts=25, rollout_batch_size=32, gradient_steps=1,
+                                     batch_size=16, model_batch_size=16, model_max_epochs=2, buffer_size=1000,
+                                     epoch_length=50, log_interval=1), 25, 100, ("real_ratio", 1.5),
+                 ((BOX, gym.spaces.Discrete(3), "action"), (DICT_OBS, BOX, "obs"))),
 }
 
 # Algorithms whose resumed run is NOT bit-identical to an uninterrupted one, and why. Measured: for
@@ -169,7 +185,7 @@ CASES: dict[str, Case] = {
 ENV_RESET = "the envs are re-seeded and reset on resume: env state is not checkpointed"
 RESUME_NOT_EXACT: dict[str, str] = {name: ENV_RESET for name in
                                     ("ppo", "a2c", "trpo", "npg", "ac", "sac", "td3", "ddpg", "dqn", "qlearning", "sarsa",
-                                     "dagger", "gail", "airl", "dqfd", "selfplay")}
+                                     "dagger", "gail", "airl", "dqfd", "selfplay", "dynaq", "pets", "mbpo")}
 # ascent's Markov games: the learner steps its own game, which is the env's state (not checkpointed)
 GAME_UNDER_WAY = "the game under way is the env's state, not checkpointed: a loaded learner starts a new game"
 RESUME_NOT_EXACT.update({name: GAME_UNDER_WAY for name in ("minimaxq", "nashq", "iql")})
@@ -211,7 +227,8 @@ def demonstrations():
     shutil.rmtree(DEMOS_ROOT, ignore_errors=True)
 
 
-WALL_CLOCK = ("wall_time", "steps_per_s", "actor_steps_per_s", "learner_utilisation")  # (timings)
+WALL_CLOCK = ("wall_time", "steps_per_s", "actor_steps_per_s", "learner_utilisation",
+              "plan_ms", "fit_seconds", "rollout_seconds")  # (timings; plan_ms PETS's, rollout_seconds MBPO's)
 ALGOS = sorted(ALGORITHMS)
 
 
