@@ -51,7 +51,6 @@ class CEMConfig(NetworkConfig):
     variant: str = param("episodes", "episodes (fit the policy to the elite episodes) | parameters (a Gaussian over "
                          "the weights)", choices=VARIANTS)
     n_envs: int = param(16)
-    gamma: float = param(0.99, "unused: CEM ranks episodes by their undiscounted return")
     net_arch: tuple = param((128,))  # Lapan's CartPole network: one hidden layer of 128 ReLU units
     activation: str = param("relu")
     # variant=episodes

@@ -41,11 +41,11 @@ from ascent.errors import ConfigError
 
 @dataclass
 class DynaQConfig(CommonConfig):
-    # The defaults are the book's for Figure 8.2 (alpha 0.1, epsilon 0.1, gamma 0.95).
+    # The defaults are the book's for Figure 8.2 (alpha 0.1, epsilon 0.1; its gamma 0.95 is the mazes'
+    # preset, ascent/presets/dynaq.toml: gamma is declared once, in CommonConfig).
     learning_rate: float = param(0.1, "step size alpha of the direct and the planning updates",
                                  range=(0.0, 1.0), low_open=True)
     epsilon: float = param(0.1, "epsilon of the epsilon-greedy behaviour policy (constant)", range=(0.0, 1.0))
-    gamma: float = param(0.95)
     planning_steps: int = param(5, "n: planning updates from the model per real step (0: one-step Q-learning)",
                                 nonnegative=True)
     plus: bool = param(False, "Dyna-Q+: the planning reward r + kappa sqrt(tau) and untried actions in planning")

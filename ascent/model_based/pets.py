@@ -6,7 +6,7 @@ Model-predictive control with a learned model, no policy and no value function:
      every episode) the probabilistic ensemble (ensemble.py) is refitted to all the real transitions,
      continuing from its weights, with early stopping on a held-out split;
   3. at every env step, CEM searches action sequences a_0..a_{H-1} for the highest expected return
-         J(a) = 1/P sum_p sum_{t<H} gamma^t r(s_t^p, a_t),   s_{t+1}^p ~ f_{b(p, t)}(s_t^p, a_t)   (PETS sec. 5)
+         J(a) = 1/P sum_p sum_{t<H} r(s_t^p, a_t),           s_{t+1}^p ~ f_{b(p, t)}(s_t^p, a_t)   (PETS sec. 5)
      with P particles per candidate sequence propagated through the ensemble by trajectory sampling
      (TS-inf: particle p keeps member b(p); TS-1: b(p, t) redrawn every step), r the known reward
      (ensemble.KNOWN_REWARDS) or the ensemble's sampled reward; the first action of CEM's final mean
@@ -88,7 +88,6 @@ class PETSConfig(NetworkConfig):
     particles: int = param(20, "trajectory samples P per candidate; its return is their mean", positive=True)
     propagation: str = param("ts_inf", "trajectory sampling: ts_inf (a particle keeps its member) | ts_1 (redrawn "
                              "every step)", choices=PROPAGATIONS)
-    gamma: float = param(1.0, "discount of the planned returns (PETS: 1, an undiscounted sum over the horizon)")
     error_horizon: int = param(5, "k of the k-step prediction error logged every iteration", positive=True)
 
     def validate(self) -> None:
@@ -226,7 +225,7 @@ class PETS(Agent):
             action = steps[t].expand(P, -1, -1).reshape(rows, A)
             step = model_step(state, action)
             reward = self.reward_fn(state, action) if self.reward_fn is not None else step.reward.reshape(rows)
-            total += (c.gamma ** t) * alive * reward
+            total += alive * reward  # (undiscounted, as PETS sums them; gamma is unused)
             if step.terminated is not None:  # no reward after a predicted termination
                 alive = alive * (~step.terminated.reshape(rows)).float()
             state = step.next_obs.reshape(rows, d)

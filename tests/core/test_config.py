@@ -102,7 +102,7 @@ def test_low_open_needs_a_range():
 
 # ---- the algorithms' configs ---------------------------------------------------------------------------
 CONFIGS = {name: ascent.get_algorithm(name).Config for name in sorted(ALGORITHMS)}
-TABULAR = {"qlearning", "sarsa", "minimaxq", "nashq", "iql"}
+TABULAR = {"qlearning", "sarsa", "minimaxq", "nashq", "iql", "dynaq"}
 STUBBED_NETWORK_FIELDS_ONCE = {"qlearning", "sarsa"}  # (their old checkpoints hold the stubs: retired_fields)
 NETWORK_FIELDS = ("net_arch", "activation", "ortho_init", "normalize_obs")
 

@@ -39,7 +39,7 @@ def learn(tables, s, a, r, s2, terminated, config, rng=None):
 
 
 def test_direct_update_model_and_planning_by_hand():
-    real = DynaQConfig(planning_steps=0)
+    real = DynaQConfig(gamma=GAMMA, planning_steps=0)
     tables = chain_tables()
     learn(tables, 0, RIGHT, 0.0, 1, False, real)  # Q(0, R) += 0.1 (0 + 0.95 * 0 - 0) = 0
     learn(tables, 1, RIGHT, 1.0, 2, True, real)  # Q(1, R) += 0.1 (1 - 0) = 0.1 (terminal: no bootstrap)
@@ -52,7 +52,7 @@ def test_direct_update_model_and_planning_by_hand():
 
     # Three planning updates: the observed states are {0, 1}; u = 0.25 draws state 0, u = 0.75 state 1;
     # the only action tried in each is RIGHT, whatever the action draw.
-    tables.plan(DynaQConfig(planning_steps=3), FixedDraws([[0.25, 0.75, 0.25], [0.9, 0.1, 0.5]]))
+    tables.plan(DynaQConfig(gamma=GAMMA, planning_steps=3), FixedDraws([[0.25, 0.75, 0.25], [0.9, 0.1, 0.5]]))
     q1 = 0.0 + ALPHA * (0.0 + GAMMA * 0.1 - 0.0)  # (0, R): bootstraps from Q(1, R) = 0.1 -> 0.0095
     q2 = 0.1 + ALPHA * (1.0 - 0.1)  # (1, R): terminal -> 0.19
     q3 = q1 + ALPHA * (GAMMA * q2 - q1)  # (0, R) again, from the new Q(1, R) -> 0.0266
@@ -74,7 +74,7 @@ def test_agent_learns_a_chain_transition_with_its_planning():
         def step(self, action):
             return (2, 1.0, True, False, {}) if action == RIGHT else (0, 0.0, False, False, {})
 
-    agent = DynaQ(Chain, seed=0, verbose=0, epsilon=0.0, q_init=0.0, planning_steps=4)
+    agent = DynaQ(Chain, seed=0, verbose=0, gamma=GAMMA, epsilon=0.0, q_init=0.0, planning_steps=4)
     agent.tables.q.numpy()[0, 1, LEFT] = -1.0  # the greedy action is RIGHT
     agent.learn(1, progress_bar=False)
     assert agent.q_table()[1, RIGHT] == pytest.approx(1 - (1 - ALPHA) ** 5)
@@ -94,19 +94,19 @@ def test_planning_picks_a_state_then_an_action_taken_in_it():
     tables.next_state.numpy()[0] = 1  # all lead to state 1
     tables.reward.numpy()[0] = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
     tables.terminated.numpy()[0] = True
-    tables.plan(DynaQConfig(planning_steps=4000, learning_rate=1e-4), np.random.default_rng(0))
+    tables.plan(DynaQConfig(gamma=GAMMA, planning_steps=4000, learning_rate=1e-4), np.random.default_rng(0))
     # 2000 updates of (1, 0) expected towards reward 1: Q = 1 - (1 - 1e-4)^k
     k = np.log(1 - tables.q.numpy()[0, 1, 0]) / np.log(1 - 1e-4)
     assert 1850 < k < 2150
 
 
 def test_dyna_q_plus_bonus_and_untried_actions():
-    real = DynaQConfig(planning_steps=0)
+    real = DynaQConfig(gamma=GAMMA, planning_steps=0)
     tables = chain_tables()
     for s, a, s2 in [(0, RIGHT, 1), (1, LEFT, 0), (0, RIGHT, 1), (1, LEFT, 0)]:  # four real steps, rewards 0
         learn(tables, s, a, 0.0, s2, False, real)
     assert tables.time.item() == 4 and tables.last_tried.numpy()[0, 0, RIGHT] == 3
-    plus = DynaQConfig(planning_steps=2, plus=True, kappa=0.5)
+    plus = DynaQConfig(gamma=GAMMA, planning_steps=2, plus=True, kappa=0.5)
     # draw 1: state 0, action LEFT (u = 0.25 of 2 actions), never tried: modelled as staying in 0, reward 0,
     #         tau = 4 steps since the start: r + kappa sqrt(tau) = 0 + 0.5 * 2 = 1
     # draw 2: state 0, action RIGHT, last tried at step 3: tau = 1, bonus 0.5, leads to 1 (Q(1, .) = 0)
@@ -116,12 +116,12 @@ def test_dyna_q_plus_bonus_and_untried_actions():
     assert q[0, RIGHT] == pytest.approx(ALPHA * (0.5 * np.sqrt(1) + GAMMA * 0.0))
     # plain Dyna-Q, same draws: never the untried action, and no bonus
     tables.q.numpy()[...] = 0.0
-    tables.plan(DynaQConfig(planning_steps=2), FixedDraws([[0.25, 0.25], [0.25, 0.75]]))
+    tables.plan(DynaQConfig(gamma=GAMMA, planning_steps=2), FixedDraws([[0.25, 0.25], [0.25, 0.75]]))
     np.testing.assert_array_equal(q, 0.0)
 
 
 def test_prioritized_sweeping_by_hand():
-    config = DynaQConfig(planning_steps=2, prioritized=True, theta=0.0)
+    config = DynaQConfig(gamma=GAMMA, planning_steps=2, prioritized=True, theta=0.0)
     tables = chain_tables()
     td, updates = learn(tables, 0, RIGHT, 0.0, 1, False, config)
     assert td[0] == 0.0 and updates == 0  # P = 0 is not above theta: nothing queued, nothing updated
