@@ -158,8 +158,15 @@ def test_an_iteration_logs_the_model_the_rollouts_and_sac():
     assert "episode_return_100" in rows[-1] and agent.num_steps == 250
 
 
+# SAC at 10 updates an env step on 64 x 64 nets, a 5 x (64, 64, 64) ensemble, 10k rollouts: the
+# preset's algorithm at a quarter of its cost. Measured at 2500 env steps (10-episode evaluation,
+# seeds 0, 1, 2): -150, -295, -670, each about 85 s of one CPU core; a random policy scores about -1200.
+FAST_PENDULUM = dict(learning_starts=500, gradient_steps=10, net_arch=(64, 64), learning_rate=1e-3,
+                     rollout_batch_size=10_000, model_net_arch=(64, 64, 64), n_members=5, n_elites=3, patience=20,
+                     model_max_epochs=100)
+
+
 def test_learns_pendulum():
-    """(The threshold and budget: see the measurements in the commit that set them.)"""
-    agent = MBPO("Pendulum-v1", seed=0, verbose=0)
-    agent.learn(2000, progress_bar=False)
-    assert agent.evaluate(5)["mean_return"] > -400
+    agent = MBPO("Pendulum-v1", seed=0, verbose=0, **FAST_PENDULUM)
+    agent.learn(2500, progress_bar=False)
+    assert agent.evaluate(10)["mean_return"] > -800
