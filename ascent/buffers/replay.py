@@ -199,6 +199,18 @@ class ReplayBuffer:
             return 0
         return (self.pos + 1) % self.rows if self.lean else self.pos
 
+    def newest(self, n: int | None = None) -> dict[str, torch.Tensor]:
+        """The newest n rows (all held where n is None or more), oldest first, time-major (T, n_envs, ...)
+        as stored: obs, actions, rewards, next_obs, terminated, truncated, valid (what the
+        model-based agents fit their models to and measure them on)."""
+        stored = len(self) // self.n_envs
+        n = stored if n is None else min(n, stored)
+        row = (torch.arange(stored - n, stored) + self.oldest_row()) % self.rows
+        out = {name: getattr(self, name)[row] for name in ("obs", "actions", "rewards", "terminated", "truncated", "valid")}
+        env = torch.arange(self.n_envs).repeat(n)
+        out["next_obs"] = self._next_obs(row.repeat_interleave(self.n_envs), env).view(n, self.n_envs, *self.obs.shape[2:])
+        return out
+
     def batch(self, row: torch.Tensor, env: torch.Tensor, n_step: int = 1, gamma: float = 1.0) -> Batch:
         """The transitions at (row, env). With n_step > 1, each is the n-step transition starting
         there, read down its env's column:

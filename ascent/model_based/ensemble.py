@@ -26,17 +26,25 @@ The reward is learned (an output of the ensemble) or known: KNOWN_REWARDS holds 
 (obs, action) by env id (Pendulum-v1), which a planner uses instead (learn_reward=False then).
 
 `prediction_error` is the model's quality on real transitions: one-step and k-step MSE of the
-elites' mean predictions, logged every iteration by the agents that plan or roll out with it.
+elites' mean predictions, logged every iteration by the agents that plan or roll out with it;
+`refit` is their model step (measure it on the newest transitions, then fit it to all of them) and
+`check_model_spaces` the spaces they accept.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, NamedTuple, Sequence
 
+import gymnasium as gym
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ascent.buffers.replay import ReplayBuffer
+from ascent.errors import EnvError
 
 from ascent.nets.layers import check_activation
 from ascent.nets.optim import OptimizerStep
@@ -325,6 +333,45 @@ def prediction_error(ensemble: ProbabilisticEnsemble, obs: torch.Tensor, action:
         state = state + ensemble(state, a, elites).mean[..., :d]
     out["model_mse_kstep"] = (state - next_obs[k - 1:k - 1 + starts][usable]).square().mean().item()
     return out
+
+
+# ---- what PETS and MBPO share: the spaces they model, the model step of an iteration ----------------
+def check_model_spaces(algo: str, obs_space: gym.Space, action_space: gym.Space) -> None:
+    """EnvError unless the observations are a flat Box and the actions a bounded flat Box (what the
+    ensemble models, and what CEM's sequences and SAC's squashed actions stay within)."""
+    if not (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+            and np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise EnvError(f"{algo} models continuous actions within their bounds: it needs a bounded 1-D Box action "
+                       f"space, got {action_space}; for discrete actions use sac (its discrete variant), dqn or ppo")
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
+        raise EnvError(f"{algo} models flat vector observations (a 1-D Box), got {obs_space}; wrap the env in "
+                       "gymnasium.wrappers.FlattenObservation, or use sac or ppo for images and dicts")
+
+
+def refit(ensemble: ProbabilisticEnsemble, replay: ReplayBuffer, recent_rows: int, device: torch.device, *,
+          measure: bool, error_horizon: int, **fit_options) -> dict[str, float]:
+    """The model step of a PETS or MBPO iteration. Where `measure` (the ensemble was fitted before),
+    first its prediction_error on the newest `recent_rows` rows of the buffer, the transitions
+    collected since its last fit, which it has not trained on: what planning or rollouts met. Then
+    its refit to every valid transition of the buffer (`fit`, with fit_options), continuing from
+    its weights; fit_seconds its wall time."""
+    metrics = {}
+    to = lambda data: {k: (v if k == "valid" else v.float()).to(device) for k, v in data.items()}  # noqa: E731
+    if measure:
+        recent = to(replay.newest(recent_rows))
+        metrics.update(prediction_error(
+            ensemble, recent["obs"], recent["actions"], recent["next_obs"],
+            recent["terminated"].bool() | recent["truncated"].bool(), recent["rewards"], k=error_horizon,
+            valid=recent["valid"]))
+    data = to(replay.newest())
+    valid = data["valid"].reshape(-1)
+    flat = {k: v.reshape(-1, *v.shape[2:])[valid] for k, v in data.items()}
+    start = time.perf_counter()
+    metrics.update(ensemble.fit(
+        flat["obs"], flat["actions"], flat["next_obs"], flat["rewards"] if ensemble.learn_reward else None,
+        flat["terminated"] if ensemble.learn_termination else None, **fit_options))
+    metrics["fit_seconds"] = time.perf_counter() - start
+    return metrics
 
 
 # ---- known rewards ------------------------------------------------------------------------------------

@@ -47,8 +47,8 @@ from ascent.algorithms.common.offpolicy import collect_transitions, gradient_ste
 from ascent.algorithms.sac import SAC, SACConfig
 from ascent.buffers.replay import Batch, ReplayBuffer
 from ascent.core.config import param
-from ascent.errors import ConfigError, EnvError
-from ascent.model_based.ensemble import ProbabilisticEnsemble, prediction_error
+from ascent.errors import ConfigError
+from ascent.model_based.ensemble import ProbabilisticEnsemble, check_model_spaces, refit
 
 TERMINATIONS = ("auto", "known", "learned", "none")
 
@@ -136,15 +136,6 @@ def rollout_length(schedule: tuple, epoch: int) -> int:
     return int(x + min(max((epoch - a) / (b - a), 0.0), 1.0) * (y - x))
 
 
-def newest_rows(replay: ReplayBuffer, n: int) -> dict[str, torch.Tensor]:
-    """The newest n rows of a replay buffer (all of them where it holds fewer), oldest first,
-    time-major (T, N, .) on the CPU."""
-    stored = len(replay) // replay.n_envs
-    rows = (torch.arange(stored - min(n, stored), stored) + replay.oldest_row()) % replay.rows
-    names = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "valid")
-    return {name: getattr(replay, name)[rows] for name in names}
-
-
 def concat(a: Batch, b: Batch) -> Batch:
     """The transitions of two batches, a's first, as float32 (a MuJoCo env's real observations are float64)."""
     return Batch(*(torch.cat([getattr(a, f.name).float(), getattr(b, f.name).float()])
@@ -160,12 +151,7 @@ class MBPO(SAC):
     def setup(self) -> None:
         c = self.config
         obs_space, space = self.envs.observation_space, self.envs.action_space
-        if not isinstance(space, gym.spaces.Box):
-            raise EnvError(f"mbpo models continuous actions: it needs a Box action space, got {space}; for discrete "
-                           "actions use sac (its discrete variant) or dqn")
-        if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-            raise EnvError(f"mbpo models flat vector observations (a 1-D Box), got {obs_space}; wrap the env in "
-                           "gymnasium.wrappers.FlattenObservation, or use sac")
+        check_model_spaces(self.algo, obs_space, space)
         if c.termination == "known" and self.env_id not in KNOWN_TERMINATIONS:
             raise ConfigError(f"termination='known': no known termination for {self.env_id!r} (KNOWN_TERMINATIONS has "
                               f"{', '.join(KNOWN_TERMINATIONS)}); use termination=learned or none")
@@ -212,23 +198,10 @@ class MBPO(SAC):
         """The model's errors on the transitions collected since its last fit, then its refit to all
         of D_env (Alg. 2 line 3)."""
         c = self.config
-        metrics = {}
-        if self.counters.fitted:  # what rollouts met: transitions the model has not trained on
-            recent = newest_rows(self.replay, c.model_train_freq)
-            metrics.update(prediction_error(
-                self.ensemble, *(recent[k].float().to(self.device) for k in ("obs", "actions", "next_obs")),
-                (recent["terminated"].bool() | recent["truncated"].bool() | ~recent["valid"]).to(self.device),
-                recent["rewards"].to(self.device), k=c.error_horizon))
-        data = newest_rows(self.replay, self.replay.rows)
-        valid = data["valid"].reshape(-1)
-        flat = {k: v.reshape(-1, *v.shape[2:])[valid].float().to(self.device) for k, v in data.items()}
-        start = time.perf_counter()
-        metrics.update(self.ensemble.fit(
-            flat["obs"], flat["actions"], flat["next_obs"], flat["rewards"],
-            flat["terminated"] if c.termination == "learned" else None, batch_size=c.model_batch_size,
-            max_epochs=c.model_max_epochs, holdout_fraction=c.holdout_fraction, max_holdout=c.max_holdout,
-            patience=c.patience))
-        metrics["fit_seconds"] = time.perf_counter() - start
+        metrics = refit(self.ensemble, self.replay, c.model_train_freq // self.envs.num_envs, self.device,
+                        measure=self.counters.fitted, error_horizon=c.error_horizon, batch_size=c.model_batch_size,
+                        max_epochs=c.model_max_epochs, holdout_fraction=c.holdout_fraction,
+                        max_holdout=c.max_holdout, patience=c.patience)
         self.counters.fitted = True
         return metrics
 

@@ -33,7 +33,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import gymnasium as gym
 import numpy as np
 import torch
 
@@ -41,8 +40,8 @@ from ascent.algorithms.common.offpolicy import collect_transitions
 from ascent.buffers.replay import ReplayBuffer
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import NetworkConfig, param
-from ascent.errors import ConfigError, EnvError
-from ascent.model_based.ensemble import KNOWN_REWARDS, ProbabilisticEnsemble, prediction_error
+from ascent.errors import ConfigError
+from ascent.model_based.ensemble import KNOWN_REWARDS, ProbabilisticEnsemble, check_model_spaces, refit
 
 PROPAGATIONS = ("ts_inf", "ts_1")
 REWARD_MODELS = ("auto", "known", "learned")
@@ -103,17 +102,6 @@ class PETSConfig(NetworkConfig):
             raise ConfigError(f"min_logvar ({self.min_logvar}) must be below max_logvar ({self.max_logvar})")
 
 
-def check_spaces(obs_space: gym.Space, action_space: gym.Space) -> None:
-    """EnvError unless the observations are a flat Box and the actions a bounded flat Box."""
-    if not (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
-            and np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-        raise EnvError(f"pets plans continuous actions within their bounds: it needs a bounded 1-D Box action space, "
-                       f"got {action_space}; for discrete actions use dqn or ppo")
-    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1):
-        raise EnvError(f"pets models flat vector observations (a 1-D Box), got {obs_space}; wrap the env in "
-                       "gymnasium.wrappers.FlattenObservation, or use ppo for images and dicts")
-
-
 def cem(objective: Callable[[torch.Tensor], torch.Tensor], mean: torch.Tensor, var: torch.Tensor, low: torch.Tensor,
         high: torch.Tensor, population: int, n_elites: int, iterations: int, alpha: float,
         generator: torch.Generator | None = None) -> torch.Tensor:
@@ -143,7 +131,7 @@ class PETS(Agent):
     def setup(self) -> None:
         c = self.config
         obs_space, space = self.envs.observation_space, self.envs.action_space
-        check_spaces(obs_space, space)
+        check_model_spaces(self.algo, obs_space, space)
         if c.reward_model == "known" and self.env_id not in KNOWN_REWARDS:
             raise ConfigError(f"reward_model='known': no known reward for {self.env_id!r} (ensemble.KNOWN_REWARDS has "
                               f"{', '.join(KNOWN_REWARDS)}); use reward_model=learned")
@@ -255,28 +243,9 @@ class PETS(Agent):
         metrics = {"plan_ms": 1000.0 * self.plan_seconds / self.planned} if self.planned else {}
         if not started:
             return metrics
-        data = self.transitions()
-        if self.counters.fitted:  # the model's error on this iteration's transitions, before it trains on them
-            recent = {k: v[-min(c.train_freq, len(v)):].to(self.device) for k, v in data.items()}
-            metrics.update(prediction_error(
-                self.ensemble, recent["obs"], recent["actions"], recent["next_obs"],
-                recent["terminated"].bool() | recent["truncated"].bool(),
-                recent["rewards"] if self.ensemble.learn_reward else None, k=c.error_horizon, valid=recent["valid"]))
-        valid = data["valid"].reshape(-1)
-        flat = {k: v.reshape(-1, *v.shape[2:])[valid].to(self.device) for k, v in data.items()}
-        start = time.perf_counter()
-        metrics.update(self.ensemble.fit(
-            flat["obs"], flat["actions"], flat["next_obs"], flat["rewards"] if self.ensemble.learn_reward else None,
-            flat["terminated"] if c.learn_termination else None, batch_size=c.batch_size, max_epochs=c.model_epochs,
+        metrics.update(refit(
+            self.ensemble, self.replay, c.train_freq // self.envs.num_envs, self.device, measure=self.counters.fitted,
+            error_horizon=c.error_horizon, batch_size=c.batch_size, max_epochs=c.model_epochs,
             holdout_fraction=c.holdout_fraction, max_holdout=c.max_holdout, patience=c.patience))
-        metrics["fit_seconds"] = time.perf_counter() - start
         self.counters.fitted = True
         return metrics
-
-    def transitions(self) -> dict[str, torch.Tensor]:
-        """The replay buffer's transitions, oldest first, time-major (T, N, .) on the CPU, in float32
-        (valid: bool)."""
-        r = self.replay
-        rows = (torch.arange(len(r) // r.n_envs) + r.oldest_row()) % r.rows
-        names = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
-        return {**{name: getattr(r, name)[rows].float() for name in names}, "valid": r.valid[rows]}

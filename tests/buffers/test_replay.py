@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ascent.errors import CheckpointError, EnvError
-from ascent.buffers.replay import ReplayBuffer
+from ascent.buffers.replay import Batch, ReplayBuffer
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
 ACT = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
@@ -55,6 +55,24 @@ def test_sampled_transitions_are_consistent_before_and_after_wrap_around(lean):
     check_consistent(batch)
     kept = set(batch.obs[:, 0].long().tolist())
     assert kept == (set(range(38, 57)) if lean else set(range(37, 57)))
+
+
+@pytest.mark.parametrize("lean", [False, True])
+def test_the_newest_rows_come_oldest_first_in_time_major_order(lean):
+    buffer = ReplayBuffer(40, 2, OBS, ACT, optimize_memory_usage=lean)  # 20 rows x 2 envs
+    fill(buffer, 7)
+    every = buffer.newest()
+    assert every["obs"].shape == (7, 2, 2) and every["next_obs"].shape == (7, 2, 2)
+    assert every["obs"][:, 0, 0].tolist() == list(range(7)) and every["obs"][3, :, 1].tolist() == [0, 1]
+    fill(buffer, 57, start=7)  # wrapped around: steps 37 (38 lean) .. 56 held
+    every, last = buffer.newest(), buffer.newest(4)
+    assert every["obs"][:, 0, 0].tolist() == list(range(38 if lean else 37, 57))
+    assert last["obs"][:, 1, 0].tolist() == [53, 54, 55, 56] and last["valid"].all()
+    for data in (every, last):  # each row the transition that was added, the episode ends' next obs included
+        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in data.items()}
+        check_consistent(Batch(flat["obs"], flat["actions"], flat["rewards"], flat["next_obs"], flat["terminated"],
+                               flat["truncated"]))
+    assert buffer.newest(100)["obs"].shape[0] == len(buffer) // 2
 
 
 def test_lean_layout_stores_observations_once():
