@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, default=None, help="env steps to train for (default: the preset's)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--run-dir", default=None, help="where to write logs and checkpoints (default runs/ALGO-ENV-sSEED)")
-    t.add_argument("--preset", default=None, help="named hyperparameter preset (default: the env's, if any; none: the defaults)")
+    t.add_argument("--preset", default=None, help="named hyperparameter preset, or a preset file PATH.toml of key = value lines (default: the env's preset, if any; none: the defaults)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)")
     t.add_argument("--eval-episodes", type=_positive_int, default=10, help="episodes of the final evaluation")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -300,6 +300,27 @@ def load_presets(algo: str) -> dict[str, dict[str, Any]]:
     return tomllib.loads(path.read_text())
 
 
+def load_preset_file(path: str) -> dict[str, Any]:
+    """A preset from a TOML file of `key = value` lines at its top level (what `ascent tune` writes as
+    best.toml), the PRESET_META_KEYS allowed; a file of named tables, like ascent/presets/*.toml, is
+    refused with the fix."""
+    import pathlib
+
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise ConfigError(f"preset file {path} does not exist; pass an existing .toml file, or a preset name "
+                          "(`ascent list ALGO` lists them)")
+    try:
+        values = tomllib.loads(file.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"preset file {path} is not valid TOML: {err}") from None
+    tables = [k for k, v in values.items() if isinstance(v, dict)]
+    if tables:
+        raise ConfigError(f"preset file {path} holds tables ({', '.join(tables)}); a preset file has `key = value` "
+                          "lines at its top level: copy one table's lines into a file of their own")
+    return values
+
+
 def preset_for_env(presets: dict[str, dict[str, Any]], env_id: str | None) -> str | None:
     """The preset made for an env (listed in its `envs`), if any."""
     for name, values in presets.items():
@@ -313,10 +334,13 @@ NO_PRESET = "none"  # preset="none" / --preset none: the algorithm's defaults, e
 
 def resolve_preset(algo: str, env_id: str | None, preset: str | None) -> tuple[str | None, dict[str, Any]]:
     """(name, values) of the preset a run uses: the one named, else the one made for the env, else
-    (None, {}); "none" asks for the algorithm's defaults whatever the env. The values are the
-    file's, the PRESET_META_KEYS (n_timesteps...) included."""
+    (None, {}); "none" asks for the algorithm's defaults whatever the env; a path ending in .toml
+    is a preset file (load_preset_file). The values are the file's, the PRESET_META_KEYS
+    (n_timesteps...) included."""
     if preset == NO_PRESET:
         return None, {}
+    if preset is not None and preset.endswith(".toml"):
+        return preset, load_preset_file(preset)
     presets = load_presets(algo)
     if preset is not None and preset not in presets:
         raise ConfigError(

@@ -184,6 +184,26 @@ def test_one_preset_resolution_for_the_cli_and_the_config():
     assert chosen == "frozenlake" and config.learning_rate == values["learning_rate"] and config.n_envs == 2
 
 
+def test_a_preset_file_of_key_value_lines(tmp_path):
+    best = tmp_path / "best.toml"
+    best.write_text('description = "tuned"\nn_timesteps = 5000\nlearning_rate = 0.25\nexploration_fraction = 0.3\n')
+    name, values = resolve_preset("qlearning", "FrozenLake-v1", str(best))
+    assert name == str(best) and values["n_timesteps"] == 5000
+    config, chosen = build_config(CONFIGS["qlearning"], "qlearning", "FrozenLake-v1", str(best), {})
+    assert chosen == str(best) and config.learning_rate == 0.25 and config.exploration_fraction == 0.3
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_preset("qlearning", None, str(tmp_path / "missing.toml"))
+    (tmp_path / "bad.toml").write_text("learning_rate = = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        resolve_preset("qlearning", None, str(tmp_path / "bad.toml"))
+    (tmp_path / "tables.toml").write_text("[frozenlake]\nlearning_rate = 0.1\n")
+    with pytest.raises(ConfigError, match="holds tables .frozenlake."):
+        resolve_preset("qlearning", None, str(tmp_path / "tables.toml"))
+    (tmp_path / "typo.toml").write_text("learning_rat = 0.1\n")
+    with pytest.raises(ConfigError, match="unknown hyperparameter 'learning_rat'"):
+        build_config(CONFIGS["qlearning"], "qlearning", None, str(tmp_path / "typo.toml"), {})
+
+
 # ---- checkpoints ----------------------------------------------------------------------------------------
 def test_a_tabular_checkpoint_with_the_retired_network_fields_loads(tmp_path):
     agent = ascent.QLearning("FrozenLake-v1", seed=0, verbose=0)
