@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-EXTRAS=${ASCENT_EXTRAS:-test,mujoco,box2d,video,atari}
+EXTRAS=${ASCENT_EXTRAS:-test,mujoco,box2d,video,atari,tune,track,docs}
 stamp=".venv/.ascent-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && .venv/bin/python -c "import ascent, torch" 2>/dev/null; then
