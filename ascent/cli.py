@@ -1,4 +1,4 @@
-"""The `ascent` command line: train, eval, resume, collect, plot, list, diagnose, table, arena, play.
+"""The `ascent` command line: train, eval, resume, tune, collect, plot, list, diagnose, table, arena, play.
 
 Every user error (unknown algorithm/env/hyperparameter, bad value, missing or corrupt run dir)
 exits with status 2 and one line `ascent: error: ...`, never a traceback.
@@ -27,6 +27,8 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ascent.core.tracking import TRACKERS  # (standard library only: neither mlflow nor wandb is imported)
+
     p = argparse.ArgumentParser(prog="ascent", description="Deep RL, faithful to the theory and fast.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -36,13 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, default=None, help="env steps to train for (default: the preset's)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--run-dir", default=None, help="where to write logs and checkpoints (default runs/ALGO-ENV-sSEED)")
-    t.add_argument("--preset", default=None, help="named hyperparameter preset, or a preset file PATH.toml of key = value lines (default: the env's preset, if any; none: the defaults)")
+    t.add_argument("--preset", default=None, help="named hyperparameter preset, a preset file PATH.toml of key = value lines, or zoo:PATH.yml, the env's entry of an RL-Zoo hyperparameter file (default: the env's preset, if any; none: the defaults)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)")
     t.add_argument("--eval-episodes", type=_positive_int, default=10, help="episodes of the final evaluation")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--overwrite", action="store_true", help="clear what an earlier run wrote into --run-dir first")
     t.add_argument("--ray-address", default=None, help="distributed algorithms: the Ray cluster to run on ('auto', "
                    "HOST:PORT; default: RAY_ADDRESS, else a local Ray)")
+    t.add_argument("--track", choices=TRACKERS, default=None, help="also log the config, metrics, videos, learning "
+                   "curve and model to MLflow (MLFLOW_TRACKING_URI, default sqlite:///mlruns.db) or W&B "
+                   "(WANDB_PROJECT, default ascent; offline without a login)")
 
     e = sub.add_parser("eval", help="evaluate a trained run")
     e.add_argument("run_dir")
@@ -59,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the run's)")
     r.add_argument("--ray-address", default=None, help="distributed algorithms: the Ray cluster to continue on "
                    "(default: the run's)")
+    r.add_argument("--track", choices=TRACKERS, default=None, help="continue the run's tracked run (RUN_DIR/tracking.json) "
+                   "with this tracker, or start one")
 
     pl = sub.add_parser("plot", help="learning curves of one or more runs (mean and spread over seeds)")
     pl.add_argument("run_dirs", nargs="+")
@@ -97,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="algorithms and presets; `ascent list ALGO` shows its hyperparameters")
     ls.add_argument("algo", nargs="?")
     _add_diagnose_parser(sub)
+    _add_tune_parser(sub)
     tb = sub.add_parser("table", help="a tabular run's greedy policy (arrows on grid worlds) and a heat-map of its Q table")
     tb.add_argument("run_dir")
     tb.add_argument("--out", default=None, help="PNG path (default RUN_DIR/q_table.png)")
@@ -137,6 +145,31 @@ def _add_diagnose_parser(sub) -> None:
     lq.add_argument("--start-sigma", type=float, default=1.0)
 
 
+def _add_tune_parser(sub) -> None:
+    tu = sub.add_parser("tune", help="search hyperparameters with Optuna (TPE, median pruning); the study in "
+                        "--out resumes, and writes best.toml for `train --preset`")
+    tu.add_argument("algo", help="algorithm (`ascent list`)")
+    tu.add_argument("--env", required=True, help="Gymnasium env id, e.g. CartPole-v1")
+    tu.add_argument("--trials", type=_positive_int, default=20, help="trials the study holds when done (finished "
+                    "ones count: the same command continues an interrupted study)")
+    tu.add_argument("--steps", type=_positive_int, default=None, help="env steps of each trial (default: the "
+                    "preset's)")
+    tu.add_argument("--jobs", type=_positive_int, default=1, help="worker processes on the study at once")
+    tu.add_argument("--out", default=None, help="the study's directory: study.db, best.toml, history.png, "
+                    "importances.png, final/ (default tune/ALGO-ENV)")
+    tu.add_argument("--timeout", type=float, default=None, help="seconds after which no trial starts")
+    tu.add_argument("--space", default=None, metavar="FILE.toml", help="search space of `name = {type = \"float\", "
+                    "low = 1e-5, high = 1e-2, log = true}` / `{type = \"int\", low, high}` / `{type = \"categorical\", "
+                    "choices = [...]}` / `value` (fixed) lines (default: the algorithm's SEARCH_SPACE)")
+    tu.add_argument("--seed", type=int, default=0, help="every trial trains from it; the sampler's seed derives from it")
+    tu.add_argument("--eval-every", type=_positive_int, default=None, help="env steps between a trial's evaluations, "
+                    "reported to the median pruner (default: a quarter of --steps)")
+    tu.add_argument("--eval-episodes", type=_positive_int, default=5, help="episodes of each evaluation")
+    tu.add_argument("--final-seeds", type=int, default=3, help="fresh seeds the best trial is trained again on")
+    tu.add_argument("--startup-trials", type=int, default=5, help="trials sampled at random and never pruned before "
+                    "TPE and the pruner act")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ascent.core.config import NO_PRESET, parse_set, resolve_preset
     from ascent.core.run import RunDirectory
@@ -171,7 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cls = get_algorithm(algo)
     agent = cls(args.env, seed=args.seed, run_dir=run_dir, preset=preset_name or NO_PRESET, **overrides)
     print(f"training {cls.algo} on {args.env} for {steps} steps (seed {args.seed}, preset {agent.preset or 'none'}) -> {run_dir}")
-    agent.learn(steps, progress_bar=not args.no_progress)
+    agent.learn(steps, progress_bar=not args.no_progress, track=args.track)
     result = agent.evaluate(args.eval_episodes)
     _write_eval(run_dir, result)
     print(f"evaluation over {result['episodes']} episodes: {result['mean_return']:.2f} +- {result['std_return']:.2f}")
@@ -213,10 +246,33 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     info = read_run_config(args.run_dir)
     cls = get_algorithm(info.get("algo", "?"))
-    agent = cls.resume(args.run_dir, progress_bar=not args.no_progress, device=args.device, ray_address=args.ray_address)
+    agent = cls.resume(args.run_dir, progress_bar=not args.no_progress, device=args.device, ray_address=args.ray_address,
+                       track=args.track)
     result = agent.evaluate(10)
     _write_eval(Path(args.run_dir), result)
     print(f"resumed run finished at {agent.num_steps} steps; evaluation: {result['mean_return']:.2f} +- {result['std_return']:.2f}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ascent.core.config import resolve_preset
+    from ascent.envs.vector import check_env_id
+    from ascent.registry import class_path
+
+    class_path(args.algo)  # (the mistakes that need neither torch nor Optuna first)
+    algo = args.algo.lower()
+    check_env_id(args.env)
+    steps = args.steps or int(resolve_preset(algo, args.env, None)[1].get("n_timesteps", 0))
+    if steps <= 0:
+        raise ConfigError("--steps is required (no preset gives a default number of steps for this env)")
+    from ascent.tuning.study import TuneSettings, tune
+
+    out = args.out or f"tune/{algo}-{args.env}"
+    tune(TuneSettings(algo, args.env, args.trials, steps, out, jobs=args.jobs, timeout=args.timeout,
+                      space_file=args.space, seed=args.seed, eval_every=args.eval_every,
+                      eval_episodes=args.eval_episodes, final_seeds=args.final_seeds,
+                      startup_trials=args.startup_trials))
+    print(f"train with it: ascent train {algo} --env {args.env} --preset {Path(out) / 'best.toml'}")
     return 0
 
 
@@ -284,7 +340,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from ascent.registry import ALGORITHMS, get_algorithm
-    from ascent.core.config import config_help, load_presets
+    from ascent.core.config import config_help, declarations, load_presets
+    from ascent.core.zoo import zoo_mapping
 
     if args.algo:
         cls = get_algorithm(args.algo)
@@ -299,6 +356,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for preset, values in load_presets(name).items():
             envs = ", ".join(values.get("envs", [])) or "-"
             print(f"  preset {name}/{preset} (default for: {envs}): {values.get('description', '')}")
+    if args.algo:
+        print("\n".join(zoo_mapping(cls.algo, declarations(cls.Config))))
     return 0
 
 
@@ -356,7 +415,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "resume": cmd_resume, "collect": cmd_collect, "plot": cmd_plot, "list": cmd_list,
-            "diagnose": cmd_diagnose, "table": cmd_table, "arena": cmd_arena, "play": cmd_play}
+            "tune": cmd_tune, "diagnose": cmd_diagnose, "table": cmd_table, "arena": cmd_arena, "play": cmd_play}
 
 
 def os_error_line(err: OSError) -> str:

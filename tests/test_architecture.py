@@ -26,7 +26,7 @@ LAYERS = [
     ["algorithms"],
     ["distributed", "imitation", "search", "multiagent", "model_based"],  # the families
     ["registry"],
-    ["theory"],
+    ["theory", "tuning"],
     ["cli", "__init__", "__main__"],
 ]
 

@@ -107,3 +107,14 @@ def test_mujoco_env_trains_a_few_steps(tmp_path):
     assert agent.preset == "mujoco" and agent.config.normalize_obs
     agent.learn(64)
     assert agent.act(agent.envs.observation_space.sample()).shape == (6,)
+
+
+def test_train_tracks_with_mlflow_in_the_working_directory_by_default(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    r = run("train", "ppo", "--env", "CartPole-v1", "--steps", "128", "--run-dir", "run", "--no-progress", *FAST,
+            "--eval-episodes", "1", "--track", "mlflow", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    tracked = json.loads((tmp_path / "run" / "tracking.json").read_text())["mlflow"]
+    assert tracked["tracking_uri"] == f"sqlite:///{tmp_path / 'mlruns.db'}" and (tmp_path / "mlruns.db").is_file()
+    assert f"tracking with MLflow: run {tracked['run_id']}" in r.stderr

@@ -46,11 +46,30 @@ class A2CConfig(NetworkConfig):
     squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
 
 
+# What `ascent tune a2c` searches (ascent.tuning.spaces' format): RL-Zoo's sample_a2c_params
+# (rl_zoo3/hyperparams_opt.py) as the reference, with A2C's short rollouts (n_steps from 5) and the
+# optimizer and advantage switches of its earlier versions.
+SEARCH_SPACE = {
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 2e-3, "log": True},
+    "n_steps": {"type": "categorical", "choices": [5, 8, 16, 32, 64, 128, 256, 512]},
+    "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]},
+    "gae_lambda": {"type": "categorical", "choices": [0.8, 0.9, 0.92, 0.95, 0.98, 0.99, 1.0]},
+    "ent_coef": {"type": "float", "low": 1e-8, "high": 0.1, "log": True},
+    "vf_coef": {"type": "float", "low": 0.0, "high": 1.0},
+    "max_grad_norm": {"type": "float", "low": 0.3, "high": 2.0},
+    "use_rms_prop": {"type": "categorical", "choices": [True, False]},
+    "normalize_advantage": {"type": "categorical", "choices": [False, True]},
+    "net_arch": {"type": "categorical", "choices": [[64, 64], [256, 256]]},
+    "activation": {"type": "categorical", "choices": ["tanh", "relu"]},
+}
+
+
 class A2C(Agent):
     """Synchronous advantage actor-critic."""
 
     algo = "a2c"
     Config = A2CConfig
+    search_space = SEARCH_SPACE
 
     def setup(self) -> None:
         c = self.config

@@ -82,6 +82,25 @@ class DQNConfig(OffPolicyConfig):
                               f"v_min={self.v_min}, v_max={self.v_max}")
 
 
+# What `ascent tune dqn` searches (ascent.tuning.spaces' format): RL-Zoo's sample_dqn_params
+# (rl_zoo3/hyperparams_opt.py) as the reference, one gradient step per env step (its
+# subsample_steps = 1, ascent's gradient_steps = -1) and learning rates up to 1e-2 (RL-Zoo's 1 only
+# diverges).
+SEARCH_SPACE = {
+    "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]},
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+    "batch_size": {"type": "categorical", "choices": [16, 32, 64, 100, 128, 256, 512]},
+    "buffer_size": {"type": "categorical", "choices": [10_000, 50_000, 100_000, 1_000_000]},
+    "exploration_final_eps": {"type": "float", "low": 0.0, "high": 0.2},
+    "exploration_fraction": {"type": "float", "low": 0.0, "high": 0.5},
+    "target_update_interval": {"type": "categorical", "choices": [1, 1000, 5000, 10_000, 15_000, 20_000]},
+    "learning_starts": {"type": "categorical", "choices": [0, 1000, 5000, 10_000, 20_000]},
+    "train_freq": {"type": "categorical", "choices": [1, 4, 8, 16, 128, 256, 1000]},
+    "gradient_steps": -1,
+    "net_arch": {"type": "categorical", "choices": [[64], [64, 64], [256, 256]]},
+}
+
+
 def categorical_projection(next_probs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
                            atoms: torch.Tensor) -> torch.Tensor:
     """Phi T z (C51, Bellemare et al. 2017, algorithm 1): the distribution putting next_probs (B, k) on
@@ -106,6 +125,7 @@ class DQN(Agent):
 
     algo = "dqn"
     Config = DQNConfig
+    search_space = SEARCH_SPACE
 
     def setup(self) -> None:
         c = self.config

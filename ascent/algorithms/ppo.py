@@ -69,11 +69,31 @@ class PPOConfig(NetworkConfig):
         check_batch_fits_rollout(self)
 
 
+# What `ascent tune ppo` searches (ascent.tuning.spaces' format): RL-Zoo's sample_ppo_params
+# (rl_zoo3/hyperparams_opt.py) as the reference, gamma and gae_lambda as the categoricals of its
+# earlier versions. A batch_size larger than the rollout is refused by validate(): that trial is
+# pruned as invalid, and the sampler learns to avoid it.
+SEARCH_SPACE = {
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 2e-3, "log": True},
+    "n_steps": {"type": "categorical", "choices": [32, 64, 128, 256, 512, 1024, 2048]},
+    "batch_size": {"type": "categorical", "choices": [32, 64, 128, 256, 512]},
+    "n_epochs": {"type": "categorical", "choices": [1, 5, 10, 20]},
+    "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]},
+    "gae_lambda": {"type": "categorical", "choices": [0.8, 0.9, 0.92, 0.95, 0.98, 0.99, 1.0]},
+    "clip_range": {"type": "categorical", "choices": [0.1, 0.2, 0.3, 0.4]},
+    "ent_coef": {"type": "float", "low": 1e-8, "high": 0.1, "log": True},
+    "max_grad_norm": {"type": "float", "low": 0.3, "high": 2.0},
+    "net_arch": {"type": "categorical", "choices": [[64], [64, 64], [256, 256]]},
+    "activation": {"type": "categorical", "choices": ["tanh", "relu"]},
+}
+
+
 class PPO(Agent):
     """PPO with the clipped surrogate or the adaptive KL penalty."""
 
     algo = "ppo"
     Config = PPOConfig
+    search_space = SEARCH_SPACE
 
     def setup(self) -> None:
         c = self.config

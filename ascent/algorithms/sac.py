@@ -70,6 +70,23 @@ class SACConfig(OffPolicyConfig):
             raise ConfigError(f"target_entropy must be a number or 'auto', got {self.target_entropy!r}")
 
 
+# What `ascent tune sac` searches (ascent.tuning.spaces' format): RL-Zoo's sample_sac_params
+# (rl_zoo3/hyperparams_opt.py) as the reference. Its gradient_steps = train_freq is ascent's -1 (as
+# many gradient steps as env steps); learning rates stop at 1e-2 (RL-Zoo's 1 only diverges) and
+# learning_starts at 10k (a tuning budget is short).
+SEARCH_SPACE = {
+    "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]},
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+    "batch_size": {"type": "categorical", "choices": [16, 32, 64, 128, 256, 512, 1024, 2048]},
+    "buffer_size": {"type": "categorical", "choices": [10_000, 100_000, 1_000_000]},
+    "learning_starts": {"type": "categorical", "choices": [0, 100, 1000, 10_000]},
+    "train_freq": {"type": "categorical", "choices": [1, 4, 8, 16, 32, 64, 128, 256, 512]},
+    "gradient_steps": -1,
+    "tau": {"type": "categorical", "choices": [0.001, 0.005, 0.01, 0.02, 0.05, 0.08]},
+    "net_arch": {"type": "categorical", "choices": [[64, 64], [256, 256], [400, 300]]},
+}
+
+
 class Temperature(torch.nn.Module):
     """log alpha as a module, so that it travels in checkpoints like the networks."""
 
@@ -83,6 +100,7 @@ class SAC(Agent):
 
     algo = "sac"
     Config = SACConfig
+    search_space = SEARCH_SPACE
 
     def setup(self) -> None:
         c = self.config

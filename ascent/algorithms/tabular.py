@@ -58,6 +58,16 @@ class QLearningConfig(CommonConfig):
                               "rewards); leave it false")
 
 
+# What `ascent tune qlearning` (and sarsa) searches (ascent.tuning.spaces' format); RL-Zoo has no
+# tabular space: the step size over two decades, the discount and the epsilon-greedy schedule.
+SEARCH_SPACE = {
+    "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
+    "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.99, 0.999, 1.0]},
+    "exploration_fraction": {"type": "float", "low": 0.05, "high": 0.9},
+    "exploration_final_eps": {"type": "float", "low": 0.0, "high": 0.2},
+}
+
+
 @dataclass
 class SARSAConfig(QLearningConfig):
     expected: bool = param(False, "expected SARSA: bootstrap from sum_a' pi_eps(a'|s') Q(s', a'), not the next action")
@@ -100,6 +110,7 @@ class QLearning(Agent):
 
     algo = "qlearning"
     Config = QLearningConfig
+    search_space = SEARCH_SPACE
 
     def setup(self) -> None:
         envs, env_id = self.envs, self.env_id

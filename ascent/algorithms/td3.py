@@ -51,6 +51,24 @@ class TD3Config(OffPolicyConfig):
     action_noise_std: float = param(0.1, "exploration noise std (unit-box scale)", range=(0.0, math.inf))
 
 
+# What `ascent tune td3` (and ddpg) searches (ascent.tuning.spaces' format): RL-Zoo's
+# sample_td3_params and sample_ddpg_params, which are one space (rl_zoo3/hyperparams_opt.py), as the
+# reference. Its gradient_steps = train_freq is ascent's -1; learning rates stop at 1e-2 (RL-Zoo's 1
+# only diverges).
+SEARCH_SPACE = {
+    "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]},
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+    "batch_size": {"type": "categorical", "choices": [16, 32, 64, 100, 128, 256, 512, 1024, 2048]},
+    "buffer_size": {"type": "categorical", "choices": [10_000, 100_000, 1_000_000]},
+    "tau": {"type": "categorical", "choices": [0.001, 0.005, 0.01, 0.02, 0.05, 0.08]},
+    "train_freq": {"type": "categorical", "choices": [1, 4, 8, 16, 32, 64, 128, 256, 512]},
+    "gradient_steps": -1,
+    "action_noise": {"type": "categorical", "choices": ["ornstein_uhlenbeck", "normal", "none"]},
+    "action_noise_std": {"type": "float", "low": 0.0, "high": 1.0},
+    "net_arch": {"type": "categorical", "choices": [[64, 64], [256, 256], [400, 300]]},
+}
+
+
 @dataclass
 class DDPGConfig(TD3Config):
     n_critics: int = param(1, "number of Q critics (DDPG: one)")
@@ -87,6 +105,7 @@ class TD3(Agent):
 
     algo = "td3"
     Config = TD3Config
+    search_space = SEARCH_SPACE
 
     def setup(self) -> None:
         c = self.config

@@ -37,7 +37,9 @@ from ascent.core.checkpoint import load_checkpoint, save_checkpoint
 from ascent.core.config import build_config, coerce, config_to_dict, field_types
 from ascent.core.evaluation import evaluate_policy
 from ascent.core.process import configure_torch, on_device, resolve_device
-from ascent.envs.atari import is_atari_id, make_atari_env
+from ascent.envs.atari import ATARI_VIDEO_FPS, is_atari_id, make_atari_env
+from ascent.envs.board_games import is_board_game_id
+from ascent.envs.multiagent import is_multiagent_id
 from ascent.envs.vector import (EnvLike, EnvSpec, VecEnv, batch_of, env_id_of, env_spec_of, importable_env_id,
                                 is_single_observation, make_vec_env)
 from ascent.errors import CheckpointError, ConfigError, EnvError
@@ -98,6 +100,9 @@ class Agent:
     algo: ClassVar[str] = ""
     Config: ClassVar[type]
     curve_metric: ClassVar[str] = "episode_return"  # the column of the run's learning_curve.png
+    # What `ascent tune` searches by default, in ascent.tuning.spaces' format (the module's SEARCH_SPACE,
+    # next to its config); {}: none declared, the user gives one with --space.
+    search_space: ClassVar[dict[str, Any]] = {}
     # Optional parts, set by setup() where an algorithm has them (see the module docstring).
     policy: Any = None
     replay: Any = None
@@ -231,21 +236,21 @@ class Agent:
 
     # ---- training: the run's business (ascent.core.run) ------------------------------------------------
     def learn(self, total_steps: int, callbacks: Iterable[runner.Callback] | runner.Callback = (),
-              progress_bar: bool | None = None) -> "Agent":
+              progress_bar: bool | None = None, track: str | None = None) -> "Agent":
         """Train for `total_steps` more env steps. Returns self.
 
-        Every iteration: metrics go to the run dir (CSV, TensorBoard), callbacks are called with
-        (agent, metrics) (returning False stops), checkpoints are written every `checkpoint_every`
-        steps, and NaN/inf in a loss or parameter stops training with TrainingDiverged (the last good
-        checkpoint kept)."""
-        return runner.train(self, total_steps, callbacks, progress_bar)
+        Every iteration: metrics go to the run dir (CSV, TensorBoard) and to the tracker `track`
+        names ("mlflow" or "wandb": ascent.core.tracking), callbacks are called with (agent, metrics)
+        (returning False stops), checkpoints are written every `checkpoint_every` steps, and NaN/inf
+        in a loss or parameter stops training with TrainingDiverged (the last good checkpoint kept)."""
+        return runner.train(self, total_steps, callbacks, progress_bar, track)
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, verbose: int = 1,
-               device: str | None = None, ray_address: str | None = None) -> "Agent":
+               device: str | None = None, ray_address: str | None = None, track: str | None = None) -> "Agent":
         """Continue an interrupted run from its last checkpoint up to the steps it was asked for
-        (`device`, `ray_address`: as in load)."""
-        return runner.resume(cls, run_dir, progress_bar, verbose, device, ray_address)
+        (`device`, `ray_address`: as in load; `track`: continue the run's tracked run with this tracker)."""
+        return runner.resume(cls, run_dir, progress_bar, verbose, device, ray_address, track)
 
     def run_info(self) -> dict[str, Any]:
         """What a run directory's config.json records."""
@@ -272,7 +277,7 @@ class Agent:
             raise ConfigError(f"episodes must be a positive integer, got {episodes!r}")
         source = env if env is not None else self.env_source()
         if video_dir is not None:
-            source = self._video_env(source, video_dir, episodes)
+            source = self.video_env(source, video_dir, episodes)
         seed = self.seed + 10_000 if seed is None else seed
 
         def act(obs: Any) -> np.ndarray:
@@ -294,27 +299,40 @@ class Agent:
                        "pass env= to evaluate() (an id, a factory or an env)")
 
     @staticmethod
-    def _video_env(source: EnvLike, video_dir: str | os.PathLike, episodes: int) -> Callable[[], gym.Env]:
+    def video_env(source: EnvLike, video_dir: str | os.PathLike, episodes: int) -> Callable[[], gym.Env]:
+        """A factory of the env `source` filmed by Gymnasium's RecordVideo into `video_dir`, one file per
+        episode for the first `episodes`. Checked here, so that it fails before training, not when the
+        first video is due: EnvError for an env that is not a Gymnasium env made by id or spec (a board
+        game, a multi-agent env), for a missing moviepy, and for an env that cannot render here."""
+        if isinstance(source, str) and (is_board_game_id(source) or is_multiagent_id(source)):
+            raise EnvError(f"{source} is not a Gymnasium env and is not filmed; train and evaluate it without "
+                           "video (video_every=0, no --video)")
         if not isinstance(source, (str, EnvSpec)):
-            raise EnvError("--video needs an env id or spec (the env is made again with render_mode='rgb_array')")
+            raise EnvError("filming (--video, video_every) needs an env id or spec: the env is made again with "
+                           "render_mode='rgb_array'")
         try:
             import moviepy  # noqa: F401  (RecordVideo needs it)
         except ImportError:
             raise EnvError("recording video needs moviepy: pip install 'ascent-rl[video]'") from None
 
-        if not os.environ.get("DISPLAY"):  # headless: SDL (pygame's rendering) needs no screen, and says nothing
-            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-            os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        if not os.environ.get("DISPLAY"):  # headless: SDL (pygame's rendering) needs no screen, and says nothing;
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # MuJoCo renders offscreen through EGL (Mesa's
+            os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # or a GPU driver's libEGL), not GLFW's window
+            os.environ.setdefault("MUJOCO_GL", "egl")
+        atari = isinstance(source, str) and is_atari_id(source)
+
+        def rendering() -> gym.Env:
+            if atari:  # the evaluation pipeline, at the agent's frame rate
+                return make_atari_env(source, training=False, render_mode="rgb_array")
+            return gym.make(source, render_mode="rgb_array")
+
+        check_renders(rendering, source)
 
         def factory() -> gym.Env:
-            if isinstance(source, str) and is_atari_id(source):  # the evaluation pipeline, at the agent's frame rate
-                env = make_atari_env(source, training=False, render_mode="rgb_array")
-            else:
-                env = gym.make(source, render_mode="rgb_array")
             # One file per evaluated episode (rl-video-episode-K.mp4); the episode the env starts after
-            # the last one is not filmed.
-            return gym.wrappers.RecordVideo(env, str(video_dir), episode_trigger=lambda k: k < episodes,
-                                            disable_logger=True)
+            # the last one is not filmed. Atari: one frame per agent step, played at the game's speed.
+            return gym.wrappers.RecordVideo(rendering(), str(video_dir), episode_trigger=lambda k: k < episodes,
+                                            fps=ATARI_VIDEO_FPS if atari else None, disable_logger=True)
 
         return factory
 
@@ -422,6 +440,38 @@ class Agent:
         self.episode_returns.extend(payload.get("episode_returns", []))
         torch.set_rng_state(payload["rng"]["torch"])
         self.rng.bit_generator.state = json.loads(payload["rng"]["numpy"])
+
+
+def check_renders(make: Callable[[], gym.Env], source: EnvLike) -> None:
+    """EnvError naming the fix unless the env `make` builds renders an RGB frame after a reset."""
+    name = source if isinstance(source, str) else getattr(source, "id", "the env")
+    env = None
+    try:
+        env = make()
+        env.reset(seed=0)
+        frame = env.render()
+    except Exception as err:  # (a missing OpenGL platform surfaces as anything from ImportError to mujoco.FatalError)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        hint = ""
+        if is_mujoco_env(source):
+            hint = (f"; MuJoCo renders headless through MUJOCO_GL=egl (libEGL: Mesa or a GPU driver) or MUJOCO_GL=osmesa "
+                    f"(libosmesa6); MUJOCO_GL is {os.environ.get('MUJOCO_GL')!r} here: set one this machine has")
+        raise EnvError(f"cannot film {name}: rendering failed ({type(err).__name__}: {first}){hint}") from None
+    finally:
+        if env is not None:
+            env.close()
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+        raise EnvError(f"cannot film {name}: it does not render RGB frames (render_mode='rgb_array' gave "
+                       f"{type(frame).__name__}); evaluate it without video")
+
+
+def is_mujoco_env(source: EnvLike) -> bool:
+    """Whether an env id or spec is made by Gymnasium's MuJoCo envs (or another package's on mujoco)."""
+    try:
+        spec = gym.spec(source) if isinstance(source, str) else source
+    except gym.error.Error:
+        return False
+    return "mujoco" in str(getattr(spec, "entry_point", ""))
 
 
 def load_agent(path: str | os.PathLike, env: EnvLike | None = None, verbose: int = 0, device: str | None = None) -> Agent:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, ClassVar, Sequence
 
+from ascent.core.zoo import ZOO_PREFIX, zoo_preset
 from ascent.envs.vector import VECTORIZATIONS
 from ascent.errors import ConfigError, did_you_mean
 
@@ -135,6 +136,8 @@ class CommonConfig:
                                  "says (0: by log_interval only)", nonnegative=True)
     eval_every: int = param(0, "evaluate every this many env steps during training (0: never)", nonnegative=True)
     eval_episodes: int = param(10, "episodes per periodic evaluation", positive=True)
+    video_every: int = param(0, "film one evaluation episode every this many env steps into RUN_DIR/videos/step-N/ "
+                             "(and send it to the tracker; 0: never)", nonnegative=True)
 
     def validate(self) -> None:
         check_declared(self)
@@ -332,13 +335,19 @@ def preset_for_env(presets: dict[str, dict[str, Any]], env_id: str | None) -> st
 NO_PRESET = "none"  # preset="none" / --preset none: the algorithm's defaults, even where the env has a preset
 
 
-def resolve_preset(algo: str, env_id: str | None, preset: str | None) -> tuple[str | None, dict[str, Any]]:
+def resolve_preset(algo: str, env_id: str | None, preset: str | None,
+                   config_class: type | None = None) -> tuple[str | None, dict[str, Any]]:
     """(name, values) of the preset a run uses: the one named, else the one made for the env, else
     (None, {}); "none" asks for the algorithm's defaults whatever the env; a path ending in .toml
-    is a preset file (load_preset_file). The values are the file's, the PRESET_META_KEYS
-    (n_timesteps...) included."""
+    is a preset file (load_preset_file); "zoo:PATH.yml" is the env's entry of an RL-Zoo file,
+    converted (ascent.core.zoo) for `config_class`'s fields, the keys that do not map named on
+    stderr, or without a config_class for every field and silently. The values are the file's,
+    the PRESET_META_KEYS (n_timesteps...) included."""
     if preset == NO_PRESET:
         return None, {}
+    if preset is not None and preset.startswith(ZOO_PREFIX):
+        fields = declarations(config_class) if config_class is not None else None
+        return preset, zoo_preset(preset, algo, env_id, fields, report=config_class is not None)
     if preset is not None and preset.endswith(".toml"):
         return preset, load_preset_file(preset)
     presets = load_presets(algo)
@@ -353,7 +362,7 @@ def resolve_preset(algo: str, env_id: str | None, preset: str | None) -> tuple[s
 
 def build_config(cls: type, algo: str, env_id: str | None, preset: str | None, overrides: dict[str, Any]):
     """defaults <- preset <- overrides, coerced and validated. Returns (config, preset name or None)."""
-    chosen, preset_values = resolve_preset(algo, env_id, preset)
+    chosen, preset_values = resolve_preset(algo, env_id, preset, cls)
     values = {k: v for k, v in preset_values.items() if k not in PRESET_META_KEYS}
     values.update(overrides)
     types = field_types(cls)

@@ -4,7 +4,8 @@ the contract of `ascent.core.agent.Agent`, and `Agent.learn` / `Agent.resume` ha
 `resume` here.
 
 A run directory holds config.json, metrics.csv, tb/, checkpoints/last.pt (+ last.replay.pt),
-model.pt, learning_curve.png and eval.json (README, "Run directory").
+model.pt, learning_curve.png and eval.json (README, "Run directory"); videos/step-N/ where
+`video_every` films, and tracking.json where a tracker (ascent.core.tracking) follows the run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from ascent.core.logger import MetricsLog, ProgressBar, truncate_csv
+from ascent.core.tracking import TRACKING_FILE, Tracker, check_tracker, open_tracker, read_tracking
 from ascent.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
 
 # A callback gets the agent and the iteration's metrics; returning False stops training.
@@ -37,7 +39,7 @@ class RunDirectory:
 
     # What a run writes; `clear` removes exactly these (a user's own files stay).
     RUN_FILES = ("config.json", "metrics.csv", "tb", "checkpoints", "model.pt", "learning_curve.png", "eval.json",
-                 "videos", "q_table.png")
+                 "videos", "q_table.png", TRACKING_FILE)
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -46,6 +48,7 @@ class RunDirectory:
         self.checkpoint = self.path / "checkpoints" / "last.pt"
         self.model = self.path / "model.pt"
         self.curve = self.path / "learning_curve.png"
+        self.videos = self.path / "videos"
         self.lock_file = self.path / ".lock"
 
     def holds_a_run(self) -> bool:
@@ -178,11 +181,13 @@ def episode_metrics(agent) -> dict[str, float]:
             "episode_length": float(np.mean([n for _, n in episodes]))}
 
 
-def train(agent, total_steps: int, callbacks: Iterable[Callback] | Callback = (), progress_bar: bool | None = None):
+def train(agent, total_steps: int, callbacks: Iterable[Callback] | Callback = (), progress_bar: bool | None = None,
+          track: str | None = None):
     """Train `agent` for `total_steps` more env steps (see `Agent.learn`). Returns the agent.
 
     Every iteration: periodic evaluation, a metrics row every `log_interval` iterations or
-    `log_every_steps` env steps (CSV, TensorBoard), the progress bar, a checkpoint every
+    `log_every_steps` env steps (CSV, TensorBoard, and the tracker `track` names: "mlflow" or
+    "wandb"), a filmed evaluation episode every `video_every` steps, the progress bar, a checkpoint every
     `checkpoint_every` steps or `checkpoint_seconds`, the callbacks; NaN/inf in a metric or
     parameter stops training with TrainingDiverged (the last good checkpoint kept); SIGINT/SIGTERM
     stop it after the iteration under way with TrainingInterrupted, once the checkpoint is written.
@@ -193,7 +198,15 @@ def train(agent, total_steps: int, callbacks: Iterable[Callback] | Callback = ()
         raise ConfigError(f"total_steps must be a positive integer, got {total_steps!r}")
     run = agent.run
     if run is None:
+        if track is not None or agent.config.video_every:
+            what = f"tracking (track={track!r})" if track is not None else "video_every"
+            raise ConfigError(f"{what} works on a run directory (its metrics, videos and model): give the agent one, "
+                              "run_dir=PATH (the CLI always does)")
         return _train(agent, int(total_steps), callbacks, progress_bar)
+    if track is not None:
+        check_tracker(track)  # (an unknown name or a missing package: before anything is written)
+    if agent.config.video_every:  # (an env that cannot be filmed: now, not after video_every steps)
+        agent.video_env(agent.env_source(), run.videos, 1)
     with run.locked():  # (a second writer is refused before it touches anything)
         if agent.num_steps == 0 and run.holds_a_run():
             resumable = " (it has a checkpoint: `ascent resume` continues it)" if run.checkpoint.exists() else ""
@@ -201,10 +214,13 @@ def train(agent, total_steps: int, callbacks: Iterable[Callback] | Callback = ()
                               "over with `ascent train --overwrite` (RunDirectory(path).clear() in Python)")
         if agent.num_steps:  # a loaded agent continues its run: rows logged after its checkpoint are redone
             truncate_csv(run.metrics, agent.num_steps)
-        return _train(agent, int(total_steps), callbacks, progress_bar)
+        if track is None:
+            return _train(agent, int(total_steps), callbacks, progress_bar)
+        with open_tracker(track, run.path, agent.run_info()) as tracker:  # (ends it as finished, interrupted or failed)
+            return _train(agent, int(total_steps), callbacks, progress_bar, tracker)
 
 
-def _train(agent, total_steps: int, callbacks, progress_bar):
+def _train(agent, total_steps: int, callbacks, progress_bar, tracker: Tracker | None = None):
     callbacks = [callbacks] if callable(callbacks) else list(callbacks)
     c, run = agent.config, agent.run
     agent.target_steps = agent.num_steps + total_steps
@@ -220,6 +236,7 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
     last_row_steps, last_checkpoint_time = agent.num_steps, start
     next_checkpoint = next_multiple(agent.num_steps, c.checkpoint_every)
     next_eval = next_multiple(agent.num_steps, c.eval_every)
+    next_video = next_multiple(agent.num_steps, c.video_every)
     stop = StopSignals(saving=run is not None)
     try:
         with stop:
@@ -247,7 +264,15 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
                     metrics["steps_per_s"] = (agent.num_steps - start_steps) / max(now - start, 1e-9)
                     metrics["wall_time"] = agent.train_seconds
                     log.write(agent.num_steps, metrics)
+                    if tracker is not None:
+                        tracker.log_metrics(agent.num_steps, metrics)
                     last_row_steps = agent.num_steps
+                if next_video and agent.num_steps >= next_video:  # one deterministic episode, filmed
+                    folder = run.videos / f"step-{agent.num_steps:09d}"
+                    agent.evaluate(1, video_dir=folder)
+                    if tracker is not None:
+                        tracker.log_video(agent.num_steps, folder)
+                    next_video = next_multiple(agent.num_steps, c.video_every)
                 bar.update(agent.num_steps - before, metrics.get("episode_return_100"))
                 by_steps = next_checkpoint and agent.num_steps >= next_checkpoint
                 by_time = c.checkpoint_seconds and now - last_checkpoint_time >= c.checkpoint_seconds
@@ -270,11 +295,14 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
         from ascent.core.plotting import plot_runs  # matplotlib: only when a curve is drawn
 
         plot_runs([run.path], run.curve, column=agent.curve_metric, title=f"{agent.algo} {agent.env_id or ''}")
+        if tracker is not None:
+            tracker.log_files(run.curve, run.model)
     if stop.received is not None:
         name = signal.Signals(stop.received).name
         if run is not None:
+            tracked = f" --track {tracker.name}" if tracker is not None else ""
             saved = (f"saved {run.checkpoint} and {run.model} at step {agent.num_steps} of {agent.target_steps}; "
-                     f"`ascent resume {run.path}` continues")
+                     f"`ascent resume {run.path}{tracked}` continues")
         else:
             saved = f"stopped at step {agent.num_steps} of {agent.target_steps}; no run directory, so nothing was written"
         raise TrainingInterrupted(f"interrupted by {name}: {saved}", stop.received)
@@ -282,9 +310,9 @@ def _train(agent, total_steps: int, callbacks, progress_bar):
 
 
 def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, verbose: int = 1,
-           device: str | None = None, ray_address: str | None = None):
+           device: str | None = None, ray_address: str | None = None, track: str | None = None):
     """Continue an interrupted run of algorithm `cls` from its last checkpoint up to the steps it
-    was asked for (see `Agent.resume`)."""
+    was asked for (see `Agent.resume`); `track` continues the tracked run that tracking.json names."""
     run = RunDirectory(run_dir)
     if not run.path.is_dir():
         raise CheckpointError(f"no run directory at {run.path}")
@@ -296,5 +324,9 @@ def resume(cls, run_dir: str | os.PathLike, progress_bar: bool | None = None, ve
               "checkpoint was written without it (save_replay_buffer=false); learning continues from new "
               "transitions only", file=sys.stderr, flush=True)
     if agent.num_steps < agent.target_steps:
-        train(agent, agent.target_steps - agent.num_steps, progress_bar=progress_bar)
+        tracked = sorted(read_tracking(run.path))
+        if track is None and tracked and verbose > 0:
+            print(f"ascent: {run.path} was tracked with {', '.join(tracked)}; this resume is not (--track {tracked[0]}, "
+                  f"track={tracked[0]!r} in Python, continues the tracked run)", file=sys.stderr, flush=True)
+        train(agent, agent.target_steps - agent.num_steps, progress_bar=progress_bar, track=track)
     return agent

@@ -20,6 +20,10 @@ import numpy as np
 from ascent.errors import EnvError
 
 FRAME_STACK = 4
+FRAME_SKIP = 4
+# A filmed Atari episode has one frame per agent step: played at the emulator's 60 Hz over the frame skip,
+# it runs at the game's own speed.
+ATARI_VIDEO_FPS = 60 // FRAME_SKIP
 RAW_SCORE_IN_INFO = "ascent_raw_score_in_info"  # metadata key: episodes are reported in info["episode"]
 FRAME_STACKED = "ascent_frame_stacked"  # metadata key: observations are FrameStackObservation's stacks
 
@@ -103,7 +107,7 @@ def make_atari_env(env_id: str, training: bool = True, render_mode: str | None =
     except gym.error.Error as err:
         raise EnvError(f"cannot create {env_id!r}: {err}") from None
     env = gym.wrappers.RecordEpisodeStatistics(env)  # the raw score of whole games
-    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=FRAME_SKIP, screen_size=84, grayscale_obs=True)
     if training:
         env = EpisodicLife(env)
     if "FIRE" in env.unwrapped.get_action_meanings():

@@ -379,6 +379,9 @@ class AlphaZero(Agent):
                  video_dir=None, opponent: str | None = None) -> dict:
         """`episodes` arena games against `opponent` (default: eval_opponent), alternating the first
         move. mean_return is the mean outcome (+1 win, 0 draw, -1 loss); `metrics` holds the rates and Elo."""
+        if video_dir is not None:
+            raise EnvError(f"{self.algo} plays board games, which are not filmed; evaluate without --video "
+                           "(`ascent play RUN_DIR` shows a game at the terminal)")
         from ascent.search.arena import arena
         from ascent.search.players import make_player
 

@@ -1,10 +1,15 @@
-"""The Agent contract's own rules: a ready VectorEnv sets n_envs, the base class is not loadable."""
+"""The Agent contract's own rules: a ready VectorEnv sets n_envs, the base class is not loadable; what
+can be filmed (classic control, MuJoCo headless, Atari at the game's speed) and the clear errors."""
+
+import ctypes.util
+import os
 
 import gymnasium as gym
 import pytest
 
 import ascent
-from ascent.errors import ConfigError
+from ascent.core.agent import check_renders
+from ascent.errors import ConfigError, EnvError
 
 
 def vector(env_id: str, n: int) -> gym.vector.VectorEnv:
@@ -38,3 +43,52 @@ def test_the_base_agent_points_to_ascent_load(tmp_path):
     with pytest.raises(ConfigError, match=r"ascent\.load"):
         ascent.Agent.load(tmp_path / "m.pt")
     assert type(ascent.load(tmp_path / "m.pt", verbose=0)) is ascent.PPO
+
+
+# ---- filming: Agent.video_env (ascent eval --video, video_every) -----------------------------------------
+def test_envs_that_are_not_gymnasium_envs_are_not_filmed(tmp_path):
+    with pytest.raises(EnvError, match="soccer is not a Gymnasium env and is not filmed"):
+        ascent.PPO.video_env("soccer", tmp_path, 1)
+    pytest.importorskip("pyspiel")
+    with pytest.raises(EnvError, match="tic_tac_toe is not a Gymnasium env"):
+        ascent.PPO.video_env("tic_tac_toe", tmp_path, 1)
+    agent = ascent.get_algorithm("alphazero")("tic_tac_toe", seed=0, verbose=0)
+    with pytest.raises(EnvError, match="board games, which are not filmed"):
+        agent.evaluate(1, video_dir=tmp_path)
+
+
+def test_an_env_that_cannot_render_is_refused_with_the_fix():
+    def broken():
+        raise RuntimeError("no OpenGL context")
+
+    with pytest.raises(EnvError, match=r"cannot film InvertedPendulum-v5: rendering failed \(RuntimeError: no OpenGL "
+                                       r"context\); MuJoCo renders headless through MUJOCO_GL=egl"):
+        check_renders(broken, "InvertedPendulum-v5")
+    with pytest.raises(EnvError, match="cannot film CartPole-v1: it does not render RGB frames"):
+        check_renders(lambda: gym.make("CartPole-v1"), "CartPole-v1")  # (no render_mode: render() gives None)
+
+
+def test_atari_is_filmed_at_the_games_speed(tmp_path):
+    pytest.importorskip("ale_py")
+    pytest.importorskip("moviepy")
+    env = ascent.PPO.video_env("ALE/Pong-v5", tmp_path / "videos", 1)()
+    try:
+        assert env.frames_per_sec == 15  # one frame per agent step of 4 emulator frames at 60 Hz
+        env.reset(seed=0)
+        assert env.render().shape == (210, 160, 3)
+    finally:
+        env.close()
+
+
+@pytest.mark.skipif(ctypes.util.find_library("EGL") is None, reason="no libEGL to render MuJoCo headless")
+def test_mujoco_is_filmed_headless_by_default(tmp_path, monkeypatch):
+    pytest.importorskip("mujoco")
+    pytest.importorskip("moviepy")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("MUJOCO_GL", "unset")  # (recorded, so that the test's end unsets what video_env sets)
+    monkeypatch.delenv("MUJOCO_GL")
+    agent = ascent.PPO("InvertedPendulum-v5", seed=0, verbose=0, n_envs=1, n_steps=16, batch_size=16)
+    result = agent.evaluate(1, video_dir=tmp_path / "videos")
+    assert os.environ["MUJOCO_GL"] == "egl"
+    clip = tmp_path / "videos" / "rl-video-episode-0.mp4"
+    assert clip.stat().st_size > 1000 and result["episodes"] == 1

@@ -220,6 +220,16 @@ def test_a_tabular_checkpoint_with_the_retired_network_fields_loads(tmp_path):
         ascent.QLearning.load(tmp_path / "bad.pt", verbose=0)
 
 
+def test_a_checkpoint_from_before_a_new_field_loads_with_its_default(tmp_path):
+    agent = ascent.PPO("CartPole-v1", seed=0, verbose=0, n_envs=2, n_steps=16, batch_size=32, video_every=0)
+    payload = load_checkpoint(agent.save(tmp_path / "new.pt"))
+    del payload["config"]["video_every"]  # (added to CommonConfig after checkpoints had been written)
+    save_checkpoint(tmp_path / "old.pt", payload)
+    assert ascent.PPO.load(tmp_path / "old.pt", verbose=0).config == agent.config
+    with pytest.raises(ConfigError, match="video_every must be >= 0, got -1"):
+        ascent.PPO("CartPole-v1", verbose=0, video_every=-1)
+
+
 def test_the_activation_names_are_the_networks_activations():
     # core/config.py lists them without importing the networks (and torch); the two must agree
     from ascent.core.config import ACTIVATION_NAMES

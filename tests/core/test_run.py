@@ -1,6 +1,6 @@
 """The run around an agent survives what people do to it: interrupting (SIGINT/SIGTERM write a
 checkpoint), reusing a run directory, two writers, resume bookkeeping (CSV, TensorBoard, clock,
-replay buffer), logging by env steps, and the env the agent was trained on."""
+replay buffer), logging by env steps, filming every video_every steps, and the env the agent was trained on."""
 
 import csv
 import os
@@ -17,7 +17,7 @@ import ascent
 from ascent.core.checkpoint import load_checkpoint, save_checkpoint
 from ascent.core.logger import read_csv
 from ascent.core.run import RunDirectory
-from ascent.errors import CheckpointError, ConfigError, TrainingInterrupted
+from ascent.errors import CheckpointError, ConfigError, EnvError, TrainingInterrupted
 
 SMALL = dict(n_envs=2, n_steps=64, batch_size=64, n_epochs=2)
 ASCENT = [sys.executable, "-m", "ascent.cli"]
@@ -185,6 +185,29 @@ def test_rows_are_logged_by_env_steps_whatever_the_iteration_length(tmp_path):
     ascent.DQN("CartPole-v1", seed=0, verbose=0, run_dir=rd, gradient_steps=1, learning_starts=256).learn(8192)
     steps = steps_of(rd)
     assert len(steps) >= 3 and all(b - a <= 2000 + 256 for a, b in zip(steps, steps[1:])), steps
+
+
+def test_video_every_films_an_evaluation_episode_into_the_run_directory(tmp_path):
+    pytest.importorskip("moviepy")
+    from moviepy import VideoFileClip
+
+    rd = tmp_path / "run"
+    agent = ascent.PPO("CartPole-v1", seed=0, verbose=0, run_dir=rd, video_every=300, **SMALL)  # 128 steps an iteration
+    agent.learn(1024)
+    folders = sorted(p.name for p in (rd / "videos").iterdir())
+    assert folders == ["step-000000384", "step-000000640", "step-000001024"]  # the first iteration past each multiple
+    length = agent.evaluate(1)["mean_length"]  # (the filmed episode: the same deterministic one, from the same seed)
+    clip = VideoFileClip(str(rd / "videos" / "step-000001024" / "rl-video-episode-0.mp4"))
+    assert [p.name for p in (rd / "videos" / "step-000001024").iterdir()] == ["rl-video-episode-0.mp4"]
+    assert clip.fps == 50 and abs(clip.duration * clip.fps - (length + 1)) <= 1  # (the reset frame, then one a step)
+    clip.close()
+
+
+def test_an_env_that_cannot_be_filmed_is_refused_before_training(tmp_path):
+    agent = ascent.get_algorithm("minimaxq")("soccer", seed=0, verbose=0, run_dir=tmp_path / "run", video_every=100)
+    with pytest.raises(EnvError, match="soccer is not a Gymnasium env and is not filmed"):
+        agent.learn(200)
+    assert agent.num_steps == 0 and not (tmp_path / "run").exists()
 
 
 def test_evaluation_and_loading_keep_the_users_wrappers(tmp_path):
