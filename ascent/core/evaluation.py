@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 import gymnasium as gym
 import numpy as np
 
 from ascent.envs.vector import EnvLike, VecEnv, make_vec_env
+
+# An evaluation episode is cut after this many steps (more than any registered env's time limit:
+# Atari's 108k frames are 27k agent steps).
+MAX_EPISODE_STEPS = 100_000
 
 
 def evaluate_policy(
@@ -16,11 +21,15 @@ def evaluate_policy(
     episodes: int = 10,
     seed: int | None = None,
     max_parallel: int = 8,
+    max_episode_steps: int = MAX_EPISODE_STEPS,
 ) -> dict:
     """Run `episodes` episodes with `act` (batched obs -> batched env actions).
 
     Up to `max_parallel` envs run side by side and each is given a fixed quota of episodes, so the
-    result is not biased towards short episodes (those that end first).
+    result is not biased towards short episodes (those that end first). An episode still running
+    after `max_episode_steps` steps is cut there and counted with its return so far: an env without
+    a time limit (CliffWalking-v1) and a policy that never reaches the end would otherwise loop
+    forever; the cut restarts every env (the episodes under way elsewhere are not counted).
     """
     owned = isinstance(env, str) or (callable(env) and not isinstance(env, (gym.Env, gym.vector.VectorEnv)))
     # training=False: Atari ids play whole games without reward clipping.
@@ -30,18 +39,34 @@ def evaluate_policy(
     done_count = np.zeros(n, dtype=int)
     returns: list[float] = []
     lengths: list[int] = []
+    running, steps = np.zeros(n), np.zeros(n, dtype=int)  # the episodes under way: return so far, steps
     try:
         obs = vec.reset(seed=seed)
         # Count the reported episodes per env index to respect the quotas (an Atari env reports a
         # whole game, not each lost life).
         while (done_count < quota).any():
             step = vec.step(act(obs))
+            running += np.where(step.valid, step.reward, 0.0)
+            steps += step.valid
             for i, (ret, length) in zip(step.episode_envs, step.episodes):
                 if done_count[i] < quota[i]:
                     returns.append(ret)
                     lengths.append(length)
                 done_count[i] += 1
+                running[i], steps[i] = 0.0, 0
             obs = step.obs
+            if (steps >= max_episode_steps).any():
+                cut = np.flatnonzero(steps >= max_episode_steps)
+                print(f"ascent: evaluation cut {len(cut)} episode(s) at {max_episode_steps} steps: the env has no "
+                      "time limit and the policy did not end them; wrap it in gymnasium.wrappers.TimeLimit",
+                      file=sys.stderr)
+                for i in cut:
+                    if done_count[i] < quota[i]:
+                        returns.append(float(running[i]))
+                        lengths.append(int(steps[i]))
+                    done_count[i] += 1
+                obs = vec.reset()
+                running[:], steps[:] = 0.0, 0
     finally:
         if owned:
             vec.close()
