@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--overwrite", action="store_true", help="clear what an earlier run wrote into --run-dir first")
     t.add_argument("--ray-address", default=None, help="distributed algorithms: the Ray cluster to run on ('auto', "
-                   "HOST:PORT; default: RAY_ADDRESS, else a local Ray)")
+                   "HOST:PORT, 'local' a local Ray; default: RAY_ADDRESS, else a local Ray)")
     t.add_argument("--track", choices=TRACKERS, default=None, help="also log the config, metrics, videos, learning "
                    "curve and model to MLflow (MLFLOW_TRACKING_URI, default sqlite:///mlruns.db) or W&B "
                    "(WANDB_PROJECT, default ascent; offline without a login)")
@@ -154,13 +154,15 @@ def _add_tune_parser(sub) -> None:
                     "ones count: the same command continues an interrupted study)")
     tu.add_argument("--steps", type=_positive_int, default=None, help="env steps of each trial (default: the "
                     "preset's)")
-    tu.add_argument("--jobs", type=_positive_int, default=1, help="worker processes on the study at once")
+    tu.add_argument("--jobs", type=_positive_int, default=1, help="worker processes on the study at once (with "
+                    "--ray-address: trials at once on the cluster)")
     tu.add_argument("--out", default=None, help="the study's directory: study.db, best.toml, history.png, "
                     "importances.png, final/ (default tune/ALGO-ENV)")
     tu.add_argument("--timeout", type=float, default=None, help="seconds after which no trial starts")
     tu.add_argument("--space", default=None, metavar="FILE.toml", help="search space of `name = {type = \"float\", "
                     "low = 1e-5, high = 1e-2, log = true}` / `{type = \"int\", low, high}` / `{type = \"categorical\", "
-                    "choices = [...]}` / `value` (fixed) lines (default: the algorithm's SEARCH_SPACE)")
+                    "choices = [...]}` / `value` (fixed) lines (default: the algorithm's SEARCH_SPACE, which "
+                    "`ascent list ALGO` prints)")
     tu.add_argument("--seed", type=int, default=0, help="every trial trains from it; the sampler's seed derives from it")
     tu.add_argument("--eval-every", type=_positive_int, default=None, help="env steps between a trial's evaluations, "
                     "reported to the median pruner (default: a quarter of --steps)")
@@ -168,6 +170,9 @@ def _add_tune_parser(sub) -> None:
     tu.add_argument("--final-seeds", type=int, default=3, help="fresh seeds the best trial is trained again on")
     tu.add_argument("--startup-trials", type=int, default=5, help="trials sampled at random and never pruned before "
                     "TPE and the pruner act")
+    tu.add_argument("--ray-address", default=None, help="run the trials as Ray tasks, a CPU each, on this cluster "
+                    "('auto', HOST:PORT, ray://HOST:PORT, 'local' a local Ray, '' RAY_ADDRESS's); the study stays in "
+                    "--out here (default: --jobs processes here, no Ray)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -271,7 +276,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tune(TuneSettings(algo, args.env, args.trials, steps, out, jobs=args.jobs, timeout=args.timeout,
                       space_file=args.space, seed=args.seed, eval_every=args.eval_every,
                       eval_episodes=args.eval_episodes, final_seeds=args.final_seeds,
-                      startup_trials=args.startup_trials))
+                      startup_trials=args.startup_trials, ray_address=args.ray_address))
     print(f"train with it: ascent train {algo} --env {args.env} --preset {Path(out) / 'best.toml'}")
     return 0
 
@@ -357,6 +362,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             envs = ", ".join(values.get("envs", [])) or "-"
             print(f"  preset {name}/{preset} (default for: {envs}): {values.get('description', '')}")
     if args.algo:
+        from ascent.tuning.spaces import algorithm_space, space_lines
+
+        if cls.search_space:
+            print(f"search space of `ascent tune {cls.algo}` (the format of a --space FILE.toml):")
+            print("\n".join(f"  {line}" for line in space_lines(algorithm_space(cls))))
+        else:
+            print(f"search space: none declared; `ascent tune {cls.algo}` takes one with --space FILE.toml")
         print("\n".join(zoo_mapping(cls.algo, declarations(cls.Config))))
     return 0
 

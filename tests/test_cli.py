@@ -118,3 +118,25 @@ def test_train_tracks_with_mlflow_in_the_working_directory_by_default(tmp_path, 
     tracked = json.loads((tmp_path / "run" / "tracking.json").read_text())["mlflow"]
     assert tracked["tracking_uri"] == f"sqlite:///{tmp_path / 'mlruns.db'}" and (tmp_path / "mlruns.db").is_file()
     assert f"tracking with MLflow: run {tracked['run_id']}" in r.stderr
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "sac", "qlearning"])
+def test_list_prints_the_search_space_as_a_space_file_tune_reads_back(algo, tmp_path, capsys):
+    from ascent.cli import main
+    from ascent.registry import get_algorithm
+    from ascent.tuning.spaces import algorithm_space, load_space_file
+
+    assert main(["list", algo]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index(f"search space of `ascent tune {algo}` (the format of a --space FILE.toml):") + 1
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("  "))
+    (tmp_path / "space.toml").write_text("\n".join(lines[start:end]) + "\n")
+    cls = get_algorithm(algo)
+    assert load_space_file(tmp_path / "space.toml", cls.Config, algo) == algorithm_space(cls)
+
+
+def test_list_says_when_an_algorithm_declares_no_search_space(capsys):
+    from ascent.cli import main
+
+    assert main(["list", "trpo"]) == 0
+    assert "search space: none declared; `ascent tune trpo` takes one with --space FILE.toml" in capsys.readouterr().out

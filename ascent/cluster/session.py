@@ -3,8 +3,9 @@
 `ensure_ray(address)` starts or joins Ray once per process (later calls check they ask for the same
 place); `shutdown_ray()` ends the session this process started or joined. Where no address is given
 (None or ""), `RAY_ADDRESS` is read, and without it a local Ray starts with the dashboard off and
-as many CPUs as the machine has. An address names a cluster started with `ray start --head`
-("auto": the one on this machine; "HOST:PORT": its GCS). An address that cannot be reached is a
+as many CPUs as the machine has; "local" asks for that local Ray whatever RAY_ADDRESS says. An
+address names a cluster started with `ray start --head` ("auto": the one on this machine;
+"HOST:PORT": its GCS). An address that cannot be reached is a
 ClusterError within seconds, not a hang: the GCS port is tried first with a short timeout.
 """
 
@@ -25,7 +26,9 @@ _lock = threading.Lock()
 
 
 def requested_address(address: str | None) -> str | None:
-    """The address a run asks for: its own, else RAY_ADDRESS, else None (a local Ray)."""
+    """The address a run asks for: its own, else RAY_ADDRESS, else None (a local Ray; "local" too)."""
+    if (address or "").strip().lower() == "local":
+        return None
     address = (address or "").strip() or os.environ.get("RAY_ADDRESS", "").strip()
     return address or None
 
@@ -60,8 +63,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> dict:
             return ray.cluster_resources()
         if address is None:
             reap_orphans()
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=True,
-                     configure_logging=False)
+            # (address "local": a new local Ray; ray.init would otherwise join the one RAY_ADDRESS names)
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                     log_to_driver=True, configure_logging=False)
             _state.update(address=None, owner=True)
         else:
             if address != "auto":

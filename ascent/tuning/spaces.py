@@ -3,7 +3,7 @@
 One format serves the space an algorithm declares next to its config (`SEARCH_SPACE` in
 ascent/algorithms/ppo.py and its like, the class's `search_space`) and a user's own file
 (`ascent tune ALGO --space FILE.toml`): one entry per hyperparameter, by ascent's config names
-(`ascent list ALGO` shows them):
+(`ascent list ALGO` shows them, and the algorithm's space in this format, a file to start from):
 
     learning_rate = {type = "float", low = 1e-5, high = 2e-3, log = true}   # log-uniform; step = X allowed
     n_epochs = {type = "int", low = 1, high = 20}                            # log = true or step = N allowed
@@ -175,6 +175,23 @@ def algorithm_space(cls: type) -> dict[str, Dimension]:
         raise ConfigError(f"{cls.algo} declares no search space; give one with --space FILE.toml (one line per "
                           "hyperparameter, e.g. learning_rate = {type = \"float\", low = 1e-5, high = 1e-2, log = true})")
     return parse_space(cls.search_space, cls.Config, cls.algo, f"{cls.algo}'s SEARCH_SPACE")
+
+
+def space_lines(space: dict[str, Dimension]) -> list[str]:
+    """A space as the lines of a space file (`load_space_file` reads them back to the same space)."""
+    from ascent.tuning.report import toml_value
+
+    lines = []
+    for name, dim in space.items():
+        if dim.kind == "fixed":
+            lines.append(f"{name} = {toml_value(dim.value)}")
+            continue
+        keys = {"choices": list(dim.choices)} if dim.kind == "categorical" else {
+            "low": dim.low, "high": dim.high, **({"log": True} if dim.log else {}),
+            **({"step": dim.step} if dim.step is not None else {})}
+        entry = ", ".join(f"{k} = {toml_value(v)}" for k, v in keys.items())
+        lines.append(f"{name} = {{type = \"{dim.kind}\", {entry}}}")
+    return lines
 
 
 def sample(trial: Any, space: dict[str, Dimension]) -> dict[str, Any]:

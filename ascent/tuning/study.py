@@ -15,7 +15,10 @@ heartbeat into the storage (Optuna's heartbeat), and a trial silent for the grac
 and queued again with the same hyperparameters (RetryHeartbeatStaleTrialCallback); the copy runs
 before any new trial, and the failed original no longer counts. SIGINT/SIGTERM do the same at
 once. A worker that finds the budget spent waits for the trials still running (or for them to go
-stale and come back), so a resumed study ends with exactly N finished trials.
+stale and come back), so a resumed study ends with exactly N finished trials. With --ray-address the
+trials run as Ray tasks on a cluster and the study stays here: ascent.tuning.on_ray. What a trial
+goes through wherever it runs (the settings, the storage, `reserve`, the objective) is
+ascent.tuning.trials; this module runs the study and its local workers.
 
 Outcomes: a trial that diverges (TrainingDiverged) or raises any other error is FAIL, the reason in
 its user attribute `failed_because`; one whose combination the config refuses (a ConfigError, e.g.
@@ -29,62 +32,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import math
 import multiprocessing
-import os
 import signal
 import threading
 import time
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from ascent.core.config import PRESET_META_KEYS, resolve_preset
-from ascent.core.run import RunDirectory, next_multiple
+from ascent.core.run import RunDirectory
 from ascent.errors import AscentError, ConfigError, TrainingDiverged, TrainingInterrupted
 from ascent.registry import get_algorithm
 from ascent.tuning import report
-from ascent.tuning.spaces import Dimension, algorithm_space, load_space_file, sample, space_record, trial_params
-
-STUDY_FILE, LOCK_FILE = "study.db", "study.lock"
-MAX_RETRIES = 2  # a trial whose process dies this many times more is left failed
-WAIT_SECONDS = 2.0  # a worker with nothing to start polls the trials still running this often
-
-
-@dataclass(frozen=True)
-class TuneSettings:
-    """What a study is asked (each worker process gets a copy)."""
-
-    algo: str
-    env: str
-    trials: int
-    steps: int
-    out: str
-    jobs: int = 1
-    timeout: float | None = None  # seconds after which no trial starts (a running one finishes)
-    space_file: str | None = None  # a TOML search space instead of the algorithm's SEARCH_SPACE
-    seed: int = 0  # every trial trains on it; the sampler's seed derives from it
-    eval_every: int | None = None  # None: a quarter of the steps
-    eval_episodes: int = 5
-    final_seeds: int = 3  # the best trial trained again on seed + 1 ... seed + final_seeds
-    startup_trials: int = 5  # trials drawn at random and never pruned before TPE and the pruner act
-    heartbeat_interval: int = 10  # seconds between a running trial's heartbeats
-    grace_period: int = 60  # a running trial silent this long is stale: failed and queued again
-
-    @property
-    def study_name(self) -> str:
-        return f"{self.algo}-{self.env}"
-
-    @property
-    def every(self) -> int:
-        return self.eval_every or max(self.steps // 4, 1)
-
-    def record(self, space: dict[str, Dimension]) -> dict[str, Any]:
-        """What the study's trials depend on: a study is continued only with the same."""
-        return {"algo": self.algo, "env": self.env, "steps": self.steps, "eval_every": self.every,
-                "eval_episodes": self.eval_episodes, "seed": self.seed, "space": space_record(space)}
+from ascent.tuning.spaces import Dimension, sample, trial_params
+from ascent.tuning.trials import (STUDY_FILE, WAIT_SECONDS, TuneSettings, fail_and_queue_again, objective,
+                                  open_storage, pruner, quiet_optuna, reserve, search_space, train_and_evaluate)
 
 
 def tune(s: TuneSettings) -> dict[str, Any]:
@@ -97,14 +59,21 @@ def tune(s: TuneSettings) -> dict[str, Any]:
     space = search_space(s, cls)
     quiet_optuna()
     cls(s.env, seed=s.seed, verbose=0).envs.close()  # an env the algorithm cannot use: its EnvError now
+    workers = f"{s.jobs} worker{'s' if s.jobs > 1 else ''}"
+    if s.ray_address is not None:  # (an unreachable cluster: its ClusterError before the study is touched)
+        from ascent.tuning.on_ray import join_ray, work_on_ray
+
+        workers = f"{s.jobs} trial{'s' if s.jobs > 1 else ''} at a time on {join_ray(s)}"
     study, _ = open_study(s, space)
     counted = report.state_counts(study.get_trials(deepcopy=False))
     print(f"tuning {s.algo} on {s.env}: {s.trials} trials of {s.steps} steps, evaluated every {s.every} "
-          f"({s.jobs} worker{'s' if s.jobs > 1 else ''}) -> {Path(s.out) / STUDY_FILE}"
+          f"({workers}) -> {Path(s.out) / STUDY_FILE}"
           + (f"; continuing: {counted['finished']} finished" if counted["finished"] else ""), flush=True)
     started = time.perf_counter()
     try:
-        if s.jobs == 1:
+        if s.ray_address is not None:
+            work_on_ray(s)
+        elif s.jobs == 1:
             work(s, 0)
         else:
             run_workers(s)
@@ -153,40 +122,11 @@ def check_settings(s: TuneSettings) -> None:
         raise ConfigError(f"eval_every must be a positive integer (or None: a quarter of the steps), got {s.eval_every!r}")
     if s.timeout is not None and not s.timeout > 0:
         raise ConfigError(f"timeout must be a positive number of seconds, got {s.timeout!r}")
+    if s.ray_address is not None and not isinstance(s.ray_address, str):
+        raise ConfigError(f"ray_address must be a string ('local', 'auto', HOST:PORT) or None, got {s.ray_address!r}")
 
 
-def search_space(s: TuneSettings, cls: type) -> dict[str, Dimension]:
-    """The space of --space FILE, else the algorithm's own."""
-    return load_space_file(s.space_file, cls.Config, s.algo) if s.space_file else algorithm_space(cls)
-
-
-def quiet_optuna() -> None:
-    """Optuna's INFO line per trial and its warnings about experimental features (heartbeat, the retry
-    callback, the matplotlib plots) off: the workers print their own line per trial."""
-    try:
-        import optuna
-    except ImportError:
-        raise ConfigError("ascent tune needs Optuna: pip install 'ascent-rl[tune]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # (ask/tell with heartbeats: this module beats them itself, see `reserve` and `heartbeat`)
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-
-
-# ---- the storage -------------------------------------------------------------------------------------
-def open_storage(s: TuneSettings):
-    """OUT/study.db with heartbeats, and the callback that queues a stale trial again."""
-    quiet_optuna()
-    import optuna
-
-    return optuna.storages.RDBStorage(
-        f"sqlite:///{(Path(s.out) / STUDY_FILE).resolve()}",
-        # Several processes write one SQLite file: each waits up to a minute for its lock.
-        engine_kwargs={"connect_args": {"timeout": 60}},
-        heartbeat_interval=s.heartbeat_interval, grace_period=s.grace_period,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
-
-
+# ---- the study's file --------------------------------------------------------------------------------
 def open_study(s: TuneSettings, space: dict[str, Dimension]):
     """(study, storage) of OUT/study.db, created or continued; ConfigError for a directory that holds
     another algorithm's or env's study, or this one run with other steps, evaluations, seed or space."""
@@ -218,33 +158,6 @@ def open_study(s: TuneSettings, space: dict[str, Dimension]):
         raise ConfigError(f"the study in {out} was run with {', '.join(differ)}: its trials would not compare; "
                           "run it with the same settings to continue it, or pick another --out")
     return study, storage
-
-
-def pruner(s: TuneSettings):
-    """The median pruner, from the third of the steps on, once startup_trials have finished (RL-Zoo's
-    n_warmup_steps = n_evaluations // 3)."""
-    import optuna
-
-    return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=s.steps // 3)
-
-
-def sampler(s: TuneSettings, n_trials: int):
-    """TPE seeded with the seed and the number of trials so far: one worker draws the same sequence
-    on every run, a resumed study does not draw its first trials again, and J workers differ."""
-    import optuna
-
-    return optuna.samplers.TPESampler(seed=s.seed + n_trials, n_startup_trials=s.startup_trials)
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold the study's lock file (fcntl.flock; released when the holder dies)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 # ---- the workers -------------------------------------------------------------------------------------
@@ -298,37 +211,6 @@ def work(s: TuneSettings, worker: int) -> None:
             return
 
 
-def reserve(study, storage, s: TuneSettings):
-    """(trial, True) for the next trial to run (a queued copy first), or (None, whether some trial
-    still runs) once --trials count. Under the study's lock: stale trials are failed and queued
-    again first, then counted, then the trial is asked for."""
-    import optuna
-
-    with locked(Path(s.out) / LOCK_FILE):
-        optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        counted, running = budget(trials)
-        if counted >= s.trials:
-            return None, running > 0
-        study.sampler = sampler(s, len(trials))
-        trial = study.ask()
-        # Its first heartbeat before the lock is let go: Optuna never finds a trial without one stale.
-        # (`_trial_id`, as Optuna's own optimize loop uses it.)
-        storage.record_heartbeat(trial._trial_id)
-        return trial, True
-
-
-def budget(trials) -> tuple[int, int]:
-    """(trials that count toward --trials, of which running): the complete, pruned, running and
-    failed ones, less the failed ones queued again (their copy stands for them)."""
-    from optuna.trial import TrialState
-
-    again = report.retried(trials)
-    counted = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-               or (t.state == TrialState.FAIL and t.number not in again)]
-    return len(counted), sum(t.state == TrialState.RUNNING for t in trials)
-
-
 @contextlib.contextmanager
 def heartbeat(storage, trial_id: int, interval: int) -> Iterator[None]:
     """Record the trial's heartbeat every `interval` seconds from a thread while the block runs."""
@@ -366,84 +248,20 @@ def run_trial(study, storage, trial, s: TuneSettings, space: dict[str, Dimension
 
 
 def outcome(study, storage, trial, s: TuneSettings, space: dict[str, Dimension], cls: type):
-    """(value, state) of the trial once trained: COMPLETE, PRUNED (by the pruner, or an invalid
-    combination), FAIL (an error, the study goes on); a signal fails it, queues it again and is raised."""
-    import optuna
-    from optuna.trial import TrialState
-
+    """(value, state) of the trial once trained (`objective`), its heartbeat beaten meanwhile and the
+    user attributes the objective gives set on it; a signal fails it, queues it again and is raised."""
     try:
         with heartbeat(storage, trial._trial_id, s.heartbeat_interval):
-            return train_and_evaluate(cls, s, sample(trial, space), s.seed, trial), TrialState.COMPLETE
-    except optuna.TrialPruned:
-        return None, TrialState.PRUNED
-    except ConfigError as err:  # a combination the config refuses: pruned, so that TPE avoids it
-        trial.set_user_attr("invalid", str(err))
-        return None, TrialState.PRUNED
+            value, state, attrs = objective(cls, s, sample(trial, space), trial)
     except (TrainingInterrupted, KeyboardInterrupt):  # stopped by a signal: failed, and queued again now
-        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # (unless found stale already)
-            trial.set_user_attr("failed_because", "interrupted by a signal; queued again")
-            study.tell(trial, state=TrialState.FAIL)
-            interrupted = storage.get_trial(trial._trial_id)
-            interrupted.user_attrs = {k: v for k, v in interrupted.user_attrs.items() if k != "failed_because"}
-            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, interrupted)
+        fail_and_queue_again(study, storage, trial, "interrupted by a signal; queued again")
         raise
-    except optuna.exceptions.UpdateFinishedTrialError:
-        raise
-    except Exception as err:  # TrainingDiverged (NaN) or any other error: the study goes on
-        trial.set_user_attr("failed_because", f"{type(err).__name__}: {err}")
-        return None, TrialState.FAIL
+    for name, text in attrs.items():
+        trial.set_user_attr(name, text)
+    return value, state
 
 
-# ---- one training --------------------------------------------------------------------------------------
-class Evaluations:
-    """The callback a trial trains with (ascent.core.run's contract: returning False stops training):
-    every `every` env steps, the greedy policy's mean return over `episodes` episodes, reported to
-    the trial, whose pruner may then stop it."""
-
-    def __init__(self, trial: Any, every: int, episodes: int):
-        self.trial, self.every, self.episodes = trial, every, episodes
-        self.next_at = every
-        self.step, self.value, self.pruned = -1, math.nan, False
-
-    def __call__(self, agent: Any, metrics: dict) -> bool | None:
-        if agent.num_steps < self.next_at:
-            return None
-        self.next_at = next_multiple(agent.num_steps, self.every)
-        self.evaluate(agent)
-        if self.trial is not None and self.trial.should_prune():
-            self.pruned = True
-            return False
-        return None
-
-    def evaluate(self, agent: Any) -> None:
-        value = float(agent.evaluate(self.episodes)["mean_return"])
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"the evaluation's mean return is {value} at step {agent.num_steps}")
-        self.step, self.value = agent.num_steps, value
-        if self.trial is not None:
-            self.trial.report(value, agent.num_steps)
-
-
-def train_and_evaluate(cls: type, s: TuneSettings, params: dict[str, Any], seed: int, trial: Any = None,
-                       run_dir: Path | None = None) -> float:
-    """Train `cls` on the env (its preset, then `params`) for --steps from `seed` and return the mean
-    return of its last evaluation (one at the end, at least). With a trial: evaluated every
-    eval_every steps, and optuna.TrialPruned when its pruner stops it."""
-    import optuna
-
-    agent = cls(s.env, seed=seed, verbose=0, run_dir=run_dir, **params)
-    evaluations = Evaluations(trial, s.every if trial is not None else s.steps, s.eval_episodes)
-    try:
-        agent.learn(s.steps, callbacks=[evaluations], progress_bar=False)
-        if evaluations.pruned:
-            raise optuna.TrialPruned(f"pruned at step {evaluations.step} ({evaluations.value:.2f})")
-        if evaluations.step != agent.num_steps:
-            evaluations.evaluate(agent)
-    finally:
-        agent.envs.close()
-    return evaluations.value
-
-
+# ---- the best trial on fresh seeds -------------------------------------------------------------------
 def final_evaluation(study, s: TuneSettings, params: dict[str, Any]) -> dict[str, Any]:
     """The best trial's hyperparameters trained again from --final-seeds seeds that no trial used
     (seed + 1, ...), each a run directory OUT/final/seed-N; None for a seed that diverged. Kept in

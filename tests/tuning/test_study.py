@@ -24,7 +24,8 @@ from ascent.errors import ConfigError  # noqa: E402
 from ascent.registry import get_algorithm  # noqa: E402
 from ascent.tuning import report  # noqa: E402
 from ascent.tuning.spaces import algorithm_space, load_space_file, parse_space, sample  # noqa: E402
-from ascent.tuning.study import TuneSettings, budget, open_study, search_space, tune  # noqa: E402
+from ascent.tuning.study import TuneSettings, open_study, search_space, tune  # noqa: E402
+from ascent.tuning.trials import budget  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
