@@ -184,6 +184,16 @@ def test_one_preset_resolution_for_the_cli_and_the_config():
     assert chosen == "frozenlake" and config.learning_rate == values["learning_rate"] and config.n_envs == 2
 
 
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+def test_every_shipped_preset_builds_a_valid_config(algo):
+    from ascent.core.config import load_presets
+
+    for name, values in load_presets(algo).items():
+        config, chosen = build_config(CONFIGS[algo], algo, None, name, {})
+        assert chosen == name and isinstance(values.get("description", ""), str)
+        assert int(values.get("n_timesteps", 1)) > 0
+
+
 def test_a_preset_file_of_key_value_lines(tmp_path):
     best = tmp_path / "best.toml"
     best.write_text('description = "tuned"\nn_timesteps = 5000\nlearning_rate = 0.25\nexploration_fraction = 0.3\n')
