@@ -31,10 +31,9 @@ from ascent.cluster.session import ensure_ray, requested_address
 from ascent.core.run import StopSignals
 from ascent.errors import ClusterError, TrainingInterrupted
 from ascent.registry import get_algorithm
-from ascent.tuning import report
 from ascent.tuning.spaces import sample
 from ascent.tuning.trials import (WAIT_SECONDS, TuneSettings, fail_and_queue_again, objective, open_storage, pruner,
-                                  quiet_optuna, reserve, search_space)
+                                  quiet_optuna, reserve, search_space, tell)
 
 POLL_SECONDS = 1.0  # the driver looks at its tasks (and at a signal) this often
 
@@ -199,9 +198,8 @@ def finish(study, storage, trial, ref: Any) -> None:
             trial.report(evaluation, step)
         for name, text in {**attrs, "worker": f"ray {node}" if node else "ray"}.items():
             trial.set_user_attr(name, text)
-        study.tell(trial, value, state=state)
     except optuna.exceptions.UpdateFinishedTrialError:  # its heartbeat came late: failed as stale, queued again
         print(f"trial {trial.number}: found stale while it ran (its heartbeat was late); its copy runs it again",
               flush=True)
         return
-    print(report.trial_line(storage.get_trial(trial._trial_id)), flush=True)
+    tell(study, storage, trial, value, state)

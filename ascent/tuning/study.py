@@ -46,7 +46,8 @@ from ascent.registry import get_algorithm
 from ascent.tuning import report
 from ascent.tuning.spaces import Dimension, sample, trial_params
 from ascent.tuning.trials import (STUDY_FILE, WAIT_SECONDS, TuneSettings, fail_and_queue_again, objective,
-                                  open_storage, pruner, quiet_optuna, reserve, search_space, train_and_evaluate)
+                                  open_storage, pruner, quiet_optuna, reserve, search_space, tell,
+                                  train_and_evaluate)
 
 
 def tune(s: TuneSettings) -> dict[str, Any]:
@@ -234,17 +235,9 @@ def heartbeat(storage, trial_id: int, interval: int) -> Iterator[None]:
 
 def run_trial(study, storage, trial, s: TuneSettings, space: dict[str, Dimension], cls: type, worker: int) -> None:
     """Sample, train and tell one trial; its outcome (see the module docstring) printed as one line."""
-    import optuna
-
-    try:
-        trial.set_user_attr("worker", worker)
-        value, state = outcome(study, storage, trial, s, space, cls)
-        study.tell(trial, value, state=state)
-    except optuna.exceptions.UpdateFinishedTrialError:  # its heartbeat came late: failed as stale, queued again
-        print(f"trial {trial.number}: found stale while it ran (its heartbeat was late); its copy runs it again",
-              flush=True)
-        return
-    print(report.trial_line(storage.get_trial(trial._trial_id)), flush=True)
+    trial.set_user_attr("worker", worker)
+    value, state = outcome(study, storage, trial, s, space, cls)
+    tell(study, storage, trial, value, state)
 
 
 def outcome(study, storage, trial, s: TuneSettings, space: dict[str, Dimension], cls: type):

@@ -151,6 +151,20 @@ def budget(trials) -> tuple[int, int]:
     return len(counted), sum(t.state == TrialState.RUNNING for t in trials)
 
 
+def tell(study, storage, trial, value, state) -> None:
+    """Tell the study a trial's result and print its line; a trial already failed as stale (its
+    heartbeat came late) is left to the copy that runs it again."""
+    import optuna
+
+    try:
+        study.tell(trial, value, state=state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        print(f"trial {trial.number}: found stale while it ran (its heartbeat was late); its copy runs it again",
+              flush=True)
+        return
+    print(report.trial_line(storage.get_trial(trial._trial_id)), flush=True)
+
+
 def fail_and_queue_again(study, storage, trial, why: str) -> None:
     """FAIL a trial whose process was stopped or died under it, `why` in its `failed_because`, and
     queue a copy with its hyperparameters (at most MAX_RETRIES copies in a row); nothing if it was

@@ -5,6 +5,7 @@ input gets one clear line. Budgets are tiny: Q-learning on Taxi (a few seconds a
 CartPole where the values must differ."""
 
 import math
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,6 +46,15 @@ def states(study) -> list[str]:
     return [t.state.name for t in study.get_trials()]
 
 
+def stored_states(s: TuneSettings) -> list[str]:
+    """The trials' states read straight from the SQLite file (milliseconds, where loading the study
+    through Optuna can take a second on a loaded machine: long enough to miss a short trial)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(Path(s.out) / "study.db", timeout=30)) as db:
+        return [state for _, state in db.execute("SELECT number, state FROM trials ORDER BY number")]
+
+
 def write_space(tmp_path, text: str) -> str:
     path = tmp_path / "space.toml"
     path.write_text(text)
@@ -78,7 +88,7 @@ def test_the_same_command_continues_the_study_and_runs_only_the_missing_trials(t
 def test_a_sigkill_mid_trial_loses_and_duplicates_nothing(tmp_path):
     """A worker killed with SIGKILL leaves its trial RUNNING; once its heartbeat is stale the resumed
     study fails it, runs the same hyperparameters again once, and ends with exactly N trials."""
-    s = taxi(tmp_path, trials=3, steps=10_000, heartbeat_interval=1, grace_period=2)
+    s = taxi(tmp_path, trials=3, steps=20_000, heartbeat_interval=1, grace_period=2)  # ~4 s a trial
     code = ("import torch; torch.set_num_threads(1)\n"
             "from ascent.tuning.study import TuneSettings, tune\n"
             f"tune(TuneSettings(**{s.__dict__!r}))\n")
@@ -87,13 +97,13 @@ def test_a_sigkill_mid_trial_loses_and_duplicates_nothing(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait for trial 0 done and trial 1 under way
-            time.sleep(0.5)
+            time.sleep(0.1)
             # (study.lock appears once the study is in the file: a worker takes its trials under it)
-            if (Path(s.out) / "study.lock").exists() and states(load(s))[:2] == ["COMPLETE", "RUNNING"]:
+            if (Path(s.out) / "study.lock").exists() and stored_states(s)[:2] == ["COMPLETE", "RUNNING"]:
                 break
         else:
-            pytest.fail("the study's second trial never started")
-        time.sleep(1.0)
+            pytest.fail(f"the study's second trial was never seen running: {stored_states(s)}")
+        time.sleep(0.3)
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=30)
