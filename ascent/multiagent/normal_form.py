@@ -93,7 +93,10 @@ def load_normal_form(spec: str) -> NormalFormGame:
 def _indifferent(payoff: np.ndarray) -> np.ndarray | None:
     """The distribution z over the columns of `payoff` (k x k) making every row's payoff equal, or None."""
     k = payoff.shape[0]
-    system = np.block([[payoff, -np.ones((k, 1))], [np.ones((1, k)), np.zeros((1, 1))]])
+    if k == 1:  # (one action each: a pure strategy, nothing to make indifferent)
+        return np.ones(1)
+    system = np.zeros((k + 1, k + 1))  # [[payoff, -1], [1^T, 0]] (assembled by hand: np.block costs 10x the solve)
+    system[:k, :k], system[:k, k], system[k, :k] = payoff, -1.0, 1.0
     try:
         solution = np.linalg.solve(system, np.append(np.zeros(k), 1.0))
     except np.linalg.LinAlgError:
