@@ -168,6 +168,8 @@ def _add_tune_parser(sub) -> None:
                     "reported to the median pruner (default: a quarter of --steps)")
     tu.add_argument("--eval-episodes", type=_positive_int, default=5, help="episodes of each evaluation")
     tu.add_argument("--final-seeds", type=int, default=3, help="fresh seeds the best trial is trained again on")
+    tu.add_argument("--compare-preset", action="store_true", help="also train the env's preset (the defaults "
+                    "without one) on those fresh seeds, beside the best trial")
     tu.add_argument("--startup-trials", type=int, default=5, help="trials sampled at random and never pruned before "
                     "TPE and the pruner act")
     tu.add_argument("--ray-address", default=None, help="run the trials as Ray tasks, a CPU each, on this cluster "
@@ -276,6 +278,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tune(TuneSettings(algo, args.env, args.trials, steps, out, jobs=args.jobs, timeout=args.timeout,
                       space_file=args.space, seed=args.seed, eval_every=args.eval_every,
                       eval_episodes=args.eval_episodes, final_seeds=args.final_seeds,
+                      compare_preset=args.compare_preset,
                       startup_trials=args.startup_trials, ray_address=args.ray_address))
     print(f"train with it: ascent train {algo} --env {args.env} --preset {Path(out) / 'best.toml'}")
     return 0

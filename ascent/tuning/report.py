@@ -101,6 +101,12 @@ def format_final(best, final: dict[str, Any]) -> str:
         line += f"; on fresh seeds {', '.join(map(str, final['seeds']))}: {shown}"
         if returns:
             line += f" (mean {np.mean(returns):.2f} +- {np.std(returns):.2f})"
+    if final.get("preset_returns") is not None and final["seeds"]:
+        preset = [r for r in final["preset_returns"] if r is not None]
+        shown = ", ".join(f"{r:.2f}" if r is not None else "diverged" for r in final["preset_returns"])
+        line += f"\nthe env's preset on the same seeds: {shown}"
+        if preset:
+            line += f" (mean {np.mean(preset):.2f} +- {np.std(preset):.2f})"
     return line
 
 
@@ -129,10 +135,10 @@ def write_best(path: Path, algo: str, env: str, steps: int, seed: int, best, n_t
     returns = [r for r in final["returns"] if r is not None]
     fresh = f"; fresh seeds mean {np.mean(returns):.2f}" if returns else ""
     description = f"ascent tune {algo} {env}: trial {best.number} of {n_trials}, {best.value:.2f} at {steps} steps{fresh}"
-    lines = [f"# {format_final(best, final)} (tuned with seed {seed}).",
-             f"# ascent train {algo} --env {env} --preset {path} trains with it.",
-             f"description = {toml_value(description)}",
-             f"n_timesteps = {steps}"]
+    lines = [f"# {line}" for line in f"{format_final(best, final)} (tuned with seed {seed}).".splitlines()]
+    lines += [f"# ascent train {algo} --env {env} --preset {path} trains with it.",
+              f"description = {toml_value(description)}",
+              f"n_timesteps = {steps}"]
     kept = {k: v for k, v in preset.items() if k not in params}
     if kept:
         lines.append(f"# from the preset {preset_name!r} made for {env}:")

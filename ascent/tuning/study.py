@@ -257,30 +257,37 @@ def outcome(study, storage, trial, s: TuneSettings, space: dict[str, Dimension],
 # ---- the best trial on fresh seeds -------------------------------------------------------------------
 def final_evaluation(study, s: TuneSettings, params: dict[str, Any]) -> dict[str, Any]:
     """The best trial's hyperparameters trained again from --final-seeds seeds that no trial used
-    (seed + 1, ...), each a run directory OUT/final/seed-N; None for a seed that diverged. Kept in
-    the study: a continued study whose best trial is the same does not train them again."""
+    (seed + 1, ...), each a run directory OUT/final/seed-N; None for a seed that diverged. With
+    compare_preset, the env's preset (no tuned value) on the same seeds too, OUT/final/preset-seed-N:
+    did tuning beat it? Kept in the study: a continued study whose best trial is the same does not
+    train them again."""
     best = study.best_trial
     seeds = [s.seed + 1 + i for i in range(s.final_seeds)]
     kept = study.user_attrs.get("final")
-    if kept and kept["trial"] == best.number and kept["seeds"] == seeds:
+    if kept and kept["trial"] == best.number and kept["seeds"] == seeds and \
+            (kept.get("preset_returns") is not None or not s.compare_preset):
         return kept
     if seeds:
-        print(f"training trial {best.number}'s hyperparameters on fresh seeds {', '.join(map(str, seeds))}", flush=True)
-    if s.jobs > 1 and len(seeds) > 1:
+        print(f"training trial {best.number}'s hyperparameters" + (" and the preset" if s.compare_preset else "")
+              + f" on fresh seeds {', '.join(map(str, seeds))}", flush=True)
+    runs = [(params, seed, "seed") for seed in seeds]
+    runs += [({}, seed, "preset-seed") for seed in seeds] if s.compare_preset else []
+    if s.jobs > 1 and len(runs) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(min(s.jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            returns = list(pool.map(train_on_seed, [s] * len(seeds), [params] * len(seeds), seeds))
+        with ProcessPoolExecutor(min(s.jobs, len(runs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            returns = list(pool.map(train_on_seed, [s] * len(runs), *zip(*runs)))
     else:
-        returns = [train_on_seed(s, params, seed) for seed in seeds]
-    final = {"trial": best.number, "seeds": seeds, "returns": returns}
+        returns = [train_on_seed(s, *run) for run in runs]
+    final = {"trial": best.number, "seeds": seeds, "returns": returns[:len(seeds)],
+             "preset_returns": returns[len(seeds):] if s.compare_preset else None}
     study.set_user_attr("final", final)
     return final
 
 
-def train_on_seed(s: TuneSettings, params: dict[str, Any], seed: int) -> float | None:
-    """One fresh-seed run of the final evaluation (None if it diverged)."""
-    run = RunDirectory(Path(s.out) / "final" / f"seed-{seed}")
+def train_on_seed(s: TuneSettings, params: dict[str, Any], seed: int, name: str = "seed") -> float | None:
+    """One fresh-seed run of the final evaluation, OUT/final/NAME-SEED (None if it diverged)."""
+    run = RunDirectory(Path(s.out) / "final" / f"{name}-{seed}")
     if run.holds_a_run():
         run.clear()
     try:

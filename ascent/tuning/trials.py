@@ -41,6 +41,7 @@ class TuneSettings:
     eval_every: int | None = None  # None: a quarter of the steps
     eval_episodes: int = 5
     final_seeds: int = 3  # the best trial trained again on seed + 1 ... seed + final_seeds
+    compare_preset: bool = False  # also train the env's preset (the defaults without one) on those seeds
     startup_trials: int = 5  # trials drawn at random and never pruned before TPE and the pruner act
     heartbeat_interval: int = 10  # seconds between a running trial's heartbeats
     grace_period: int = 60  # a running trial silent this long is stale: failed and queued again

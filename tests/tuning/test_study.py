@@ -20,7 +20,8 @@ optuna = pytest.importorskip("optuna")
 from ascent.algorithms.ppo import PPO  # noqa: E402
 from ascent.algorithms.tabular import QLearning  # noqa: E402
 from ascent.cli import main as cli_main  # noqa: E402
-from ascent.core.config import build_config, coerce, field_types, load_preset_file  # noqa: E402
+from ascent.core.config import build_config, coerce, field_types, load_preset_file, resolve_preset  # noqa: E402
+from ascent.core.run import read_run_config  # noqa: E402
 from ascent.errors import ConfigError  # noqa: E402
 from ascent.registry import get_algorithm  # noqa: E402
 from ascent.tuning import report  # noqa: E402
@@ -199,6 +200,21 @@ def test_best_toml_is_a_preset_that_train_reads_back_to_the_best_hyperparameters
     rc = cli_main(["train", "ppo", "--env", "CartPole-v1", "--preset", str(best), "--steps", "256",
                    "--run-dir", str(tmp_path / "run"), "--no-progress", "--eval-episodes", "1"])
     assert rc == 0 and "preset " + str(best) in capsys.readouterr().out
+
+
+def test_the_preset_can_be_trained_beside_the_best_trial_on_the_same_fresh_seeds(tmp_path, capsys):
+    s = taxi(tmp_path, trials=2, final_seeds=2, compare_preset=True)
+    final = tune(s)["final"]
+    assert final["seeds"] == [1, 2] and len(final["returns"]) == 2 and len(final["preset_returns"]) == 2
+    taxi_preset = resolve_preset("qlearning", "Taxi-v4", None)[1]
+    for seed in (1, 2):  # the preset's runs have the preset's values, not the tuned ones
+        tuned = read_run_config(tmp_path / "study" / "final" / f"seed-{seed}")["config"]
+        preset = read_run_config(tmp_path / "study" / "final" / f"preset-seed-{seed}")["config"]
+        assert preset["learning_rate"] == taxi_preset["learning_rate"] != tuned["learning_rate"]
+    out = capsys.readouterr().out
+    assert "the env's preset on the same seeds: " in out
+    load_preset_file(str(tmp_path / "study" / "best.toml"))  # (its two-line comment is still TOML)
+    assert tune(s)["final"] == final  # kept in the study: not trained again
 
 
 @pytest.mark.parametrize("name, value", [("clip_range_vf", None), ("net_arch", (64, 64)), ("learning_rate", "lin_0.001"),
