@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ascent.core.agent import Agent
-from ascent.core.config import NetworkConfig, param, schedule
+from ascent.core.config import GaussianPolicyConfig, param, schedule
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
 from ascent.algorithms.common.returns import explained_variance, normalize_advantages
@@ -27,7 +27,7 @@ from ascent.algorithms.common.onpolicy import agent_advantage_batch, rollout_par
 
 
 @dataclass
-class A2CConfig(NetworkConfig):
+class A2CConfig(GaussianPolicyConfig):
     n_envs: int = param(8)
     n_steps: int = param(5, "steps per env per update (the n of n-step returns)", positive=True)
     log_interval: int = param(10, "iterations per row of metrics (A2C's iterations are short)")
@@ -42,8 +42,6 @@ class A2CConfig(NetworkConfig):
     rms_prop_alpha: float = param(0.99, "RMSprop smoothing constant", range=(0.0, 1.0), low_open=True)
     normalize_advantage: bool = param(False, "normalize advantages over the batch")
     share_torso: bool = param(False, "one torso for actor and critic")
-    log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
-    squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
 
 
 # What `ascent tune a2c` searches (ascent.tuning.spaces' format): RL-Zoo's sample_a2c_params

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ascent.core.agent import Agent, Counters
-from ascent.core.config import NetworkConfig, check_batch_fits_rollout, param, schedule
+from ascent.core.config import GaussianPolicyConfig, check_batch_fits_rollout, param, schedule
 from ascent.nets.optim import OptimizerStep
 from ascent.nets.policies import ActorCritic
 from ascent.algorithms.common.returns import explained_variance, normalize_advantages
@@ -34,7 +34,7 @@ from ascent.buffers.rollout import minibatches
 
 
 @dataclass
-class PPOConfig(NetworkConfig):
+class PPOConfig(GaussianPolicyConfig):
     n_envs: int = param(8)
     n_steps: int = param(256, "steps per env per rollout (batch = n_steps * n_envs)", positive=True)
     batch_size: int = param(64, "minibatch size", positive=True)
@@ -55,8 +55,6 @@ class PPOConfig(NetworkConfig):
     kl_target: float = param(0.01, "d_targ of the adaptive KL penalty", range=(0.0, math.inf), low_open=True)
     kl_beta: float = param(1.0, "initial KL penalty coefficient beta", range=(0.0, math.inf))
     share_torso: bool = param(False, "one torso for actor and critic")
-    log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
-    squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
     init_from: str = param("", "a run (BC, DAgger, PPO...) whose policy this one starts from ('': a fresh one)")
     critic_warmup: int = param(5, "with init_from: iterations that fit only the value function first", nonnegative=True)
     normalize_value: bool = param(False, "the critic learns standardized returns (running mean and std; MAPPO's "

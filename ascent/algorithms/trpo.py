@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from ascent.core.agent import Agent
-from ascent.core.config import NetworkConfig, check_batch_fits_rollout, param
+from ascent.core.config import GaussianPolicyConfig, check_batch_fits_rollout, param
 from ascent.errors import ConfigError
 from ascent.nets.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from ascent.nets.optim import OptimizerStep
@@ -33,7 +33,7 @@ from ascent.buffers.rollout import minibatches
 
 
 @dataclass
-class TRPOConfig(NetworkConfig):
+class TRPOConfig(GaussianPolicyConfig):
     n_steps: int = param(2048, "steps per env per iteration", positive=True)
     batch_size: int = param(128, "minibatch size of the value-function regression", positive=True)
     learning_rate: float = param(1e-3, "Adam step size of the value function", range=(0.0, math.inf), low_open=True)
@@ -47,8 +47,6 @@ class TRPOConfig(NetworkConfig):
     line_search_max_iter: int = param(10, "backtracks before the step is rejected", positive=True)
     n_critic_updates: int = param(10, "epochs of value-function regression per iteration", positive=True)
     normalize_advantage: bool = param(True, "normalize advantages over the batch")
-    log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
-    squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
     share_torso: bool = param(False, "must stay False: the policy and value steps need separate parameters")
 
     def validate(self) -> None:

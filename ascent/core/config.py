@@ -164,6 +164,25 @@ class NetworkConfig(CommonConfig):
             raise ConfigError(f"net_arch must be a list of positive layer widths like 64,64; got {self.net_arch!r}")
 
 
+@dataclass
+class GaussianPolicyConfig(NetworkConfig):
+    """NetworkConfig and the options of ActorCritic's Gaussian policy on Box actions (PPO, A2C, TRPO)."""
+
+    log_std_init: float = param(0.0, "initial log std of the Gaussian policy (Box actions)")
+    squash_actions: bool = param(False, "tanh-squash Gaussian actions into the bounds instead of clipping")
+    use_sde: bool = param(False, "generalized state-dependent exploration (gSDE): noise z(s)^T Theta from the actor's "
+                          "last features, Theta redrawn every sde_sample_freq steps (Box actions)")
+    sde_sample_freq: int = param(-1, "with use_sde: env steps between new exploration matrices (-1: once per rollout)",
+                                 range=(-1, math.inf))
+    full_std: bool = param(True, "with use_sde: one sigma per (feature, action) pair (False: one per feature)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.use_sde and self.squash_actions:
+            raise ConfigError("use_sde=True and squash_actions=True cannot be combined: gSDE's actions are clipped to "
+                              "the bounds, not squashed; drop one of them")
+
+
 DEVICE_FORMS = "auto, cpu, cuda or cuda:N"
 
 

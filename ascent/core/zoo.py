@@ -53,12 +53,8 @@ ACTIVATION_FNS = {"Tanh": "tanh", "ReLU": "relu", "ELU": "elu", "GELU": "gelu", 
 NOISE_TYPES = {"normal": "normal", "ornstein-uhlenbeck": "ornstein_uhlenbeck"}  # RL-Zoo's noise_type -> action_noise
 PLAIN_POLICIES = ("MlpPolicy", "CnnPolicy")  # what ascent builds by itself from the observation space
 
-GSDE = "belongs to generalized state-dependent exploration (gSDE, use_sde), which ascent does not have; ignored"
 UNMAPPED: dict[str, str] = {  # top-level keys with no ascent equivalent, and why
-    "use_sde": "ascent has no generalized state-dependent exploration (gSDE); its Gaussian policies explore with "
-               "a state-independent std; ignored",
-    "sde_sample_freq": GSDE,
-    "use_sde_at_warmup": GSDE,
+    "use_sde_at_warmup": "ascent's off-policy algorithms have no gSDE (use_sde is PPO's, A2C's and TRPO's); ignored",
     "callback": "RL-Zoo's callbacks are SB3 code that ascent does not run; ignored",
     "vec_env_wrapper": "ascent makes its vector envs itself; ignored",
     "monitor_kwargs": "ascent records episode statistics itself; ignored",
@@ -70,8 +66,10 @@ UNMAPPED: dict[str, str] = {  # top-level keys with no ascent equivalent, and wh
 }
 NO_OP_VALUES = {"use_sde": False, "use_sde_at_warmup": False, "sde_sample_freq": -1}  # values that change nothing
 POLICY_KWARGS_UNMAPPED = {
-    "use_expln": GSDE, "squash_output": GSDE, "full_std": GSDE,
+    "use_expln": "ascent's gSDE takes sigma = exp(log_std) (SB3's default), not expln; ignored",
+    "squash_output": "ascent's gSDE clips its actions to the bounds (SB3's default for PPO and A2C); ignored",
 }
+POLICY_KWARGS_NO_OP = {"use_expln": False, "squash_output": False}
 
 
 # ---- the file and its entry --------------------------------------------------------------------------
@@ -250,14 +248,15 @@ def convert_policy_kwargs(key: str, value: Any, c: Conversion) -> None:
                 c.set(sub, "activation", ACTIVATION_FNS[fn])
             else:
                 c.note(sub, f"{fn}: ascent's activations are {', '.join(ACTIVATION_FNS)} (nn.*); ignored")
-        elif name in ("log_std_init", "ortho_init", "n_critics"):
+        elif name in ("log_std_init", "ortho_init", "n_critics", "full_std"):
             c.set(sub, name, v)
         elif name == "optimizer_class":
             convert_optimizer_class(sub, v, c)
         elif name == "optimizer_kwargs":
             convert_optimizer_kwargs(sub, v, c)
         elif name in POLICY_KWARGS_UNMAPPED:
-            c.note(sub, POLICY_KWARGS_UNMAPPED[name])
+            if POLICY_KWARGS_NO_OP.get(name, object()) != v:
+                c.note(sub, POLICY_KWARGS_UNMAPPED[name])
         else:
             c.note(sub, f"not a setting of ascent's {c.algo}; ignored")
 
@@ -335,6 +334,16 @@ def convert_train_freq(key: str, value: Any, c: Conversion) -> None:
     c.set(key, "train_freq", value)
 
 
+def convert_sde(key: str, value: Any, c: Conversion) -> None:
+    """use_sde and sde_sample_freq: the same names where the algorithm has gSDE (PPO, A2C, TRPO);
+    elsewhere named, unless they ask for nothing."""
+    if c.has(key):
+        c.values[key] = value
+    elif value != NO_OP_VALUES[key]:
+        c.note(key, f"ascent's {c.algo} has no gSDE (use_sde is PPO's, A2C's and TRPO's): it explores with its own "
+                    "noise; ignored")
+
+
 def is_atari_wrapper(wrapper: Any) -> bool:
     name = next(iter(wrapper)) if isinstance(wrapper, dict) and len(wrapper) == 1 else wrapper
     return isinstance(name, str) and name.rsplit(".", 1)[-1] == "AtariWrapper"
@@ -366,6 +375,8 @@ RULES: dict[str, Callable[[str, Any, Conversion], None]] = {
     "noise_type": convert_noise_type,
     "noise_std": convert_noise_std,
     "train_freq": convert_train_freq,
+    "use_sde": convert_sde,
+    "sde_sample_freq": convert_sde,
     "env_wrapper": convert_env_wrapper,
     "frame_stack": convert_frame_stack,
 }
@@ -424,6 +435,8 @@ MAPPING: list[tuple[str, tuple[str, ...], str]] = [  # (RL-Zoo key, the ascent f
     ("policy_kwargs: log_std_init", ("log_std_init",), "as it is"),
     ("policy_kwargs: ortho_init", ("ortho_init",), "as it is"),
     ("policy_kwargs: n_critics", ("n_critics",), "as it is"),
+    ("policy_kwargs: full_std", ("full_std",), "as it is (gSDE)"),
+    ("use_sde, sde_sample_freq", ("use_sde", "sde_sample_freq"), "as they are (gSDE)"),
     ("policy_kwargs: optimizer_class", ("use_rms_prop",), "RMSpropTFLike or RMSprop: true; Adam: false"),
     ("policy_kwargs: optimizer_kwargs", ("rms_prop_eps", "adam_eps", "rms_prop_alpha"),
      "eps -> rms_prop_eps where the algorithm has RMSprop, else adam_eps; alpha -> rms_prop_alpha"),

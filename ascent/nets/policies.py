@@ -7,6 +7,16 @@ The policy maps an observation to an action distribution and a state value:
          (categorical logits, or Gaussian mean + state-independent log-std)
       -> critic torso -> V(s)
 Torsos are separate by default (`share_torso=False`), as in SB3's and CleanRL's MLP policies.
+
+Generalized state-dependent exploration (gSDE; Raffin, Kober & Stulp 2021, "Smooth Exploration for
+Robotic Reinforcement Learning"), `use_sde=True` on Box actions: the exploration noise is a linear
+function of the actor's last features z(s), eps(s) = z(s)^T Theta, with Theta ~ N(0, sigma^2) a
+(features x actions) matrix per env drawn at the start of each rollout and every `sde_sample_freq`
+steps (eq. 4). Within those steps the noise is a deterministic function of the state, so the
+action changes smoothly. Given s, a = mu(s) + z(s)^T Theta is Gaussian with variance
+sum_i z_i(s)^2 sigma_ij^2 per action j, the distribution whose log-prob and entropy the losses use
+(z detached: sigma alone learns the spread, as SB3's default). sigma = exp(log_std), a matrix
+(`full_std`, SB3's default) or one column shared by the actions.
 Two options for centralized critics (MAPPO): `actor_dim` (the actor sees only the first actor_dim
 features of x, the critic all of them: local observation first, the global state after), and
 `normalize_value` (the critic learns returns standardized by their running mean and std; `value`
@@ -57,6 +67,9 @@ class ActorCritic(nn.Module):
         squash_actions: bool = False,
         actor_dim: int | None = None,
         normalize_value: bool = False,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        full_std: bool = True,
     ):
         super().__init__()
         self.encoder = ObsEncoder(observation_space, normalize_obs)
@@ -100,8 +113,14 @@ class ActorCritic(nn.Module):
         if ortho_init:  # small policy-head gain: near-uniform initial policy (PPO implementation detail)
             orthogonal_init(self.action_head, 0.01)
             orthogonal_init(self.value_head, 1.0)
+        self.use_sde, self.sde_sample_freq = use_sde, sde_sample_freq
+        if use_sde and (self.action_kind != "box" or self.squash):
+            raise ConfigError("use_sde=True (gSDE) needs Box actions without squash_actions; these are "
+                              f"{action_space}{' squashed' if self.action_kind == 'box' else ''}")
         if self.action_kind == "box":
-            self.log_std = nn.Parameter(torch.full((head_dim,), float(log_std_init)))
+            shape = (self.actor_torso.out_dim, head_dim if full_std else 1) if use_sde else (head_dim,)
+            self.log_std = nn.Parameter(torch.full(shape, float(log_std_init)))
+        self.sde_weights: torch.Tensor | None = None  # gSDE's Theta, one (features, actions) matrix per env
 
     def actor_parameters(self) -> list[nn.Parameter]:
         """Parameters of pi (torso, head, log-std); with a shared torso they overlap the critic's."""
@@ -125,9 +144,33 @@ class ActorCritic(nn.Module):
         return h if self.actor_dim is None else h[..., :self.actor_dim]
 
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
-        """The action head's output: logits (masked, where x holds a mask), or the Gaussian mean."""
-        h = self._actor_input(self.encoder.features(x))
-        return self.mask_logits(F.linear(self.actor_torso(h), self.action_head.weight, self.action_head.bias), x)
+        """The action head's output: logits (masked, where x holds a mask), or the Gaussian mean (with
+        gSDE, the mean and the state's log std side by side)."""
+        return self.head_params(self.actor_torso(self._actor_input(self.encoder.features(x))), x)
+
+    def head_params(self, latent: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """dist_params from the actor torso's output."""
+        params = self.mask_logits(F.linear(latent, self.action_head.weight, self.action_head.bias), x)
+        return torch.cat([params, self.sde_log_std(latent)], -1) if self.use_sde else params
+
+    def sde_std(self) -> torch.Tensor:
+        """gSDE's sigma as a (features, actions) matrix."""
+        return self.log_std.exp().expand(self.actor_torso.out_dim, self.action_head.out_features)
+
+    def sde_log_std(self, latent: torch.Tensor) -> torch.Tensor:
+        """log of the action std given s: 1/2 log(sum_i z_i^2 sigma_ij^2 + 1e-6) (the 1e-6 as SB3's)."""
+        return 0.5 * torch.log(latent.detach().square() @ self.sde_std().square() + 1e-6)
+
+    def reset_sde_noise(self, n: int) -> None:
+        """Draw gSDE's exploration matrices Theta ~ N(0, sigma^2) afresh, one for each of n envs."""
+        with torch.no_grad():
+            std = self.sde_std()
+            self.sde_weights = std * torch.randn((n, *std.shape), device=std.device, dtype=std.dtype)
+
+    def resamples_noise_at(self, t: int) -> bool:
+        """Whether a rollout draws new gSDE matrices before its step t: at its start, then every
+        sde_sample_freq steps (-1 or 0: once per rollout)."""
+        return self.use_sde and (t == 0 or (self.sde_sample_freq > 0 and t % self.sde_sample_freq == 0))
 
     def mask_logits(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Logits with the illegal actions' set to the lowest finite number (not -inf: 0 * -inf would make
@@ -144,6 +187,9 @@ class ActorCritic(nn.Module):
             return Categorical(params)
         if self.action_kind == "multidiscrete":
             return MultiCategorical(params, self.nvec)
+        if self.use_sde:  # (the state's log std is in params: a given log_std has no part in it)
+            mean, state_log_std = params.split(self.action_head.out_features, -1)
+            return DiagGaussian(mean, state_log_std)
         log_std = self.log_std if log_std is None else log_std
         return TanhGaussian(params, log_std) if self.squash else DiagGaussian(params, log_std)
 
@@ -167,22 +213,34 @@ class ActorCritic(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[ActionDist, torch.Tensor]:
         """pi(.|s) and the critic's output (`critic`) from preprocessed x; a shared torso (and the CNN)
         is evaluated once."""
+        dist, value, _ = self.forward_with_latent(x)
+        return dist, value
+
+    def forward_with_latent(self, x: torch.Tensor) -> tuple[ActionDist, torch.Tensor, torch.Tensor]:
+        """forward's pi(.|s) and critic output, and the actor torso's output z(s) (gSDE's features)."""
         h = self.encoder.features(x)
         if self.shared:
-            h = self.actor_torso(h)
-            return self.make_dist(self.mask_logits(self.action_head(h), x)), self.value_head(h).squeeze(-1)
-        dist = self.make_dist(self.mask_logits(
-            F.linear(self.actor_torso(self._actor_input(h)), self.action_head.weight, self.action_head.bias), x))
-        return dist, F.linear(self.critic_torso(h), self.value_head.weight, self.value_head.bias).squeeze(-1)
+            latent = self.actor_torso(h)
+            return self.make_dist(self.head_params(latent, x)), self.value_head(latent).squeeze(-1), latent
+        latent = self.actor_torso(self._actor_input(h))
+        value = F.linear(self.critic_torso(h), self.value_head.weight, self.value_head.bias).squeeze(-1)
+        return self.make_dist(self.head_params(latent, x)), value, latent
 
     # ---- acting -----------------------------------------------------------------------------------
     def act(self, x: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Preprocessed x (B, *x_shape) -> action, log pi(action|s), V(s), for collecting experience.
-        Call it under torch.no_grad() or torch.inference_mode() (it sits on the rollout's hot path)."""
-        dist, value = self(x)
+        Call it under torch.no_grad() or torch.inference_mode() (it sits on the rollout's hot path).
+        With gSDE the noise is z(s)^T Theta with the current matrices (drawn afresh where x's batch is
+        not the one they were drawn for)."""
+        dist, value, latent = self.forward_with_latent(x)
         value = self.denormalize_value(value)
-        if deterministic:
-            action = dist.mode()
+        if deterministic or self.use_sde:
+            if deterministic:
+                action = dist.mode()
+            else:
+                if self.sde_weights is None or len(self.sde_weights) != len(latent):
+                    self.reset_sde_noise(len(latent))
+                action = dist.mean + (latent.unsqueeze(-2) @ self.sde_weights).squeeze(-2)
             return action, dist.log_prob(action), value
         action, logprob = dist.sample_with_log_prob()
         return action, logprob, value
@@ -194,8 +252,8 @@ class ActorCritic(nn.Module):
         through torch). The same distributions as `act`: categorical by inverse CDF, Gaussian
         a = mean + std eps with log N(a) computed from eps. None where it does not cover the policy:
         a shared torso, the CNN, one-hot inputs, observation normalization, MultiDiscrete or
-        tanh-squashed actions, activations other than tanh and relu, a policy off the CPU."""
-        if (self.shared or not self.encoder.flattens_only
+        tanh-squashed actions, gSDE, activations other than tanh and relu, a policy off the CPU."""
+        if (self.shared or self.use_sde or not self.encoder.flattens_only
                 or self.action_kind == "multidiscrete" or (self.action_kind == "box" and self.squash)):
             return None
         actor_net = numpy_linear_stack([*self.actor_torso.layers, self.action_head], self.actor_torso.activation_name)
@@ -259,12 +317,13 @@ class ActorCritic(nn.Module):
     def from_config(cls, observation_space: gym.Space, action_space: gym.Space, c, *, share_torso: bool = False,
                     log_std_init: float = 0.0, squash_actions: bool = False, actor_dim: int | None = None,
                     normalize_value: bool = False) -> "ActorCritic":
-        """Built from a network config's fields (net_arch, activation, ortho_init, normalize_obs) and
-        the policy's own options, for the algorithms whose configs have them."""
+        """Built from a network config's fields (net_arch, activation, ortho_init, normalize_obs; gSDE's
+        use_sde, sde_sample_freq and full_std where the config has them) and the policy's own options."""
         return cls(observation_space, action_space, net_arch=c.net_arch, activation=c.activation,
                    share_torso=share_torso, log_std_init=log_std_init, ortho_init=c.ortho_init,
                    normalize_obs=c.normalize_obs, squash_actions=squash_actions, actor_dim=actor_dim,
-                   normalize_value=normalize_value)
+                   normalize_value=normalize_value, use_sde=getattr(c, "use_sde", False),
+                   sde_sample_freq=getattr(c, "sde_sample_freq", -1), full_std=getattr(c, "full_std", True))
 
     @torch.no_grad()
     def env_action(self, obs: np.ndarray | dict | tuple, deterministic: bool) -> np.ndarray:

@@ -296,7 +296,7 @@ def test_ppo_keys(tmp_path, capsys):
         "n_epochs": 20, "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2"}
     assert values("ppo", PPOConfig, "Pendulum-v1", spec) == {
         "n_envs": 4, "n_timesteps": 100_000, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10,
-        "ent_coef": 0.0, "learning_rate": 1e-3, "clip_range": 0.2}
+        "ent_coef": 0.0, "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True, "sde_sample_freq": 4}
     # normalize: true is VecNormalize on observations and rewards; policy_kwargs read as an expression
     assert values("ppo", PPOConfig, "HalfCheetahBulletEnv-v0", spec) == {
         "n_envs": 16, "n_timesteps": 2_000_000, "n_steps": 512, "batch_size": 128, "gamma": 0.99, "gae_lambda": 0.9,
@@ -320,7 +320,7 @@ def test_ppo_keys(tmp_path, capsys):
     # a minibatch larger than the rollout is the whole rollout in SB3: ascent's batch_size says so
     assert values("ppo", PPOConfig, "MountainCarContinuous-v0", spec) == {
         "normalize_obs": True, "normalize_reward": True, "n_envs": 1, "n_timesteps": 20_000, "batch_size": 8,
-        "n_steps": 8, "log_std_init": -3.29, "ortho_init": False}
+        "n_steps": 8, "log_std_init": -3.29, "ortho_init": False, "use_sde": True}
 
     config, chosen = build_config(PPOConfig, "ppo", "HalfCheetahBulletEnv-v0", spec, {"n_envs": 2})
     assert chosen == spec and config.net_arch == (256, 256) and config.activation == "relu"
@@ -368,7 +368,7 @@ def test_a2c_keys(tmp_path):
         "normalize_obs": True, "normalize_reward": True, "n_envs": 8, "n_timesteps": 1_000_000, "ent_coef": 0.0,
         "max_grad_norm": 0.5, "n_steps": 8, "gae_lambda": 0.9, "vf_coef": 0.4, "gamma": 0.9, "use_rms_prop": False,
         "rms_prop_eps": 1e-5, "normalize_advantage": False, "learning_rate": "lin_7e-4", "log_std_init": -2,
-        "ortho_init": False}
+        "ortho_init": False, "use_sde": True}
     # RL-Zoo's Atari A2C: RMSpropTFLike with eps 1e-5
     assert values("a2c", A2CConfig, "ALE/Breakout-v5", spec) == {
         "n_envs": 16, "n_timesteps": 10_000_000, "ent_coef": 0.01, "vf_coef": 0.25, "use_rms_prop": True,
@@ -412,11 +412,11 @@ def test_unmapped_keys_named_once_each(tmp_path, capsys):
 
     build_config(PPOConfig, "ppo", "Pendulum-v1", spec, {})
     keys = [line.split(": ")[2] for line in notes_of(capsys)]
-    assert keys == ["use_sde", "sde_sample_freq", "callback"]
+    assert keys == ["callback"]  # use_sde and sde_sample_freq map (gSDE)
 
     build_config(PPOConfig, "ppo", "MountainCarContinuous-v0", spec, {})
     why = dict(line.split(": ", 3)[2:] for line in notes_of(capsys))
-    assert list(why) == ["use_sde", "batch_size"]
+    assert list(why) == ["batch_size"]
     assert why["batch_size"] == ("256 is larger than a rollout (n_steps * n_envs = 8), which SB3 then takes as one "
                                  "minibatch; batch_size becomes 8")
 
@@ -499,7 +499,7 @@ CartPole-v1:
   n_epochs: 2
   learning_rate: lin_0.001
   clip_range: lin_0.2
-  use_sde: True
+  use_sde_at_warmup: True
   policy_kwargs: "dict(net_arch=dict(pi=[32], vf=[32]), activation_fn=nn.ReLU)"
 """
 
@@ -512,7 +512,7 @@ def test_cli_train_with_a_zoo_file(tmp_path):
                         "--run-dir", str(rd), "--no-progress", "--eval-episodes", "2"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stderr.count("use_sde") == 1, r.stderr  # named once, though train resolves the preset twice
+    assert r.stderr.count("use_sde_at_warmup") == 1, r.stderr  # named once, though train resolves the preset twice
     assert "for 256 steps" in r.stdout and f"preset {spec}" in r.stdout  # n_timesteps is the default --steps
     recorded = json.loads((rd / "config.json").read_text())
     assert recorded["preset"] == spec

@@ -136,3 +136,86 @@ def test_logistic_tanh_matches_torch_tanh_in_value_and_gradient():
     (grad_ref,) = torch.autograd.grad((torch.tanh(x_ref) * weights).sum(), x_ref)
     torch.testing.assert_close(y, torch.tanh(x.detach()), atol=1e-12, rtol=0)
     torch.testing.assert_close(grad, grad_ref, atol=1e-12, rtol=0)
+
+
+# ---- gSDE (Raffin et al. 2021) -----------------------------------------------------------------------------
+def sde_policy(full_std: bool = True, log_std_init: float = -0.5) -> ActorCritic:
+    torch.manual_seed(0)
+    return ActorCritic(BOX, gym.spaces.Box(-2, 2, (2,), np.float32), net_arch=(8, 5), use_sde=True,
+                       full_std=full_std, log_std_init=log_std_init)
+
+
+@pytest.mark.parametrize("full_std", [True, False])
+def test_gsde_distribution_against_a_naive_sum(full_std):
+    policy = sde_policy(full_std)
+    with torch.no_grad():
+        policy.log_std.copy_(torch.randn(policy.log_std.shape) * 0.3 - 0.5)
+    assert policy.log_std.shape == ((5, 2) if full_std else (5, 1))
+    x = torch.randn(6, 3)
+    with torch.no_grad():
+        dist, _, z = policy.forward_with_latent(x)
+    sigma = policy.log_std.detach().exp().numpy()
+    for b in range(6):  # var_j = sum_i z_i^2 sigma_ij^2 (+ SB3's 1e-6), one action at a time
+        for j in range(2):
+            var = sum(float(z[b, i]) ** 2 * float(sigma[i, j if full_std else 0]) ** 2 for i in range(5)) + 1e-6
+            assert float(dist.log_std[b, j].exp()) == pytest.approx(var ** 0.5, rel=1e-5)
+    a = torch.randn(6, 2)
+    oracle = torch.distributions.Normal(dist.mean, dist.log_std.exp())
+    torch.testing.assert_close(dist.log_prob(a), oracle.log_prob(a).sum(-1))
+    torch.testing.assert_close(dist.entropy(), oracle.entropy().sum(-1))
+
+
+def test_gsde_noise_is_a_function_of_the_state_until_redrawn():
+    policy = sde_policy()
+    x = torch.randn(4, 3)
+    with torch.no_grad():
+        policy.reset_sde_noise(4)
+        a1, logp1, _ = policy.act(x)
+        a2, logp2, _ = policy.act(x)
+        torch.testing.assert_close(a1, a2)  # the same matrices and state: the same action (eq. 4)
+        dist, _, z = policy.forward_with_latent(x)
+        torch.testing.assert_close(a1, dist.mean + torch.einsum("bi,bij->bj", z, policy.sde_weights))
+        torch.testing.assert_close(logp1, dist.log_prob(a1))
+        policy.reset_sde_noise(4)
+        assert not torch.allclose(policy.act(x)[0], a1)
+        torch.testing.assert_close(policy.act(x, deterministic=True)[0], dist.mean)
+        policy.act(torch.randn(7, 3))  # another batch size: matrices drawn for it
+    assert policy.sde_weights.shape == (7, 5, 2)
+    policy.sde_sample_freq = 4
+    assert [t for t in range(12) if policy.resamples_noise_at(t)] == [0, 4, 8]
+    policy.sde_sample_freq = -1
+    assert [t for t in range(12) if policy.resamples_noise_at(t)] == [0]
+
+
+def test_gsde_actions_follow_the_distribution_the_losses_use():
+    policy = sde_policy()
+    x = torch.randn(1, 3).expand(20_000, 3)  # one state, 20,000 draws of Theta
+    with torch.no_grad():
+        policy.reset_sde_noise(20_000)
+        actions, _, _ = policy.act(x)
+        dist = policy.distribution(x[:1])
+    torch.testing.assert_close(actions.mean(0), dist.mean[0], atol=0.03, rtol=0)
+    torch.testing.assert_close(actions.std(0), dist.log_std[0].exp(), atol=0, rtol=0.03)
+
+
+def test_gsde_std_learns_through_sigma_not_the_features():
+    policy = sde_policy()
+    x = torch.randn(5, 3)
+    dist = policy.distribution(x)
+    dist.log_std.sum().backward()  # the spread's gradient reaches sigma only (z detached, SB3's default)
+    assert policy.log_std.grad is not None and policy.log_std.grad.abs().sum() > 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in policy.actor_torso.parameters())
+
+
+def test_gsde_refused_where_it_cannot_work():
+    from ascent.algorithms.ppo import PPOConfig
+    from ascent.errors import ConfigError
+    with pytest.raises(ConfigError, match="use_sde=True .*needs Box actions"):
+        ActorCritic(BOX, gym.spaces.Discrete(3), use_sde=True)
+    with pytest.raises(ConfigError, match="squash"):
+        ActorCritic(BOX, gym.spaces.Box(-1, 1, (2,)), use_sde=True, squash_actions=True)
+    with pytest.raises(ConfigError, match="use_sde=True and squash_actions=True cannot be combined"):
+        PPOConfig(use_sde=True, squash_actions=True).validate()
+    with pytest.raises(ConfigError, match="sde_sample_freq"):
+        PPOConfig(sde_sample_freq=-2).validate()
+    assert ActorCritic(BOX, gym.spaces.Box(-1, 1, (2,)), use_sde=True).numpy_actor(np.random.default_rng(0)) is None

@@ -32,9 +32,12 @@ def collect_rollout(
     Where an env truncates an episode and resets in the same step, V(final observation) is stored
     in `storage.final_values`, so truncated episodes bootstrap and terminated ones do not.
     With `rng`, the policy acts in numpy where it can (`ActorCritic.numpy_actor`), drawing from rng.
+    A gSDE policy draws its exploration matrices at the start and every sde_sample_freq steps.
     """
     numpy_act = policy.numpy_actor(rng) if rng is not None else None
     for t in range(storage.n_steps):
+        if policy.resamples_noise_at(t):
+            policy.reset_sde_noise(envs.num_envs)
         if numpy_act is not None:  # x is the flat observation, cast to float32 where it is stored
             x = obs.reshape(len(obs), -1)
             action, logprob, value = numpy_act(obs)
