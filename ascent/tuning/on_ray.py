@@ -5,8 +5,8 @@ takes each trial as a local worker does (`reserve`, under the study's lock, a qu
 samples its hyperparameters and hands them to a Ray task (one CPU, one torch thread) that trains
 them with the objective a local worker runs (`trials.objective`). The driver keeps --jobs tasks in
 flight, beats the heartbeats of their trials, and tells the study each outcome with the trial's
-evaluations. The best trial's fresh-seed runs stay on the driver's machine (ascent.tuning.study's
-final_evaluation): their run directories, OUT/final/seed-N, are written beside the study.
+evaluations. The finalists' fresh-seed runs stay on the driver's machine (ascent.tuning.study's
+final_evaluation): their run directories, OUT/final/trial-T-seed-N, are written beside the study.
 
 Pruning mid-trial: a task sends each evaluation to a small actor, the pruner's mirror, which holds
 the evaluations of the study's complete trials (the driver sends them again after each trial it

@@ -92,21 +92,27 @@ def format_table(trials, wall_seconds: float, top: int = 5) -> str:
     return "\n".join(lines)
 
 
-def format_final(best, final: dict[str, Any]) -> str:
-    """The best trial, and its returns on the fresh seeds."""
+def format_returns(returns: list[float | None]) -> str:
+    """'a, b, c (mean m +- sd)' of fresh-seed returns, None shown as diverged."""
+    shown = ", ".join(f"{r:.2f}" if r is not None else "diverged" for r in returns)
+    finite = [r for r in returns if r is not None]
+    return shown + (f" (mean {np.mean(finite):.2f} +- {np.std(finite):.2f})" if finite else "")
+
+
+def format_final(best, final: dict[str, Any], trials=None) -> str:
+    """The chosen trial and its returns on the fresh seeds; the other finalists' (from `trials`); the
+    preset's."""
     line = f"best: trial {best.number}, {best.value:.2f}"
-    returns = [r for r in final["returns"] if r is not None]
     if final["seeds"]:
-        shown = ", ".join(f"{r:.2f}" if r is not None else "diverged" for r in final["returns"])
-        line += f"; on fresh seeds {', '.join(map(str, final['seeds']))}: {shown}"
-        if returns:
-            line += f" (mean {np.mean(returns):.2f} +- {np.std(returns):.2f})"
+        line += f"; on fresh seeds {', '.join(map(str, final['seeds']))}: {format_returns(final['returns'])}"
+        values = {t.number: t.value for t in trials or []}
+        others = [(int(n), r) for n, r in (final.get("finalists") or {}).items() if int(n) != best.number]
+        if others:
+            line += "\nthe other finalists on the same seeds: " + "; ".join(
+                f"trial {n}" + (f" ({values[n]:.2f})" if n in values else "") + f": {format_returns(r)}"
+                for n, r in others)
     if final.get("preset_returns") is not None and final["seeds"]:
-        preset = [r for r in final["preset_returns"] if r is not None]
-        shown = ", ".join(f"{r:.2f}" if r is not None else "diverged" for r in final["preset_returns"])
-        line += f"\nthe env's preset on the same seeds: {shown}"
-        if preset:
-            line += f" (mean {np.mean(preset):.2f} +- {np.std(preset):.2f})"
+        line += f"\nthe env's preset on the same seeds: {format_returns(final['preset_returns'])}"
     return line
 
 

@@ -24,14 +24,16 @@ Outcomes: a trial that diverges (TrainingDiverged) or raises any other error is 
 its user attribute `failed_because`; one whose combination the config refuses (a ConfigError, e.g.
 batch_size > n_steps * n_envs) is PRUNED with the reason in `invalid`: TPE ranks a pruned trial
 without evaluations last, and so learns to avoid the region, where it would ignore a failed one.
-At the end the best trial is trained again on --final-seeds fresh seeds, and OUT/best.toml, the
-plots and the table of the top trials are written (ascent.tuning.report).
+At the end the --finalists best trials are trained again on --final-seeds fresh seeds, the one with
+the best mean there is chosen (a trial's value is one seed's), and OUT/best.toml, the plots and the
+table of the top trials are written (ascent.tuning.report).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import multiprocessing
 import signal
 import threading
@@ -51,8 +53,8 @@ from ascent.tuning.trials import (STUDY_FILE, WAIT_SECONDS, TuneSettings, fail_a
 
 
 def tune(s: TuneSettings) -> dict[str, Any]:
-    """Run or continue the study `s` describes, then train its best trial on fresh seeds and write
-    OUT/best.toml, the plots and the table (printed). Returns {best_trial, best_value, params,
+    """Run or continue the study `s` describes, then train its finalists on fresh seeds and write the
+    chosen one's OUT/best.toml, the plots and the table (printed). Returns {best_trial, best_value, params,
     final, counts, wall_seconds, files}."""
     check_settings(s)
     s = dataclasses.replace(s, algo=s.algo.lower())  # (the study's name: "ppo", as the CLI has it)
@@ -93,15 +95,15 @@ def tune(s: TuneSettings) -> dict[str, Any]:
     if not any(t.state.name == "COMPLETE" for t in trials):
         raise ConfigError(f"no trial of the study in {s.out} completed{report.first_reason(trials)}; widen the "
                           "space (--space), give more --steps, or more --trials")
-    best = study.best_trial
+    final = final_evaluation(study, s, space)
+    best = next(t for t in study.get_trials(deepcopy=False) if t.number == final["trial"])
     params = trial_params(space, best.params)
-    final = final_evaluation(study, s, params)
     preset_name, preset_values = resolve_preset(s.algo, s.env, None)
     out = Path(s.out)
     report.write_best(out / "best.toml", s.algo, s.env, s.steps, s.seed, best, counts["finished"], params,
                       {k: v for k, v in preset_values.items() if k not in PRESET_META_KEYS}, preset_name, final)
     files, notes = report.plot_study(study, out)
-    print(report.format_final(best, final))
+    print(report.format_final(best, final, study.get_trials(deepcopy=False)))
     for note in notes:
         print(note)
     print(f"wrote {out / 'best.toml'}" + "".join(f", {f}" for f in files))
@@ -111,7 +113,7 @@ def tune(s: TuneSettings) -> dict[str, Any]:
 
 def check_settings(s: TuneSettings) -> None:
     """ConfigError for a setting out of range (the CLI's parser checks them too; Python callers get this)."""
-    for name in ("trials", "steps", "jobs", "eval_episodes", "heartbeat_interval", "grace_period"):
+    for name in ("trials", "steps", "jobs", "eval_episodes", "heartbeat_interval", "grace_period", "finalists"):
         value = getattr(s, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -254,23 +256,44 @@ def outcome(study, storage, trial, s: TuneSettings, space: dict[str, Dimension],
     return value, state
 
 
-# ---- the best trial on fresh seeds -------------------------------------------------------------------
-def final_evaluation(study, s: TuneSettings, params: dict[str, Any]) -> dict[str, Any]:
-    """The best trial's hyperparameters trained again from --final-seeds seeds that no trial used
-    (seed + 1, ...), each a run directory OUT/final/seed-N; None for a seed that diverged. With
-    compare_preset, the env's preset (no tuned value) on the same seeds too, OUT/final/preset-seed-N:
-    did tuning beat it? Kept in the study: a continued study whose best trial is the same does not
-    train them again."""
-    best = study.best_trial
+# ---- the finalists on fresh seeds --------------------------------------------------------------------
+def finalists(study, s: TuneSettings) -> list:
+    """The --finalists complete trials of highest value, best first."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    return sorted(complete, key=lambda t: -t.value)[:max(s.finalists, 1)]
+
+
+def fresh_mean(returns: list[float | None]) -> tuple[bool, float]:
+    """A finalist's rank key on the fresh seeds: (no seed diverged, mean return of those that did not)."""
+    finite = [r for r in returns if r is not None]
+    return len(finite) == len(returns), (sum(finite) / len(finite) if finite else -math.inf)
+
+
+def final_evaluation(study, s: TuneSettings, space: dict[str, Dimension]) -> dict[str, Any]:
+    """The --finalists best trials' hyperparameters trained again from --final-seeds seeds that no
+    trial used (seed + 1, ...), each a run directory OUT/final/trial-T-seed-N (a return of None: it
+    diverged), and the one with the best mean there chosen: a trial's value is one seed's, and at a
+    small budget the study's best is often the luckiest seed (measured: PPO on Pendulum, the top
+    trial's -124 was -174 on fresh seeds). With compare_preset, the env's preset (no tuned value) on
+    the same seeds too, OUT/final/preset-seed-N: did tuning beat it? Kept in the study: a continued
+    study with the same finalists does not train them again.
+
+    Returns {trial (the chosen), seeds, returns (the chosen's), finalists ({trial: returns}),
+    preset_returns}."""
+    chosen = finalists(study, s)
+    numbers = [t.number for t in chosen]
     seeds = [s.seed + 1 + i for i in range(s.final_seeds)]
     kept = study.user_attrs.get("final")
-    if kept and kept["trial"] == best.number and kept["seeds"] == seeds and \
-            (kept.get("preset_returns") is not None or not s.compare_preset):
+    if kept and kept.get("finalists") is not None and [int(k) for k in kept["finalists"]] == numbers and \
+            kept["seeds"] == seeds and (kept.get("preset_returns") is not None or not s.compare_preset):
         return kept
-    if seeds:
-        print(f"training trial {best.number}'s hyperparameters" + (" and the preset" if s.compare_preset else "")
-              + f" on fresh seeds {', '.join(map(str, seeds))}", flush=True)
-    runs = [(params, seed, "seed") for seed in seeds]
+    if not seeds:
+        return {"trial": numbers[0], "seeds": [], "returns": [], "finalists": {str(numbers[0]): []},
+                "preset_returns": [] if s.compare_preset else None}
+    print(f"training trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+          + (" and the preset" if s.compare_preset else "") + f" on fresh seeds {', '.join(map(str, seeds))}",
+          flush=True)
+    runs = [(trial_params(space, t.params), seed, f"trial-{t.number}-seed") for t in chosen for seed in seeds]
     runs += [({}, seed, "preset-seed") for seed in seeds] if s.compare_preset else []
     if s.jobs > 1 and len(runs) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -279,8 +302,10 @@ def final_evaluation(study, s: TuneSettings, params: dict[str, Any]) -> dict[str
             returns = list(pool.map(train_on_seed, [s] * len(runs), *zip(*runs)))
     else:
         returns = [train_on_seed(s, *run) for run in runs]
-    final = {"trial": best.number, "seeds": seeds, "returns": returns[:len(seeds)],
-             "preset_returns": returns[len(seeds):] if s.compare_preset else None}
+    per_trial = {str(n): returns[i * len(seeds):(i + 1) * len(seeds)] for i, n in enumerate(numbers)}
+    best = max(numbers, key=lambda n: fresh_mean(per_trial[str(n)]))  # (ties: the higher trial value, first)
+    final = {"trial": best, "seeds": seeds, "returns": per_trial[str(best)], "finalists": per_trial,
+             "preset_returns": returns[len(numbers) * len(seeds):] if s.compare_preset else None}
     study.set_user_attr("final", final)
     return final
 

@@ -40,7 +40,8 @@ class TuneSettings:
     seed: int = 0  # every trial trains on it; the sampler's seed derives from it
     eval_every: int | None = None  # None: a quarter of the steps
     eval_episodes: int = 5
-    final_seeds: int = 3  # the best trial trained again on seed + 1 ... seed + final_seeds
+    final_seeds: int = 3  # the finalists trained again on seed + 1 ... seed + final_seeds
+    finalists: int = 3  # the best trials by value that are trained on the fresh seeds; the best mean there wins
     compare_preset: bool = False  # also train the env's preset (the defaults without one) on those seeds
     startup_trials: int = 5  # trials drawn at random and never pruned before TPE and the pruner act
     heartbeat_interval: int = 10  # seconds between a running trial's heartbeats

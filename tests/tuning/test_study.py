@@ -4,8 +4,9 @@ recorded and the study goes on, best.toml is a preset `ascent train --preset` re
 input gets one clear line. Budgets are tiny: Q-learning on Taxi (a few seconds a trial), PPO on
 CartPole where the values must differ."""
 
-import math
 import contextlib
+import dataclasses
+import math
 import os
 import signal
 import subprocess
@@ -22,9 +23,11 @@ from ascent.algorithms.tabular import QLearning  # noqa: E402
 from ascent.cli import main as cli_main  # noqa: E402
 from ascent.core.config import build_config, coerce, field_types, load_preset_file, resolve_preset  # noqa: E402
 from ascent.core.run import read_run_config  # noqa: E402
-from ascent.errors import ConfigError  # noqa: E402
+from ascent.errors import ConfigError, TrainingDiverged  # noqa: E402
 from ascent.registry import get_algorithm  # noqa: E402
 from ascent.tuning import report  # noqa: E402
+from ascent.tuning import study as study_module  # noqa: E402
+from ascent.tuning import trials as trials_module  # noqa: E402
 from ascent.tuning.spaces import algorithm_space, load_space_file, parse_space, sample  # noqa: E402
 from ascent.tuning.study import TuneSettings, open_study, search_space, tune  # noqa: E402
 from ascent.tuning.trials import budget  # noqa: E402
@@ -130,7 +133,8 @@ def test_jobs_share_one_study_and_start_exactly_n_trials(tmp_path):
     assert states(load(s)) == ["COMPLETE"] * 4
     assert {t.user_attrs["worker"] for t in trials} == {0, 1}
     assert len(result["final"]["returns"]) == 2 and all(r is not None for r in result["final"]["returns"])
-    assert (tmp_path / "study" / "final" / "seed-1" / "model.pt").exists()
+    assert len(result["final"]["finalists"]) == 3  # the 3 best of 4, each on the 2 fresh seeds
+    assert (tmp_path / "study" / "final" / f"trial-{result['best_trial']}-seed-1" / "model.pt").exists()
 
 
 # ---- pruning, divergence, invalid combinations ----------------------------------------------------------
@@ -208,13 +212,42 @@ def test_the_preset_can_be_trained_beside_the_best_trial_on_the_same_fresh_seeds
     assert final["seeds"] == [1, 2] and len(final["returns"]) == 2 and len(final["preset_returns"]) == 2
     taxi_preset = resolve_preset("qlearning", "Taxi-v4", None)[1]
     for seed in (1, 2):  # the preset's runs have the preset's values, not the tuned ones
-        tuned = read_run_config(tmp_path / "study" / "final" / f"seed-{seed}")["config"]
+        tuned = read_run_config(tmp_path / "study" / "final" / f"trial-{final['trial']}-seed-{seed}")["config"]
         preset = read_run_config(tmp_path / "study" / "final" / f"preset-seed-{seed}")["config"]
         assert preset["learning_rate"] == taxi_preset["learning_rate"] != tuned["learning_rate"]
     out = capsys.readouterr().out
     assert "the env's preset on the same seeds: " in out
     load_preset_file(str(tmp_path / "study" / "best.toml"))  # (its two-line comment is still TOML)
     assert tune(s)["final"] == final  # kept in the study: not trained again
+
+
+def test_the_finalist_best_on_fresh_seeds_is_chosen_not_the_luckiest_trial(tmp_path, monkeypatch, capsys):
+    """A trial's value is one seed's: best.toml holds the finalist with the best mean on fresh seeds,
+    and a finalist with a diverged seed ranks below those without. (The training is replaced by a
+    table of returns: what is tested is the choice.)"""
+    returns = {0.9: {0: 10.0, 1: 1.0, 2: 2.0}, 0.1: {0: 5.0, 1: 8.0, 2: 7.0}, 0.5: {0: 4.0, 1: 9.0, 2: None}}
+
+    def table(cls, s, params, seed, trial=None, run_dir=None):
+        value = returns[params["learning_rate"]][seed]
+        if value is None:
+            raise TrainingDiverged("a NaN loss")
+        return value
+
+    for module in (trials_module, study_module):
+        monkeypatch.setattr(module, "train_and_evaluate", table)
+    s = taxi(tmp_path, trials=3, final_seeds=2, finalists=3,
+             space_file=write_space(tmp_path, 'learning_rate = {type = "categorical", choices = [0.9, 0.1, 0.5]}'))
+    enqueue(s, {"learning_rate": 0.9}, {"learning_rate": 0.1}, {"learning_rate": 0.5})
+    result = tune(s)
+    assert result["final"]["finalists"] == {"0": [1.0, 2.0], "1": [8.0, 7.0], "2": [9.0, None]}
+    assert result["best_trial"] == 1 and result["final"]["returns"] == [8.0, 7.0]
+    assert load_preset_file(str(tmp_path / "study" / "best.toml"))["learning_rate"] == 0.1
+    out = capsys.readouterr().out
+    assert "best: trial 1, 5.00; on fresh seeds 1, 2: 8.00, 7.00 (mean 7.50 +- 0.50)" in out
+    assert "the other finalists on the same seeds: trial 0 (10.00): 1.00, 2.00 (mean 1.50 +- 0.50); trial 2 " \
+           "(4.00): 9.00, diverged (mean 9.00 +- 0.00)" in out
+    s = dataclasses.replace(s, finalists=1)  # one finalist: the trial of highest value, as it is
+    assert tune(s)["best_trial"] == 0
 
 
 @pytest.mark.parametrize("name, value", [("clip_range_vf", None), ("net_arch", (64, 64)), ("learning_rate", "lin_0.001"),
