@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--episodes", type=_positive_int, default=10)
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--video", action="store_true", help="record videos into RUN_DIR/videos (needs moviepy)")
+    e.add_argument("--video", action="store_true", help="record the episodes into RUN_DIR/videos/eval (needs moviepy)")
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic mode")
     e.add_argument("--seed", type=int, default=None)
     e.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the run's)")
@@ -236,7 +236,7 @@ def _load_run(run_dir: str, device: str | None = None):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     agent, _ = _load_run(args.run_dir, args.device)
-    video_dir = Path(args.run_dir) / "videos" if args.video else None
+    video_dir = Path(args.run_dir) / "videos" / "eval" if args.video else None
     result = agent.evaluate(args.episodes, deterministic=not args.stochastic, seed=args.seed, video_dir=video_dir)
     if args.json:
         print(json.dumps(result))

@@ -94,7 +94,7 @@ def test_eval_records_video(tmp_path):
                *FAST, "--eval-episodes", "1").returncode == 0
     r = run("eval", str(rd), "--episodes", "3", "--video")
     assert r.returncode == 0, r.stderr
-    clips = sorted(p.name for p in (rd / "videos").iterdir())
+    clips = sorted(p.name for p in (rd / "videos" / "eval").iterdir())
     assert clips == [f"rl-video-episode-{k}.mp4" for k in range(3)], clips  # one file per episode, no stray clip
     assert r.stderr == "", r.stderr  # no warnings on a headless machine (SDL's XDG_RUNTIME_DIR complaint)
 
