@@ -92,6 +92,36 @@ def encode(state, shape: tuple[int, ...], player: int | None = None) -> np.ndarr
     return np.append(obs, np.float32(player))
 
 
+Symmetry = tuple[bool, bool, bool]  # (transpose, then flip the rows, then flip the columns) of a board
+
+
+def board_symmetries(game) -> list[tuple[Symmetry, np.ndarray]]:
+    """The symmetries of a game's rules that `encode` can show, as (symmetry, action permutation perm):
+    the position `transform_planes(obs, symmetry)` has the move probabilities pi[perm]. Tic-tac-toe:
+    the square's 8 (rotations and reflections, on its 9 cells); Connect Four: the mirror image (its
+    moves are the columns); any other game: the identity alone."""
+    name, shape = game.get_type().short_name, input_shape(game)
+    identity = ((False, False, False), np.arange(game.num_distinct_actions()))
+    if name == "tic_tac_toe" and len(shape) == 3 and shape[1] == shape[2] == 3:
+        cells = np.arange(9).reshape(3, 3)
+        flips = [(t, r, c) for t in (False, True) for r in (False, True) for c in (False, True)]
+        return [(f, transform_planes(cells, f).ravel()) for f in flips]
+    if name == "connect_four" and len(shape) == 3 and game.num_distinct_actions() == shape[2]:
+        return [identity, ((False, False, True), np.arange(shape[2])[::-1].copy())]
+    return [identity]
+
+
+def transform_planes(x: np.ndarray, symmetry: Symmetry) -> np.ndarray:
+    """x (..., H, W) transposed on its last two axes, then its rows flipped, then its columns, as
+    `symmetry` says (a view)."""
+    transpose, flip_rows, flip_cols = symmetry
+    if transpose:
+        x = np.swapaxes(x, -1, -2)
+    if flip_rows:
+        x = x[..., ::-1, :]
+    return x[..., ::-1] if flip_cols else x
+
+
 class BoardGameEnv(gym.Env):
     """One two-player OpenSpiel game as a single-agent Gymnasium env against a fixed opponent
     (uniformly random, seeded by reset): the agent moves as player 0 in even-seeded episodes and as

@@ -14,6 +14,12 @@ iteration search in lockstep, so that the leaves of all of them are evaluated in
 Training, on (s, pi, z) from a replay of recent positions (pi the root's visit distribution, z the
 game's outcome for the player to move at s):
   l = (z - v)^2 - pi^T log p + c ||theta||^2.
+Two options that need fewer games (off by default, as in the paper): `value_target` "q" or "mix"
+puts the root's search value q (the mean backed-up value for the player to move) in z's place, or
+(z + q) / 2: z is one game's noisy outcome, q an estimate from the search at s (the averaging the
+"Lessons from AlphaZero" Connect Four series found best); `augment` trains on a random symmetry of
+each position where the game's rules have some (ascent.envs.board_games.board_symmetries: Connect
+Four's mirror image, tic-tac-toe's 8), as AlphaGo Zero did with Go's.
 `--steps` counts self-play moves. Periodic evaluation plays the network with search
 (`eval_simulations`, no noise, most visited move) against `eval_opponent` (an arena player) and
 logs the win/draw/loss rates and the Elo difference they imply.
@@ -31,7 +37,8 @@ import torch.nn.functional as F
 
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import NetworkConfig, param
-from ascent.envs.board_games import check_two_player_zero_sum, encode, input_shape, is_board_game_id, load_game
+from ascent.envs.board_games import (board_symmetries, check_two_player_zero_sum, encode, input_shape,
+                                     is_board_game_id, load_game, transform_planes)
 from ascent.errors import ConfigError, EnvError
 from ascent.nets.optim import OptimizerStep
 from ascent.search.mcts import SearchTree
@@ -63,6 +70,10 @@ class AlphaZeroConfig(NetworkConfig):
     sample_reuse: float = param(4.0, "gradient steps per iteration = new positions * sample_reuse / batch_size",
                                 range=(0.0, math.inf), low_open=True)
     learning_rate: float = param(1e-3, "Adam step size", range=(0.0, math.inf), low_open=True)
+    value_target: str = param("z", "what v learns: z (the game's outcome, the paper's), q (the root's search value) "
+                              "or mix ((z + q) / 2)", choices=("z", "q", "mix"))
+    augment: bool = param(False, "train on a random symmetry of each position (Connect Four's mirror image, "
+                          "tic-tac-toe's 8; other games have none here)")
     l2_weight: float = param(1e-4, "c in c ||theta||^2", range=(0.0, math.inf))
     eval_simulations: int = param(100, "simulations per move of the evaluated player (0: the network alone)",
                                   nonnegative=True)
@@ -178,20 +189,22 @@ def self_play(game, search: PUCT, n_games: int, temperature_moves: int, rng: np.
     positions (obs, pi, z) as arrays, the number of moves and player 0's outcomes."""
     search.net.eval()
     games = [game.new_initial_state() for _ in range(n_games)]
-    records: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in games]
+    records: list[list[tuple[np.ndarray, np.ndarray, int, float]]] = [[] for _ in games]
     moves, ply, live = 0, 0, list(range(n_games))
     while live:
         trees = search.run([games[g] for g in live], noise=True)
         for g, tree in zip(live, trees):
             pi = search.visit_distribution(tree)
-            records[g].append((encode(games[g], search.shape), pi, games[g].current_player()))
+            records[g].append((encode(games[g], search.shape), pi, games[g].current_player(), root_value(tree)))
             games[g].apply_action(choose_move(pi, ply, temperature_moves, rng))
             moves += 1
         live = [g for g in live if not games[g].is_terminal()]
         ply += 1
-    rows = [(obs, pi, state.returns()[player]) for state, record in zip(games, records) for obs, pi, player in record]
+    rows = [(obs, pi, state.returns()[player], q) for state, record in zip(games, records)
+            for obs, pi, player, q in record]
     return {"obs": np.stack([r[0] for r in rows]), "pi": np.stack([r[1] for r in rows]),
-            "z": np.array([r[2] for r in rows], np.float32), "moves": moves,
+            "z": np.array([r[2] for r in rows], np.float32), "q": np.array([r[3] for r in rows], np.float32),
+            "moves": moves,
             "outcomes": [s.returns()[0] for s in games], "evaluations": search.evaluations}
 
 
@@ -227,6 +240,17 @@ class SelfPlayWorker:
         out = self_play(self.game, self.search, self.c.parallel_games, self.c.temperature_moves, self.rng)
         out["seconds"] = time.perf_counter() - t0
         return out
+
+
+def root_value(tree: SearchTree) -> float:
+    """The search's value of the root for the player to move there: the mean of the values backed up
+    through it (player 0's terms, turned to the mover's)."""
+    return tree.sign[0] * tree.value_sum[0] / tree.visits[0]
+
+
+def value_targets(batch: dict, target: str) -> np.ndarray:
+    """What v learns for each position of a self-play batch: z, q or (z + q) / 2."""
+    return {"z": batch["z"], "q": batch["q"], "mix": 0.5 * (batch["z"] + batch["q"])}[target]
 
 
 def choose_move(pi: np.ndarray, ply: int, temperature_moves: int, rng: np.random.Generator) -> int:
@@ -270,6 +294,7 @@ class AlphaZero(Agent):
         self.positions = Counters(obs=np.zeros((n, *shape), np.float16), pi=np.zeros((n, self.game.num_distinct_actions()),
                                   np.float32), z=np.zeros(n, np.float32), size=0, next=0)
         self.counters = Counters(games=0, updates=0)
+        self.symmetries = board_symmetries(self.game) if c.augment else []
         self.workers = None  # (n_actors: the Ray pool, started by the first iteration, let go by release())
 
     def modules(self) -> dict:
@@ -334,7 +359,7 @@ class AlphaZero(Agent):
         batches = self.play_games()
         play_seconds = time.perf_counter() - start
         for b in batches:
-            self.store(b["obs"], b["pi"], b["z"])
+            self.store(b["obs"], b["pi"], value_targets(b, c.value_target))
         moves = sum(b["moves"] for b in batches)
         outcomes = [o for b in batches for o in b["outcomes"]]
         self.num_steps += moves
@@ -346,7 +371,8 @@ class AlphaZero(Agent):
         p = self.positions
         for _ in range(updates):
             idx = self.rng.integers(0, p.size, size=min(c.batch_size, p.size))
-            obs, pi, z = (torch.as_tensor(a[idx], dtype=torch.float32, device=self.device) for a in (p.obs, p.pi, p.z))
+            obs, pi = self.augmented(p.obs[idx], p.pi[idx])
+            obs, pi, z = (torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in (obs, pi, p.z[idx]))
             loss, mb = self.loss(obs, pi, z)
             self.step(loss)
             terms.append(mb)
@@ -358,6 +384,17 @@ class AlphaZero(Agent):
                         "first_player_score": float(np.mean(outcomes)),
                         "mean_game_length": moves / len(outcomes)})
         return metrics
+
+    def augmented(self, obs: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each position of a minibatch under a symmetry of the game drawn at random (with `augment`)."""
+        if len(self.symmetries) < 2:
+            return obs, pi
+        which = self.rng.integers(0, len(self.symmetries), size=len(obs))  # (obs, pi: copies, from fancy indexing)
+        for k, (symmetry, perm) in enumerate(self.symmetries[1:], 1):  # (the first is the identity)
+            rows = np.flatnonzero(which == k)
+            obs[rows] = transform_planes(obs[rows], symmetry)
+            pi[rows] = pi[rows][:, perm]
+        return obs, pi
 
     # ---- playing and evaluation -----------------------------------------------------------------------
     def player(self, simulations: int | None = None, seed: int | None = None) -> "AlphaZeroPlayer":
