@@ -1,13 +1,18 @@
 """RL-Zoo's own hyperparameter files through `ascent train ALGO --env ENV --preset zoo:FILE`, at RL-Zoo's
 budgets (each entry's n_timesteps), against RL-Zoo's published scores.
 
-  python benchmarks/zoo_bench.py [--only ppo-cartpole,dqn-cartpole] [--seeds 3] [--out runs/zoo-bench]
+  python benchmarks/zoo_bench.py [--only ppo-cartpole,dqn-cartpole] [--seeds 3] [--first-seed 0] [--peer]
+                                 [--out runs/zoo-bench]
 
 The files are the `rl_zoo3` package's (hyperparams/ppo.yml, sac.yml, dqn.yml), read from the SB3
 benchmark venv (.venv-bench, made by benchmarks/setup_sb3.sh; rl_zoo3 is installed there on first use),
 or from --zoo-dir. Each run is the CLI's: its final deterministic evaluation (--eval-episodes) is the
 return reported, and its wall time is the whole `ascent train` command's. The keys that ascent does
 not convert are printed once per task, as `ascent train` names them.
+
+With --peer, rl_zoo3 itself (`python -m rl_zoo3.train`, Stable-Baselines3, one torch thread as ascent's
+runs) trains the same entry on the same seeds in that venv, and its final model is evaluated as
+ascent's is (deterministic, --eval-episodes): the peer on this machine beside the published score.
 
 RL-Zoo's scores are from rl-baselines3-zoo's benchmark.md (one run; the final agent evaluated
 deterministically over about 150k steps). Its LunarLander rows were trained on LunarLander-v2 and
@@ -78,10 +83,56 @@ def train(algo: str, file: Path, env_id: str, seed: int, run_dir: Path, eval_epi
     return json.loads((run_dir / "eval.json").read_text())["mean_return"], wall, notes
 
 
+PEER_EVAL = """
+import json, sys
+from pathlib import Path
+import gymnasium as gym
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+algo, env_id, folder, episodes, seed = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+run = next(p for p in sorted((folder / algo).glob(env_id.replace('/', '-') + '_*')) if p.is_dir())
+model = {"a2c": A2C, "dqn": DQN, "ppo": PPO, "sac": SAC, "td3": TD3}[algo].load(run / (env_id + ".zip"), device="cpu")
+env = DummyVecEnv([lambda: gym.make(env_id)])
+stats = run / env_id / "vecnormalize.pkl"
+if stats.exists():
+    env = VecNormalize.load(str(stats), env)
+    env.training, env.norm_reward = False, False
+env.seed(seed + 10_000)
+mean, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True)
+print(json.dumps({"mean_return": float(mean)}))
+"""
+
+
+def train_peer(algo: str, file: Path, env_id: str, seed: int, folder: Path, eval_episodes: int,
+               steps: int | None) -> tuple[float, float]:
+    """(evaluation return, wall seconds) of rl_zoo3 training the same entry on the same seed, in the
+    SB3 venv, and its final model evaluated deterministically over eval_episodes."""
+    python = str(BENCH_VENV / "bin" / "python")
+    command = [python, "-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "--seed", str(seed), "-f", str(folder),
+               "--eval-freq", "-1", "--num-threads", "1", "--vec-env", "dummy", "--conf-file", str(file)]
+    if steps is not None:
+        command += ["-n", str(steps)]
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=folder.parent if folder.parent.exists() else ROOT)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    evaluate = [python, "-c", PEER_EVAL, algo, env_id, str(folder), str(eval_episodes), str(seed)]
+    out = subprocess.run(evaluate, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["mean_return"], wall
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=",".join(TASKS), help=f"comma list of tasks: {', '.join(TASKS)}")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 per task")
+    p.add_argument("--seeds", type=int, default=1, help="N seeds per task, from --first-seed")
+    p.add_argument("--first-seed", type=int, default=0, help="the first seed")
+    p.add_argument("--peer", action="store_true", help="also train each entry with rl_zoo3 (SB3) on the same seeds")
     p.add_argument("--out", default="runs/zoo-bench", help="where the run directories go")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes of each run's final evaluation")
     p.add_argument("--steps", type=int, default=None, help="train this many steps instead of RL-Zoo's budget "
@@ -101,26 +152,40 @@ def main() -> None:
         algo, name, env_id, zoo_score = TASKS[task]
         file = zoo_dir / name
         budget = args.steps or entry_budget(file, env_id)
-        returns, walls = [], []
-        for seed in range(args.seeds):
+        returns, walls, peer_returns, peer_walls = [], [], [], []
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             run_dir = Path(args.out).resolve() / f"{task}-s{seed}"
             ret, wall, notes = train(algo, file, env_id, seed, run_dir, args.eval_episodes, args.steps)
-            if seed == 0:
+            if seed == args.first_seed:
                 for line in notes:
                     print(f"  {line}")
             returns.append(ret)
             walls.append(wall)
             print(f"{task} seed {seed}: {ret:.1f} in {wall:.0f} s", flush=True)
-        spread = f" ± {statistics.stdev(returns):.1f}" if len(returns) > 1 else ""
-        rows.append((env_id, algo, f"{budget:,}" + ("" if args.steps is None else " (--steps)"),
-                     f"{statistics.mean(returns):.1f}{spread} ({', '.join(f'{r:.0f}' for r in returns)})",
-                     f"{zoo_score:g}", f"{statistics.mean(walls):.0f}"))
+            if args.peer:
+                folder = Path(args.out).resolve() / f"{task}-s{seed}-rl_zoo3"
+                ret, wall = train_peer(algo, file, env_id, seed, folder, args.eval_episodes, args.steps)
+                peer_returns.append(ret)
+                peer_walls.append(wall)
+                print(f"{task} seed {seed}, rl_zoo3: {ret:.1f} in {wall:.0f} s", flush=True)
+        row = [env_id, algo, f"{budget:,}" + ("" if args.steps is None else " (--steps)"), summary(returns)]
+        row += [summary(peer_returns)] if args.peer else []
+        row += [f"{zoo_score:g}", f"{statistics.mean(walls):.0f}"]
+        row += [f"{statistics.mean(peer_walls):.0f}"] if args.peer else []
+        rows.append(row)
 
-    print(f"\n| env | algo | budget | ascent eval return (mean{' ± std' if args.seeds > 1 else ''}; per seed) "
-          "| RL-Zoo benchmark.md | wall s (per seed) |")
-    print("|---|---|---|---|---|---|")
+    spread = " ± std" if args.seeds > 1 else ""
+    peer = (f" | rl_zoo3 (SB3) on the same seeds (mean{spread}; per seed)", " | rl_zoo3 wall s") if args.peer else ("", "")
+    print(f"\n| env | algo | budget | ascent eval return (mean{spread}; per seed){peer[0]} | RL-Zoo benchmark.md "
+          f"| wall s (per seed){peer[1]} |")
+    print("|---|---|---|---|---|---|" + ("---|---|" if args.peer else ""))
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+def summary(returns: list[float]) -> str:
+    spread = f" ± {statistics.stdev(returns):.1f}" if len(returns) > 1 else ""
+    return f"{statistics.mean(returns):.1f}{spread} ({', '.join(f'{r:.0f}' for r in returns)})"
 
 
 if __name__ == "__main__":
