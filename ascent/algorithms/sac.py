@@ -11,7 +11,12 @@ replay buffer; every gradient step, on a minibatch (s, a, r, s', terminated):
   target critics   Q' <- (1 - tau) Q' + tau Q
 
 The actions are tanh-squashed, and log pi includes the change-of-variables correction
-(distributions.TanhGaussian). With Discrete actions the discrete variant runs (Christodoulou 2019,
+(distributions.TanhGaussian). With `use_sde` the actor explores by gSDE (Raffin et al. 2021;
+nets.actors.StateDependentNoiseActor): mu + z(s)^T Theta instead of mu + sigma(s) eps, each env's
+Theta drawn at the start of every train_freq round and every sde_sample_freq steps, one Theta per
+gradient step for the batch (SB3's SAC with use_sde).
+
+With Discrete actions the discrete variant runs (Christodoulou 2019,
 arXiv:1910.07207): the critics output Q(s, .) for every action, and the expectations over the
 policy are computed exactly instead of sampled (`policy_terms`, `soft_value`, `q_taken`). Network passes can run in bfloat16 (precision="bf16"; fp32 master
 weights, fp32 Q outputs and targets): on CPUs with native bf16 the matmuls are ~4x faster.
@@ -35,8 +40,8 @@ from ascent.buffers.replay import Batch
 from ascent.core.agent import Agent, Counters
 from ascent.core.config import param
 from ascent.errors import ConfigError
-from ascent.nets.actors import (ActionScale, CategoricalActor, SquashedGaussianActor, discrete_target_entropy,
-                                target_entropy_default)
+from ascent.nets.actors import (ActionScale, CategoricalActor, SquashedGaussianActor, StateDependentNoiseActor,
+                                discrete_target_entropy, target_entropy_default)
 from ascent.nets.optim import Adam, OptimizerStep, polyak_update
 from ascent.nets.precision import resolve_precision
 from ascent.nets.q_networks import QEnsemble
@@ -51,9 +56,19 @@ class SACConfig(OffPolicyConfig):
     init_from: str = param("", "a run (BC with policy=sac, SAC) whose actor this one starts from ('': a fresh one); "
                            "it then acts from the start (no random warm-up)")
     critic_warmup: int = param(1000, "with init_from: gradient steps that fit only the critics first", nonnegative=True)
+    use_sde: bool = param(False, "generalized state-dependent exploration (gSDE, Box actions): noise z(s)^T Theta from "
+                          "the actor's last features")
+    sde_sample_freq: int = param(-1, "with use_sde: env steps between new exploration matrices within a train_freq "
+                                 "round (-1: once per round)", range=(-1, math.inf))
+    use_sde_at_warmup: bool = param(False, "with use_sde: the warm-up acts with gSDE instead of uniformly at random")
+    log_std_init: float = param(-3.0, "with use_sde: the initial log sigma of gSDE's matrix")
+    full_std: bool = param(True, "with use_sde: one sigma per (feature, action) pair (False: one per feature)")
 
     def validate(self) -> None:
         super().validate()
+        if self.use_sde and self.init_from:
+            raise ConfigError("use_sde=True cannot start from init_from: the loaded actor has no gSDE matrix; drop one "
+                              "of them")
         if isinstance(self.ent_coef, str):
             if not (self.ent_coef == "auto" or self.ent_coef.startswith("auto_")):
                 raise ConfigError(f"ent_coef must be a positive number, 'auto' or 'auto_X'; got {self.ent_coef!r}")
@@ -108,6 +123,8 @@ class SAC(Agent):
         self.discrete = isinstance(space, gym.spaces.Discrete)
         precision = resolve_precision(c.precision, self.device)
         if self.discrete:
+            if c.use_sde:
+                raise ConfigError(f"use_sde=True (gSDE) needs Box actions; this env's are {space}: leave it false")
             self.n_actions = int(space.n)
             self.actor = CategoricalActor(obs_space, self.n_actions, c.net_arch, c.activation, c.normalize_obs, precision)
             self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim, c.net_arch, c.activation,
@@ -115,8 +132,12 @@ class SAC(Agent):
             auto_entropy = discrete_target_entropy(self.n_actions, 0.5)
         else:
             self.scale = ActionScale(space, self.algo)
-            self.actor = SquashedGaussianActor(obs_space, self.scale.dim, c.net_arch, c.activation, c.normalize_obs,
-                                               precision)
+            if c.use_sde:
+                self.actor = StateDependentNoiseActor(obs_space, self.scale.dim, c.net_arch, c.activation,
+                                                      c.normalize_obs, precision, c.log_std_init, c.full_std)
+            else:
+                self.actor = SquashedGaussianActor(obs_space, self.scale.dim, c.net_arch, c.activation,
+                                                   c.normalize_obs, precision)
             self.critic = QEnsemble(c.n_critics, self.actor.encoder.dim + self.scale.dim, c.net_arch, c.activation,
                                     precision=precision)
             auto_entropy = target_entropy_default(self.scale.dim)
@@ -150,8 +171,13 @@ class SAC(Agent):
     @torch.no_grad()
     def explore(self, obs: np.ndarray, warmup: bool) -> tuple[np.ndarray, np.ndarray]:
         """(stored, env) actions: uniform random during the warm-up, then sampled from pi."""
+        c = self.config
         x = self.actor.encoder(obs, update_stats=True)
-        if warmup and not self.config.init_from:  # (a loaded actor acts from the start)
+        if c.use_sde:  # new matrices at each round's start, and every sde_sample_freq steps within it
+            within = (self.num_steps // self.envs.env_steps_per_step) % c.train_freq
+            if within == 0 or (c.sde_sample_freq > 0 and within % c.sde_sample_freq == 0):
+                self.actor.reset_noise(len(obs))
+        if warmup and not c.init_from and not (c.use_sde and c.use_sde_at_warmup):  # (a loaded actor acts at once)
             n = len(obs)
             action = self.rng.integers(self.n_actions, size=n) if self.discrete else self.scale.random(n, self.rng)
         else:
@@ -172,7 +198,8 @@ class SAC(Agent):
         x, x_next = self.actor.encoder(batch.obs), self.actor.encoder(batch.next_obs)
         log_alpha = self.temperature.log_alpha
         alpha = log_alpha.detach().exp()
-        pi = self.policy_terms(x)
+        weights = self.actor.training_noise() if c.use_sde and not self.discrete else None  # (gSDE: this step's Theta)
+        pi = self.policy_terms(x, weights)
 
         # init_from: the critics alone for the first critic_warmup steps (warm_start's docstring).
         warming_up = bool(c.init_from) and self.counters.n_updates < c.critic_warmup
@@ -187,7 +214,7 @@ class SAC(Agent):
 
         # Critics (eq. 5) toward the soft clipped double-Q target.
         with torch.no_grad():
-            v_next = self.soft_value(self.policy_terms(x_next), self.critic_target, x_next, alpha)
+            v_next = self.soft_value(self.policy_terms(x_next, weights), self.critic_target, x_next, alpha)
             target = batch.rewards + c.gamma * (1.0 - batch.terminated) * v_next  # (B,)
         q = self.q_taken(x, batch.actions)  # (K, B), fp32
         critic_loss = 0.5 * (q - target).square().mean(1).sum()
@@ -207,14 +234,16 @@ class SAC(Agent):
         return metrics
 
     # ---- where the continuous and the discrete cases differ -------------------------------------------
-    def policy_terms(self, x: torch.Tensor) -> "PolicyTerms":
-        """Continuous: a~ = tanh(mu + sigma eps) reparameterized, with log pi(a~|s) (B,). Discrete:
-        pi(.|s) (B, |A|) and the expected log-prob sum_a pi(a|s) log pi(a|s) (B,)."""
+    def policy_terms(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> "PolicyTerms":
+        """Continuous: a~ = tanh(mu + sigma eps) reparameterized (gSDE: tanh(mu + z^T Theta), Theta =
+        `weights`), with log pi(a~|s) (B,). Discrete: pi(.|s) (B, |A|) and the expected log-prob
+        sum_a pi(a|s) log pi(a|s) (B,)."""
         if self.discrete:
             logp = self.actor.log_probs(x)  # (B, |A|)
             probs = logp.exp()
             return PolicyTerms(probs, logp, (probs * logp).sum(-1))
-        action, logp = self.actor.distribution(x).sample_with_log_prob()
+        dist = self.actor.distribution(x) if weights is None else self.actor.distribution(x, weights)
+        action, logp = dist.sample_with_log_prob()
         return PolicyTerms(action, logp, logp)
 
     def soft_value(self, pi: "PolicyTerms", critic: QEnsemble, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

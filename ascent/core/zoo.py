@@ -54,7 +54,6 @@ NOISE_TYPES = {"normal": "normal", "ornstein-uhlenbeck": "ornstein_uhlenbeck"}  
 PLAIN_POLICIES = ("MlpPolicy", "CnnPolicy")  # what ascent builds by itself from the observation space
 
 UNMAPPED: dict[str, str] = {  # top-level keys with no ascent equivalent, and why
-    "use_sde_at_warmup": "ascent's off-policy algorithms have no gSDE (use_sde is PPO's, A2C's and TRPO's); ignored",
     "callback": "RL-Zoo's callbacks are SB3 code that ascent does not run; ignored",
     "vec_env_wrapper": "ascent makes its vector envs itself; ignored",
     "monitor_kwargs": "ascent records episode statistics itself; ignored",
@@ -335,13 +334,13 @@ def convert_train_freq(key: str, value: Any, c: Conversion) -> None:
 
 
 def convert_sde(key: str, value: Any, c: Conversion) -> None:
-    """use_sde and sde_sample_freq: the same names where the algorithm has gSDE (PPO, A2C, TRPO);
-    elsewhere named, unless they ask for nothing."""
+    """use_sde, sde_sample_freq, use_sde_at_warmup: the same names where the algorithm has them (gSDE:
+    PPO, A2C, TRPO and SAC; the warm-up's, SAC); elsewhere named, unless they ask for nothing."""
     if c.has(key):
         c.values[key] = value
     elif value != NO_OP_VALUES[key]:
-        c.note(key, f"ascent's {c.algo} has no gSDE (use_sde is PPO's, A2C's and TRPO's): it explores with its own "
-                    "noise; ignored")
+        c.note(key, f"not a setting of ascent's {c.algo} (gSDE is PPO's, A2C's, TRPO's and SAC's; the gSDE "
+                    "warm-up SAC's); ignored")
 
 
 def is_atari_wrapper(wrapper: Any) -> bool:
@@ -377,6 +376,7 @@ RULES: dict[str, Callable[[str, Any, Conversion], None]] = {
     "train_freq": convert_train_freq,
     "use_sde": convert_sde,
     "sde_sample_freq": convert_sde,
+    "use_sde_at_warmup": convert_sde,
     "env_wrapper": convert_env_wrapper,
     "frame_stack": convert_frame_stack,
 }
@@ -436,7 +436,8 @@ MAPPING: list[tuple[str, tuple[str, ...], str]] = [  # (RL-Zoo key, the ascent f
     ("policy_kwargs: ortho_init", ("ortho_init",), "as it is"),
     ("policy_kwargs: n_critics", ("n_critics",), "as it is"),
     ("policy_kwargs: full_std", ("full_std",), "as it is (gSDE)"),
-    ("use_sde, sde_sample_freq", ("use_sde", "sde_sample_freq"), "as they are (gSDE)"),
+    ("use_sde, sde_sample_freq, use_sde_at_warmup", ("use_sde", "sde_sample_freq", "use_sde_at_warmup"),
+     "as they are (gSDE)"),
     ("policy_kwargs: optimizer_class", ("use_rms_prop",), "RMSpropTFLike or RMSprop: true; Adam: false"),
     ("policy_kwargs: optimizer_kwargs", ("rms_prop_eps", "adam_eps", "rms_prop_alpha"),
      "eps -> rms_prop_eps where the algorithm has RMSprop, else adam_eps; alpha -> rms_prop_alpha"),

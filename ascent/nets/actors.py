@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ascent.nets.distributions import TanhGaussian
+from ascent.nets.distributions import NoisyTanhGaussian, TanhGaussian
 from ascent.errors import EnvError
 from ascent.nets.layers import MLP, mlp_forward
 from ascent.nets.precision import autocast
@@ -103,6 +103,62 @@ class SquashedGaussianActor(nn.Module):
         out = _fp32_linear(self.torso(x), self.head)
         mean, log_std = out.split(self.action_dim, -1)
         return TanhGaussian(mean, log_std.clamp(self.LOG_STD_MIN, self.LOG_STD_MAX))
+
+    def forward(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        dist = self.distribution(x)
+        return dist.mode() if deterministic else dist.sample()
+
+
+class StateDependentNoiseActor(nn.Module):
+    """SAC's actor with generalized state-dependent exploration (gSDE; Raffin, Kober & Stulp 2021), as
+    SB3's SAC runs it: a = tanh(u), u = mu(s) + z(s)^T Theta, z(s) the torso's output, mu clipped to
+    [-clip_mean, clip_mean], Theta ~ N(0, sigma^2) a (features x actions) matrix, sigma = exp(log_std)
+    (a matrix with full_std, else one column). Given s, u is Gaussian with variance sum_i z_i^2
+    sigma_ij^2; the features learn through it too (SB3's learn_features for SAC). Acting, each env
+    has its Theta, drawn by `reset_noise`; a gradient step draws one Theta for its whole batch
+    (`training_noise`), reparameterized, so that sigma learns through the sampled actions."""
+
+    def __init__(self, observation_space: gym.Space, action_dim: int, hidden: Sequence[int], activation: str = "relu",
+                 normalize_obs: bool = False, precision: str = "fp32", log_std_init: float = -3.0,
+                 full_std: bool = True, clip_mean: float = 2.0):
+        super().__init__()
+        self.torso = _Torso(observation_space, hidden, activation, normalize_obs, precision)
+        self.encoder = self.torso.encoder
+        self.head = _linear(self.torso.out_dim, action_dim)
+        self.log_std = nn.Parameter(torch.full((self.torso.out_dim, action_dim if full_std else 1),
+                                               float(log_std_init)))
+        self.action_dim, self.clip_mean = action_dim, clip_mean
+        self.env_weights: torch.Tensor | None = None  # (n_envs, features, actions): Theta of each env
+
+    def sigma(self) -> torch.Tensor:
+        return self.log_std.exp().expand(self.torso.out_dim, self.action_dim)
+
+    def reset_noise(self, n: int) -> None:
+        """A new Theta for each of n envs."""
+        with torch.no_grad():
+            sigma = self.sigma()
+            self.env_weights = sigma * torch.randn((n, *sigma.shape), device=sigma.device, dtype=sigma.dtype)
+
+    def training_noise(self) -> torch.Tensor:
+        """One Theta = sigma * eps for a gradient step's batch (a gradient to log_std through it)."""
+        sigma = self.sigma()
+        return sigma * torch.randn_like(sigma)
+
+    def distribution(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> NoisyTanhGaussian:
+        """pi(.|s) whose sample is tanh(mu + z^T Theta): Theta `weights` (features, actions) for the
+        whole batch, else each env's (drawn afresh where the batch is not one row per env)."""
+        z = self.torso(x).float()
+        mean = F.linear(z, self.head.weight, self.head.bias)
+        if self.clip_mean > 0:
+            mean = mean.clamp(-self.clip_mean, self.clip_mean)
+        log_std = 0.5 * torch.log(z.square() @ self.sigma().square() + 1e-6)
+        if weights is not None:
+            noise = z @ weights
+        else:
+            if self.env_weights is None or len(self.env_weights) != len(z):
+                self.reset_noise(len(z))
+            noise = (z.unsqueeze(-2) @ self.env_weights).squeeze(-2)
+        return NoisyTanhGaussian(mean, log_std, noise)
 
     def forward(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         dist = self.distribution(x)

@@ -142,3 +142,20 @@ class TanhGaussian:
     def log_prob(self, action: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
         u = torch.atanh(action.clamp(-1 + eps, 1 - eps))
         return self.normal.log_prob(u) - self._log_det_jacobian(u)
+
+
+class NoisyTanhGaussian(TanhGaussian):
+    """A TanhGaussian whose sample is u = mean + `noise`, a noise drawn outside (gSDE: z(s)^T Theta,
+    reparameterized through Theta); log pi(tanh(u)) as TanhGaussian's, whose Gaussian the noise follows."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor):
+        super().__init__(mean, log_std)
+        self.noise = noise
+
+    def sample_with_log_prob(self) -> tuple[torch.Tensor, torch.Tensor]:
+        u = self.normal.mean + self.noise
+        return torch.tanh(u), self.normal.log_prob(u) - self._log_det_jacobian(u)
+
+    def sample(self) -> torch.Tensor:
+        return torch.tanh(self.normal.mean + self.noise)
+

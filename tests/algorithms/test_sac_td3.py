@@ -170,3 +170,58 @@ def test_normalize_reward_is_refused_rather_than_ignored(algo):
     env = "CartPole-v1" if algo == "dqn" else "Pendulum-v1"
     with pytest.raises(ascent.ConfigError, match="normalize_reward is not supported by the off-policy algorithms"):
         ascent.get_algorithm(algo)(env, verbose=0, normalize_reward=True)
+
+
+# ---- SAC with gSDE (use_sde) ---------------------------------------------------------------------------
+def test_sac_gsde_actor_against_a_naive_computation():
+    from ascent.nets.actors import StateDependentNoiseActor
+
+    torch.manual_seed(0)
+    actor = StateDependentNoiseActor(gym.spaces.Box(-1, 1, (3,)), 2, (8, 5), log_std_init=-1.0, clip_mean=0.5)
+    with torch.no_grad():
+        actor.log_std.add_(0.3 * torch.randn(actor.log_std.shape))
+        actor.head.bias.fill_(2.0)  # means clipped to 0.5
+    x = torch.randn(4, 3)
+    theta = actor.training_noise()
+    dist = actor.distribution(x, theta)
+    z = actor.torso(x).detach()
+    sigma = actor.log_std.detach().exp()
+    assert torch.all(dist.normal.mean <= 0.5)
+    for b in range(4):
+        for j in range(2):
+            var = sum(float(z[b, i]) ** 2 * float(sigma[i, j]) ** 2 for i in range(5)) + 1e-6
+            assert float(dist.normal.log_std[b, j].detach().exp()) == pytest.approx(var ** 0.5, rel=1e-5)
+    action, logp = dist.sample_with_log_prob()
+    u = dist.normal.mean + z @ theta  # the sample is tanh(mu + z^T Theta), its log-prob TanhGaussian's
+    torch.testing.assert_close(action, torch.tanh(u))
+    torch.testing.assert_close(logp, TanhGaussian(dist.normal.mean, dist.normal.log_std).log_prob(torch.tanh(u)),
+                               atol=1e-4, rtol=1e-4)
+    (action.sum() + logp.sum()).backward()  # sigma learns through the sampled action and the spread; so do the features
+    assert actor.log_std.grad.abs().sum() > 0 and actor.torso.layers[0].weight.grad.abs().sum() > 0
+    with torch.no_grad():  # acting: each env's own Theta, kept until reset_noise
+        actor.reset_noise(4)
+        a1, a2 = actor(x), actor(x)
+        torch.testing.assert_close(a1, a2)
+        actor.reset_noise(4)
+        assert not torch.allclose(actor(x), a1)
+        torch.testing.assert_close(actor(x, deterministic=True), torch.tanh(dist.normal.mean))
+
+
+def test_sac_gsde_redraws_each_round_and_every_sde_sample_freq_steps_then_learns(continuous_identity_env):
+    agent = ascent.SAC(continuous_identity_env, seed=0, verbose=0, learning_starts=200, net_arch=(64, 64),
+                       batch_size=64, learning_rate=3e-3, gamma=0.5, use_sde=True, train_freq=8, sde_sample_freq=3,
+                       gradient_steps=-1)
+    draws, draw = [], agent.actor.reset_noise
+    agent.actor.reset_noise = lambda n: (draws.append(agent.num_steps), draw(n))
+    agent.learn(1504)  # 188 rounds of 8 steps: draws at steps 0, 3, 6 of each
+    assert draws == [r * 8 + k for r in range(188) for k in (0, 3, 6)]
+    assert agent.evaluate(10, env=continuous_identity_env)["mean_return"] > -0.5  # measured on seeds 0-2: -0.04 to -0.11
+
+
+def test_sac_gsde_refused_where_it_cannot_work(identity_env, tmp_path):
+    from ascent.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="use_sde=True \\(gSDE\\) needs Box actions"):
+        ascent.SAC(identity_env, verbose=0, use_sde=True)
+    with pytest.raises(ConfigError, match="use_sde=True cannot start from init_from"):
+        ascent.SAC("Pendulum-v1", verbose=0, use_sde=True, init_from=str(tmp_path))
