@@ -40,6 +40,7 @@ TASKS = {
     "ppo-lunarlander": ("ppo", "ppo.yml", "LunarLander-v3", 242.1),
     "sac-pendulum": ("sac", "sac.yml", "Pendulum-v1", -157.0),
     "sac-lunarlandercontinuous": ("sac", "sac.yml", "LunarLanderContinuous-v3", 260.4),
+    "sac-mountaincarcontinuous": ("sac", "sac.yml", "MountainCarContinuous-v0", 94.7),  # (gSDE)
     "dqn-cartpole": ("dqn", "dqn.yml", "CartPole-v1", 500.0),
     "dqn-lunarlander": ("dqn", "dqn.yml", "LunarLander-v3", 154.4),
 }
