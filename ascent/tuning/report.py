@@ -55,8 +55,8 @@ def trial_line(t) -> str:
     elif t.state.name == "PRUNED" and "invalid" in t.user_attrs:
         head += f"invalid: {t.user_attrs['invalid']}"
     elif t.state.name == "PRUNED":
-        step = max(t.intermediate_values) if t.intermediate_values else None
-        head += f"pruned at step {step} ({t.intermediate_values[step]:.2f})" if step is not None else "pruned"
+        last = max(t.intermediate_values) if t.intermediate_values else None
+        head += f"pruned at evaluation {last} ({t.intermediate_values[last]:.2f})" if last is not None else "pruned"
     else:
         head += f"failed: {t.user_attrs.get('failed_because', t.state.name)}"
     return f"{head} | {format_params(t.params)}"

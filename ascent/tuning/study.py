@@ -4,8 +4,9 @@ A study is a directory: OUT/study.db (Optuna's RDBStorage on SQLite) holds every
 the same command again continues it, and `--jobs J` worker processes draw trials from it at once.
 A trial trains the algorithm on the env (the env's preset, then the sampled hyperparameters) for
 --steps env steps; every --eval-every steps its greedy policy is evaluated and the mean return
-reported to the trial, and Optuna's MedianPruner stops it when it is below the median of the
-earlier trials at that step. The trial's value is its last evaluation. Hyperparameters are drawn by
+reported to the trial (at the evaluation's number), and Optuna's MedianPruner stops it when it is
+below the median of the earlier trials at that evaluation; never at the last one, whose value the
+trial completes with. The trial's value is its last evaluation. Hyperparameters are drawn by
 TPE (Bergstra et al. 2011), seeded; RL-Zoo tunes with the same pair.
 
 Every trial once: `--trials N` counts the complete, pruned, failed and running trials, and a worker

@@ -56,10 +56,15 @@ class TuneSettings:
     def every(self) -> int:
         return self.eval_every or max(self.steps // 4, 1)
 
+    @property
+    def n_evaluations(self) -> int:
+        return -(-self.steps // self.every)
+
     def record(self, space: dict[str, Dimension]) -> dict[str, Any]:
         """What the study's trials depend on: a study is continued only with the same."""
         return {"algo": self.algo, "env": self.env, "steps": self.steps, "eval_every": self.every,
-                "eval_episodes": self.eval_episodes, "seed": self.seed, "space": space_record(space)}
+                "eval_episodes": self.eval_episodes, "seed": self.seed, "space": space_record(space),
+                "reported_at": "evaluation number"}
 
 
 def search_space(s: TuneSettings, cls: type) -> dict[str, Dimension]:
@@ -95,11 +100,13 @@ def open_storage(s: TuneSettings):
 
 
 def pruner(s: TuneSettings):
-    """The median pruner, from the third of the steps on, once startup_trials have finished (RL-Zoo's
-    n_warmup_steps = n_evaluations // 3)."""
+    """The median pruner, from the third of the evaluations on, once startup_trials have finished
+    (RL-Zoo's n_warmup_steps = n_evaluations // 3). Trials report at their evaluation's number (1, 2,
+    ...), as RL-Zoo's do, not at the env step: trials whose rollouts differ in size reach the
+    evaluations at different steps, and the pruner compares the values reported at the same one."""
     import optuna
 
-    return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=s.steps // 3)
+    return optuna.pruners.MedianPruner(n_startup_trials=s.startup_trials, n_warmup_steps=s.n_evaluations // 3)
 
 
 def sampler(s: TuneSettings, n_trials: int):
@@ -206,11 +213,12 @@ def objective(cls: type, s: TuneSettings, params: dict[str, Any], trial: Any):
 class Evaluations:
     """The callback a trial trains with (ascent.core.run's contract: returning False stops training):
     every `every` env steps, the greedy policy's mean return over `episodes` episodes, reported to
-    the trial, whose pruner may then stop it."""
+    the trial at the evaluation's number, whose pruner may then stop it, except at the last
+    evaluation (from `total` steps on: the trial is done and completes with that value)."""
 
-    def __init__(self, trial: Any, every: int, episodes: int):
-        self.trial, self.every, self.episodes = trial, every, episodes
-        self.next_at = every
+    def __init__(self, trial: Any, every: int, episodes: int, total: int):
+        self.trial, self.every, self.episodes, self.total = trial, every, episodes, total
+        self.next_at, self.number = every, 0
         self.step, self.value, self.pruned = -1, math.nan, False
 
     def __call__(self, agent: Any, metrics: dict) -> bool | None:
@@ -218,7 +226,7 @@ class Evaluations:
             return None
         self.next_at = next_multiple(agent.num_steps, self.every)
         self.evaluate(agent)
-        if self.trial is not None and self.trial.should_prune():
+        if self.trial is not None and agent.num_steps < self.total and self.trial.should_prune():
             self.pruned = True
             return False
         return None
@@ -228,8 +236,9 @@ class Evaluations:
         if not math.isfinite(value):
             raise TrainingDiverged(f"the evaluation's mean return is {value} at step {agent.num_steps}")
         self.step, self.value = agent.num_steps, value
+        self.number += 1
         if self.trial is not None:
-            self.trial.report(value, agent.num_steps)
+            self.trial.report(value, self.number)
 
 
 def train_and_evaluate(cls: type, s: TuneSettings, params: dict[str, Any], seed: int, trial: Any = None,
@@ -240,11 +249,12 @@ def train_and_evaluate(cls: type, s: TuneSettings, params: dict[str, Any], seed:
     import optuna
 
     agent = cls(s.env, seed=seed, verbose=0, run_dir=run_dir, **params)
-    evaluations = Evaluations(trial, s.every if trial is not None else s.steps, s.eval_episodes)
+    evaluations = Evaluations(trial, s.every if trial is not None else s.steps, s.eval_episodes, s.steps)
     try:
         agent.learn(s.steps, callbacks=[evaluations], progress_bar=False)
         if evaluations.pruned:
-            raise optuna.TrialPruned(f"pruned at step {evaluations.step} ({evaluations.value:.2f})")
+            raise optuna.TrialPruned(f"pruned at evaluation {evaluations.number}, step {evaluations.step} "
+                                     f"({evaluations.value:.2f})")
         if evaluations.step != agent.num_steps:
             evaluations.evaluate(agent)
     finally:

@@ -45,17 +45,17 @@ def test_the_pruners_mirror_answers_as_the_studys_own_pruner():
     s = TuneSettings("qlearning", "Taxi-v4", trials=30, steps=4000, out="unused", startup_trials=3)
     study = optuna.create_study(direction="maximize", pruner=pruner(s))
     rng = np.random.default_rng(0)
-    steps = [1000, 2000, 3000, 4000]
+    steps = [1, 2, 3, 4]  # (the evaluations' numbers: every 1000 steps)
     answers = set()
     for number in range(25):
         mirror = PrunerMirror(s, complete_evaluations(study))
         trial, evaluations = study.ask(), {}
         for step in steps:
-            evaluations[step] = float(rng.normal(step / 1000, 1.0))
+            evaluations[step] = float(rng.normal(step, 1.0))
             trial.report(evaluations[step], step)
             assert mirror.should_prune(dict(evaluations)) == trial.should_prune(), (number, step)
             answers.add(trial.should_prune())
-        study.tell(trial, evaluations[4000] if number % 3 else None,
+        study.tell(trial, evaluations[4] if number % 3 else None,
                    state=optuna.trial.TrialState.COMPLETE if number % 3 else optuna.trial.TrialState.FAIL)
     assert answers == {True, False}
 

@@ -146,11 +146,49 @@ def test_the_median_pruner_stops_a_trial_below_the_median_and_keeps_its_evaluati
     enqueue(s, {"learning_rate": 1e-3}, {"learning_rate": 1e-7})
     tune(s)
     good, bad = load(s).get_trials()
-    assert good.state.name == "COMPLETE" and sorted(good.intermediate_values) == [1536, 3072, 4608, 6144]
+    # reported at the evaluations' numbers (at steps 1536, 3072, 4608, 6144: RL-Zoo's convention)
+    assert good.state.name == "COMPLETE" and sorted(good.intermediate_values) == [1, 2, 3, 4]
     assert bad.state.name == "PRUNED"
-    assert bad.intermediate_values and max(bad.intermediate_values) < 6000  # reported, then stopped early
+    assert bad.intermediate_values and max(bad.intermediate_values) < 4  # reported, then stopped early
     last = max(bad.intermediate_values)
     assert bad.intermediate_values[last] < good.intermediate_values[last]
+
+
+def test_a_trial_reports_at_evaluation_numbers_and_is_never_pruned_at_its_last():
+    """The value a trial completes with is its last evaluation: a pruner that would stop it there
+    (its steps are past --steps) is not asked."""
+    from ascent.tuning.trials import Evaluations
+
+    class AlwaysPrune:
+        def __init__(self):
+            self.reported = []
+
+        def report(self, value, number):
+            self.reported.append((number, value))
+
+        def should_prune(self):
+            return True
+
+    class Agent:
+        num_steps = 0
+
+        def evaluate(self, episodes):
+            return {"mean_return": float(self.num_steps)}
+
+    agent, trial = Agent(), AlwaysPrune()
+    evaluations = Evaluations(trial, every=100, episodes=1, total=300)
+    agent.num_steps = 128
+    assert evaluations(agent, {}) is False and evaluations.pruned  # mid-way: pruned
+    trial, evaluations = AlwaysPrune(), Evaluations(AlwaysPrune(), every=100, episodes=1, total=300)
+    evaluations.trial = trial
+    for steps in (128, 256, 384):  # the last evaluation at 384 >= 300: reported, not pruned
+        agent.num_steps = steps
+        if steps < 300:
+            trial.should_prune = lambda: False
+        else:
+            del trial.should_prune
+        assert evaluations(agent, {}) is None
+    assert trial.reported == [(1, 128.0), (2, 256.0), (3, 384.0)] and not evaluations.pruned
 
 
 def test_a_diverging_trial_is_failed_with_its_reason_and_the_study_goes_on(tmp_path, monkeypatch):
