@@ -170,6 +170,8 @@ def _add_tune_parser(sub) -> None:
     tu.add_argument("--final-seeds", type=int, default=3, help="fresh seeds the finalists are trained again on")
     tu.add_argument("--finalists", type=_positive_int, default=3, help="the best trials by value that are trained "
                     "on the fresh seeds; best.toml is the one with the best mean there (a trial's value is one seed's)")
+    tu.add_argument("--final-episodes", type=_positive_int, default=20, help="episodes of each fresh-seed run's "
+                    "evaluation")
     tu.add_argument("--compare-preset", action="store_true", help="also train the env's preset (the defaults "
                     "without one) on those fresh seeds, beside the finalists")
     tu.add_argument("--startup-trials", type=int, default=5, help="trials sampled at random and never pruned before "
@@ -280,6 +282,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tune(TuneSettings(algo, args.env, args.trials, steps, out, jobs=args.jobs, timeout=args.timeout,
                       space_file=args.space, seed=args.seed, eval_every=args.eval_every,
                       eval_episodes=args.eval_episodes, final_seeds=args.final_seeds, finalists=args.finalists,
+                      final_episodes=args.final_episodes,
                       compare_preset=args.compare_preset,
                       startup_trials=args.startup_trials, ray_address=args.ray_address))
     print(f"train with it: ascent train {algo} --env {args.env} --preset {Path(out) / 'best.toml'}")

@@ -42,6 +42,7 @@ class TuneSettings:
     eval_episodes: int = 5
     final_seeds: int = 3  # the finalists trained again on seed + 1 ... seed + final_seeds
     finalists: int = 3  # the best trials by value that are trained on the fresh seeds; the best mean there wins
+    final_episodes: int = 20  # episodes of each fresh-seed run's evaluation (a trial's: eval_episodes)
     compare_preset: bool = False  # also train the env's preset (the defaults without one) on those seeds
     startup_trials: int = 5  # trials drawn at random and never pruned before TPE and the pruner act
     heartbeat_interval: int = 10  # seconds between a running trial's heartbeats
@@ -245,11 +246,13 @@ def train_and_evaluate(cls: type, s: TuneSettings, params: dict[str, Any], seed:
                        run_dir: Path | None = None) -> float:
     """Train `cls` on the env (its preset, then `params`) for --steps from `seed` and return the mean
     return of its last evaluation (one at the end, at least). With a trial: evaluated every
-    eval_every steps, and optuna.TrialPruned when its pruner stops it."""
+    eval_every steps over eval_episodes, and optuna.TrialPruned when its pruner stops it; without
+    (a finalist's fresh seed): once at the end, over final_episodes."""
     import optuna
 
     agent = cls(s.env, seed=seed, verbose=0, run_dir=run_dir, **params)
-    evaluations = Evaluations(trial, s.every if trial is not None else s.steps, s.eval_episodes, s.steps)
+    episodes = s.eval_episodes if trial is not None else s.final_episodes
+    evaluations = Evaluations(trial, s.every if trial is not None else s.steps, episodes, s.steps)
     try:
         agent.learn(s.steps, callbacks=[evaluations], progress_bar=False)
         if evaluations.pruned:
