@@ -63,6 +63,8 @@ class SACConfig(OffPolicyConfig):
     use_sde_at_warmup: bool = param(False, "with use_sde: the warm-up acts with gSDE instead of uniformly at random")
     log_std_init: float = param(-3.0, "with use_sde: the initial log sigma of gSDE's matrix")
     full_std: bool = param(True, "with use_sde: one sigma per (feature, action) pair (False: one per feature)")
+    use_expln: bool = param(False, "with use_sde: sigma = expln(log_std) (exp below 0, log(1 + x) + 1 above) instead "
+                            "of exp(log_std)")
 
     def validate(self) -> None:
         super().validate()
@@ -134,7 +136,8 @@ class SAC(Agent):
             self.scale = ActionScale(space, self.algo)
             if c.use_sde:
                 self.actor = StateDependentNoiseActor(obs_space, self.scale.dim, c.net_arch, c.activation,
-                                                      c.normalize_obs, precision, c.log_std_init, c.full_std)
+                                                      c.normalize_obs, precision, c.log_std_init, c.full_std,
+                                                      c.use_expln)
             else:
                 self.actor = SquashedGaussianActor(obs_space, self.scale.dim, c.net_arch, c.activation,
                                                    c.normalize_obs, precision)

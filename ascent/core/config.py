@@ -175,6 +175,8 @@ class GaussianPolicyConfig(NetworkConfig):
     sde_sample_freq: int = param(-1, "with use_sde: env steps between new exploration matrices (-1: once per rollout)",
                                  range=(-1, math.inf))
     full_std: bool = param(True, "with use_sde: one sigma per (feature, action) pair (False: one per feature)")
+    use_expln: bool = param(False, "with use_sde: sigma = expln(log_std) (exp below 0, log(1 + x) + 1 above) instead "
+                            "of exp(log_std)")
 
     def validate(self) -> None:
         super().validate()

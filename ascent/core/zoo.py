@@ -65,10 +65,9 @@ UNMAPPED: dict[str, str] = {  # top-level keys with no ascent equivalent, and wh
 }
 NO_OP_VALUES = {"use_sde": False, "use_sde_at_warmup": False, "sde_sample_freq": -1}  # values that change nothing
 POLICY_KWARGS_UNMAPPED = {
-    "use_expln": "ascent's gSDE takes sigma = exp(log_std) (SB3's default), not expln; ignored",
     "squash_output": "ascent's gSDE clips its actions to the bounds (SB3's default for PPO and A2C); ignored",
 }
-POLICY_KWARGS_NO_OP = {"use_expln": False, "squash_output": False}
+POLICY_KWARGS_NO_OP = {"squash_output": False}
 
 
 # ---- the file and its entry --------------------------------------------------------------------------
@@ -247,7 +246,7 @@ def convert_policy_kwargs(key: str, value: Any, c: Conversion) -> None:
                 c.set(sub, "activation", ACTIVATION_FNS[fn])
             else:
                 c.note(sub, f"{fn}: ascent's activations are {', '.join(ACTIVATION_FNS)} (nn.*); ignored")
-        elif name in ("log_std_init", "ortho_init", "n_critics", "full_std"):
+        elif name in ("log_std_init", "ortho_init", "n_critics", "full_std", "use_expln"):
             c.set(sub, name, v)
         elif name == "optimizer_class":
             convert_optimizer_class(sub, v, c)
@@ -435,7 +434,7 @@ MAPPING: list[tuple[str, tuple[str, ...], str]] = [  # (RL-Zoo key, the ascent f
     ("policy_kwargs: log_std_init", ("log_std_init",), "as it is"),
     ("policy_kwargs: ortho_init", ("ortho_init",), "as it is"),
     ("policy_kwargs: n_critics", ("n_critics",), "as it is"),
-    ("policy_kwargs: full_std", ("full_std",), "as it is (gSDE)"),
+    ("policy_kwargs: full_std, use_expln", ("full_std", "use_expln"), "as they are (gSDE)"),
     ("use_sde, sde_sample_freq, use_sde_at_warmup", ("use_sde", "sde_sample_freq", "use_sde_at_warmup"),
      "as they are (gSDE)"),
     ("policy_kwargs: optimizer_class", ("use_rms_prop",), "RMSpropTFLike or RMSprop: true; Adam: false"),

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ascent.nets.distributions import NoisyTanhGaussian, TanhGaussian
+from ascent.nets.distributions import NoisyTanhGaussian, TanhGaussian, expln
 from ascent.errors import EnvError
 from ascent.nets.layers import MLP, mlp_forward
 from ascent.nets.precision import autocast
@@ -113,25 +113,26 @@ class StateDependentNoiseActor(nn.Module):
     """SAC's actor with generalized state-dependent exploration (gSDE; Raffin, Kober & Stulp 2021), as
     SB3's SAC runs it: a = tanh(u), u = mu(s) + z(s)^T Theta, z(s) the torso's output, mu clipped to
     [-clip_mean, clip_mean], Theta ~ N(0, sigma^2) a (features x actions) matrix, sigma = exp(log_std)
-    (a matrix with full_std, else one column). Given s, u is Gaussian with variance sum_i z_i^2
+    or expln(log_std) (use_expln; a matrix with full_std, else one column). Given s, u is Gaussian with variance sum_i z_i^2
     sigma_ij^2; the features learn through it too (SB3's learn_features for SAC). Acting, each env
     has its Theta, drawn by `reset_noise`; a gradient step draws one Theta for its whole batch
     (`training_noise`), reparameterized, so that sigma learns through the sampled actions."""
 
     def __init__(self, observation_space: gym.Space, action_dim: int, hidden: Sequence[int], activation: str = "relu",
                  normalize_obs: bool = False, precision: str = "fp32", log_std_init: float = -3.0,
-                 full_std: bool = True, clip_mean: float = 2.0):
+                 full_std: bool = True, use_expln: bool = False, clip_mean: float = 2.0):
         super().__init__()
         self.torso = _Torso(observation_space, hidden, activation, normalize_obs, precision)
         self.encoder = self.torso.encoder
         self.head = _linear(self.torso.out_dim, action_dim)
         self.log_std = nn.Parameter(torch.full((self.torso.out_dim, action_dim if full_std else 1),
                                                float(log_std_init)))
-        self.action_dim, self.clip_mean = action_dim, clip_mean
+        self.action_dim, self.clip_mean, self.use_expln = action_dim, clip_mean, use_expln
         self.env_weights: torch.Tensor | None = None  # (n_envs, features, actions): Theta of each env
 
     def sigma(self) -> torch.Tensor:
-        return self.log_std.exp().expand(self.torso.out_dim, self.action_dim)
+        sigma = expln(self.log_std) if self.use_expln else self.log_std.exp()
+        return sigma.expand(self.torso.out_dim, self.action_dim)
 
     def reset_noise(self, n: int) -> None:
         """A new Theta for each of n envs."""

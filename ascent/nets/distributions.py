@@ -15,6 +15,13 @@ import torch.nn.functional as F
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
+def expln(log_std: torch.Tensor) -> torch.Tensor:
+    """gSDE's std from log_std without exp's growth past 1 (Raffin et al. 2021, SB3's use_expln):
+    exp(x) for x <= 0, log(1 + x) + 1 above (continuous, slope 1 at 0)."""
+    positive = log_std > 0
+    return torch.where(positive, torch.log1p(log_std * positive + 1e-6) + 1.0, torch.exp(log_std * ~positive))
+
+
 class Categorical:
     """pi(a|s) = softmax(logits)[a]. logits: (B, n), unnormalized."""
 

@@ -15,8 +15,8 @@ function of the actor's last features z(s), eps(s) = z(s)^T Theta, with Theta ~ 
 steps (eq. 4). Within those steps the noise is a deterministic function of the state, so the
 action changes smoothly. Given s, a = mu(s) + z(s)^T Theta is Gaussian with variance
 sum_i z_i(s)^2 sigma_ij^2 per action j, the distribution whose log-prob and entropy the losses use
-(z detached: sigma alone learns the spread, as SB3's default). sigma = exp(log_std), a matrix
-(`full_std`, SB3's default) or one column shared by the actions.
+(z detached: sigma alone learns the spread, as SB3's default). sigma = exp(log_std) (or expln, `use_expln`), a
+matrix (`full_std`, SB3's default) or one column shared by the actions.
 Two options for centralized critics (MAPPO): `actor_dim` (the actor sees only the first actor_dim
 features of x, the critic all of them: local observation first, the global state after), and
 `normalize_value` (the critic learns returns standardized by their running mean and std; `value`
@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ascent.nets.distributions import LOG_SQRT_2PI, Categorical, DiagGaussian, MultiCategorical, TanhGaussian
+from ascent.nets.distributions import LOG_SQRT_2PI, Categorical, DiagGaussian, MultiCategorical, TanhGaussian, expln
 from ascent.errors import ConfigError, EnvError
 from ascent.nets.encoders import MASK_KEY, ObsEncoder
 from ascent.nets.layers import MLP, numpy_linear_stack, orthogonal_init
@@ -70,6 +70,7 @@ class ActorCritic(nn.Module):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         full_std: bool = True,
+        use_expln: bool = False,
     ):
         super().__init__()
         self.encoder = ObsEncoder(observation_space, normalize_obs)
@@ -113,7 +114,7 @@ class ActorCritic(nn.Module):
         if ortho_init:  # small policy-head gain: near-uniform initial policy (PPO implementation detail)
             orthogonal_init(self.action_head, 0.01)
             orthogonal_init(self.value_head, 1.0)
-        self.use_sde, self.sde_sample_freq = use_sde, sde_sample_freq
+        self.use_sde, self.sde_sample_freq, self.use_expln = use_sde, sde_sample_freq, use_expln
         if use_sde and (self.action_kind != "box" or self.squash):
             raise ConfigError("use_sde=True (gSDE) needs Box actions without squash_actions; these are "
                               f"{action_space}{' squashed' if self.action_kind == 'box' else ''}")
@@ -154,8 +155,9 @@ class ActorCritic(nn.Module):
         return torch.cat([params, self.sde_log_std(latent)], -1) if self.use_sde else params
 
     def sde_std(self) -> torch.Tensor:
-        """gSDE's sigma as a (features, actions) matrix."""
-        return self.log_std.exp().expand(self.actor_torso.out_dim, self.action_head.out_features)
+        """gSDE's sigma as a (features, actions) matrix: exp(log_std), or expln(log_std) (use_expln)."""
+        sigma = expln(self.log_std) if self.use_expln else self.log_std.exp()
+        return sigma.expand(self.actor_torso.out_dim, self.action_head.out_features)
 
     def sde_log_std(self, latent: torch.Tensor) -> torch.Tensor:
         """log of the action std given s: 1/2 log(sum_i z_i^2 sigma_ij^2 + 1e-6) (the 1e-6 as SB3's)."""
@@ -323,7 +325,8 @@ class ActorCritic(nn.Module):
                    share_torso=share_torso, log_std_init=log_std_init, ortho_init=c.ortho_init,
                    normalize_obs=c.normalize_obs, squash_actions=squash_actions, actor_dim=actor_dim,
                    normalize_value=normalize_value, use_sde=getattr(c, "use_sde", False),
-                   sde_sample_freq=getattr(c, "sde_sample_freq", -1), full_std=getattr(c, "full_std", True))
+                   sde_sample_freq=getattr(c, "sde_sample_freq", -1), full_std=getattr(c, "full_std", True),
+                   use_expln=getattr(c, "use_expln", False))
 
     @torch.no_grad()
     def env_action(self, obs: np.ndarray | dict | tuple, deterministic: bool) -> np.ndarray:

@@ -105,7 +105,7 @@ CarRacing-v2:
   normalize_advantage: False
   target_kl: 0.05
   clip_range_vf: lin_0.3
-  policy_kwargs: "dict(use_expln=True, activation_fn=nn.LeakyReLU, optimizer_kwargs=dict(eps=1e-7))"
+  policy_kwargs: "dict(squash_output=True, use_expln=True, activation_fn=nn.LeakyReLU, optimizer_kwargs=dict(eps=1e-7))"
 
 MountainCarContinuous-v0:
   normalize: true
@@ -311,7 +311,7 @@ def test_ppo_keys(tmp_path, capsys):
     car = values("ppo", PPOConfig, "CarRacing-v2", spec)
     assert car == {"n_envs": 1, "n_steps": 2048, "n_timesteps": 4_000_000, "normalize_obs": False,
                    "normalize_reward": True, "normalize_advantage": False, "target_kl": 0.05, "clip_range_vf": 0.3,
-                   "adam_eps": 1e-7}
+                   "adam_eps": 1e-7, "use_expln": True}
     # Atari ids take the "atari" entry, AtariWrapper and 4 frames being ascent's own Atari pipeline
     assert values("ppo", PPOConfig, "ALE/Pong-v5", spec) == {
         "n_envs": 8, "n_steps": 128, "n_epochs": 4, "batch_size": 256, "n_timesteps": 10_000_000,
@@ -404,11 +404,11 @@ def test_unmapped_keys_named_once_each(tmp_path, capsys):
     build_config(PPOConfig, "ppo", "CarRacing-v2", spec, {})
     lines = notes_of(capsys)
     keys = [line.split(": ")[2] for line in lines]
-    assert sorted(keys) == sorted(["env_wrapper", "frame_stack", "policy_kwargs.use_expln",
+    assert sorted(keys) == sorted(["env_wrapper", "frame_stack", "policy_kwargs.squash_output",
                                    "policy_kwargs.activation_fn", "clip_range_vf"]), lines
     assert all(line.startswith("ascent: ppo.yml [CarRacing-v2]: ") for line in lines)
     why = {line.split(": ")[2]: ": ".join(line.split(": ")[3:]) for line in lines}
-    assert "gSDE" in why["policy_kwargs.use_expln"] and "LeakyReLU" in why["policy_kwargs.activation_fn"]
+    assert "gSDE" in why["policy_kwargs.squash_output"] and "LeakyReLU" in why["policy_kwargs.activation_fn"]
     assert "lin_0.3 becomes 0.3" in why["clip_range_vf"] and "FrameSkip" in why["env_wrapper"]
 
     build_config(PPOConfig, "ppo", "Pendulum-v1", spec, {})

@@ -1,5 +1,7 @@
 """Space handling, action bounds, and gradient isolation between actor and critic."""
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -163,6 +165,19 @@ def test_gsde_distribution_against_a_naive_sum(full_std):
     oracle = torch.distributions.Normal(dist.mean, dist.log_std.exp())
     torch.testing.assert_close(dist.log_prob(a), oracle.log_prob(a).sum(-1))
     torch.testing.assert_close(dist.entropy(), oracle.entropy().sum(-1))
+
+
+def test_expln_against_its_closed_form():
+    from ascent.nets.distributions import expln
+
+    x = torch.tensor([-3.0, -0.5, 0.0, 0.5, 4.0], requires_grad=True)
+    expected = [math.exp(-3.0), math.exp(-0.5), 1.0, math.log(1.5) + 1, math.log(5.0) + 1]
+    torch.testing.assert_close(expln(x), torch.tensor(expected), atol=1e-5, rtol=0)
+    expln(x).sum().backward()  # slope exp(x) below 0, 1 / (1 + x) above: finite everywhere
+    torch.testing.assert_close(x.grad, torch.tensor([math.exp(-3.0), math.exp(-0.5), 1.0, 1 / 1.5, 1 / 5.0]),
+                               atol=1e-4, rtol=0)
+    policy = ActorCritic(BOX, gym.spaces.Box(-1, 1, (2,)), use_sde=True, use_expln=True, log_std_init=0.5)
+    torch.testing.assert_close(policy.sde_std(), torch.full((64, 2), math.log(1.5) + 1), atol=1e-5, rtol=0)
 
 
 def test_gsde_noise_is_a_function_of_the_state_until_redrawn():
