@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ascent.nets.distributions import NoisyTanhGaussian, TanhGaussian, expln
+from ascent.nets.distributions import NoisyTanhGaussian, TanhGaussian, gsde_log_std, gsde_sigma
 from ascent.errors import EnvError
 from ascent.nets.layers import MLP, mlp_forward
 from ascent.nets.precision import autocast
@@ -131,8 +131,7 @@ class StateDependentNoiseActor(nn.Module):
         self.env_weights: torch.Tensor | None = None  # (n_envs, features, actions): Theta of each env
 
     def sigma(self) -> torch.Tensor:
-        sigma = expln(self.log_std) if self.use_expln else self.log_std.exp()
-        return sigma.expand(self.torso.out_dim, self.action_dim)
+        return gsde_sigma(self.log_std, self.use_expln, self.torso.out_dim, self.action_dim)
 
     def reset_noise(self, n: int) -> None:
         """A new Theta for each of n envs."""
@@ -152,7 +151,7 @@ class StateDependentNoiseActor(nn.Module):
         mean = F.linear(z, self.head.weight, self.head.bias)
         if self.clip_mean > 0:
             mean = mean.clamp(-self.clip_mean, self.clip_mean)
-        log_std = 0.5 * torch.log(z.square() @ self.sigma().square() + 1e-6)
+        log_std = gsde_log_std(z, self.sigma())
         if weights is not None:
             noise = z @ weights
         else:

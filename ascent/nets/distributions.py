@@ -22,6 +22,16 @@ def expln(log_std: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, torch.log1p(log_std * positive + 1e-6) + 1.0, torch.exp(log_std * ~positive))
 
 
+def gsde_sigma(log_std: torch.Tensor, use_expln: bool, features: int, actions: int) -> torch.Tensor:
+    """gSDE's sigma as a (features, actions) matrix from its log_std (a matrix, or one column)."""
+    return (expln(log_std) if use_expln else log_std.exp()).expand(features, actions)
+
+
+def gsde_log_std(z: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """log of the action std given the features z: 1/2 log(sum_i z_i^2 sigma_ij^2 + 1e-6) (SB3's 1e-6)."""
+    return 0.5 * torch.log(z.square() @ sigma.square() + 1e-6)
+
+
 class Categorical:
     """pi(a|s) = softmax(logits)[a]. logits: (B, n), unnormalized."""
 

@@ -42,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ascent.nets.distributions import LOG_SQRT_2PI, Categorical, DiagGaussian, MultiCategorical, TanhGaussian, expln
+from ascent.nets.distributions import (LOG_SQRT_2PI, Categorical, DiagGaussian, MultiCategorical, TanhGaussian,
+                                      gsde_log_std, gsde_sigma)
 from ascent.errors import ConfigError, EnvError
 from ascent.nets.encoders import MASK_KEY, ObsEncoder
 from ascent.nets.layers import MLP, numpy_linear_stack, orthogonal_init
@@ -156,12 +157,11 @@ class ActorCritic(nn.Module):
 
     def sde_std(self) -> torch.Tensor:
         """gSDE's sigma as a (features, actions) matrix: exp(log_std), or expln(log_std) (use_expln)."""
-        sigma = expln(self.log_std) if self.use_expln else self.log_std.exp()
-        return sigma.expand(self.actor_torso.out_dim, self.action_head.out_features)
+        return gsde_sigma(self.log_std, self.use_expln, self.actor_torso.out_dim, self.action_head.out_features)
 
     def sde_log_std(self, latent: torch.Tensor) -> torch.Tensor:
-        """log of the action std given s: 1/2 log(sum_i z_i^2 sigma_ij^2 + 1e-6) (the 1e-6 as SB3's)."""
-        return 0.5 * torch.log(latent.detach().square() @ self.sde_std().square() + 1e-6)
+        """log of the action std given s (the features detached: sigma alone learns the spread)."""
+        return gsde_log_std(latent.detach(), self.sde_std())
 
     def reset_sde_noise(self, n: int) -> None:
         """Draw gSDE's exploration matrices Theta ~ N(0, sigma^2) afresh, one for each of n envs."""
