@@ -5,6 +5,7 @@
   python benchmarks/search_bench.py ttt          # AlphaZero tic-tac-toe (preset): vs minimax, network alone vs random
   python benchmarks/search_bench.py throughput   # self-play positions/s, batched leaf evaluation on and off, 0-2 actors
   python benchmarks/search_bench.py c4 --minutes 120 --actors 2    # AlphaZero Connect Four: training, snapshots
+  python benchmarks/search_bench.py c4 --minutes 120 --resume      # ... the interrupted training continued
   python benchmarks/search_bench.py c4-eval [--az-sims 200]       # ... its snapshots vs mcts:1000, curve figure
 
 Same settings on every side: UCT c = 2, one uniformly random rollout per leaf; `speed` with the
@@ -142,11 +143,21 @@ def cmd_c4(args) -> None:
     from ascent.search.alphazero import AlphaZero
 
     run = CACHE / "alphazero-c4"
-    shutil.rmtree(run, ignore_errors=True)
     snapshots = run / "snapshots"
-    snapshots.mkdir(parents=True)
-    agent = AlphaZero("connect_four", seed=0, verbose=0, run_dir=run, n_actors=args.actors, eval_every=0)
-    limit, every, due = args.minutes * 60.0, args.snapshot_minutes * 60.0, [args.snapshot_minutes * 60.0]
+    every = args.snapshot_minutes * 60.0
+    if args.resume:  # an interrupted training goes on from its last checkpoint, its clock with it
+        if not (run / "checkpoints" / "last.pt").exists():
+            raise SystemExit(f"--resume: no checkpoint at {run / 'checkpoints' / 'last.pt'}; run `c4` without it")
+        agent = AlphaZero.load(run / "checkpoints" / "last.pt", run_dir=run, verbose=0)
+        for later in snapshots.glob("*.pt"):  # snapshots taken after the checkpoint: training redoes them
+            if float(later.stem.removesuffix("min")) * 60.0 > agent.train_seconds + 6.0:
+                later.unlink()
+        print(f"resumed at {agent.train_seconds / 60:.1f} min, {agent.num_steps:,} moves", flush=True)
+    else:
+        shutil.rmtree(run, ignore_errors=True)
+        snapshots.mkdir(parents=True)
+        agent = AlphaZero("connect_four", seed=0, verbose=0, run_dir=run, n_actors=args.actors, eval_every=0)
+    limit, due = args.minutes * 60.0, [(math.floor(agent.train_seconds / every + 1e-9) + 1) * every]
 
     def snapshot(agent, metrics) -> bool:
         if agent.train_seconds >= due[0] or agent.train_seconds >= limit:
@@ -273,6 +284,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="throughput: measured rounds of self-play")
     p.add_argument("--minutes", type=float, default=120.0, help="c4: training minutes")
     p.add_argument("--actors", type=int, default=0, help="c4: Ray actors for self-play (0: in process)")
+    p.add_argument("--resume", action="store_true",
+                   help="c4: continue the interrupted training from its last checkpoint (its --actors kept)")
     p.add_argument("--final-games", type=int, default=100, help="c4-eval: games of the last snapshot against mcts:1000")
     p.add_argument("--curve-games", type=int, default=20, help="c4-eval: games of each earlier snapshot")
     p.add_argument("--last-only", action="store_true", help="c4-eval: the last snapshot only (no curve)")
