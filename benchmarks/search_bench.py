@@ -140,16 +140,19 @@ def cmd_c4(args) -> None:
     `c4-eval` to play against mcts:1000 afterwards."""
     import shutil
 
+    from ascent.core.run import RunDirectory
     from ascent.search.alphazero import AlphaZero
 
     run = CACHE / "alphazero-c4"
+    checkpoint = RunDirectory(run).checkpoint
     snapshots = run / "snapshots"
     every = args.snapshot_minutes * 60.0
     if args.resume:  # an interrupted training goes on from its last checkpoint, its clock with it
-        if not (run / "checkpoints" / "last.pt").exists():
-            raise SystemExit(f"--resume: no checkpoint at {run / 'checkpoints' / 'last.pt'}; run `c4` without it")
-        agent = AlphaZero.load(run / "checkpoints" / "last.pt", run_dir=run, verbose=0)
+        if not checkpoint.exists():
+            raise SystemExit(f"--resume: no checkpoint at {checkpoint}; run `c4` without it")
+        agent = AlphaZero.load(checkpoint, run_dir=run, verbose=0)
         for later in snapshots.glob("*.pt"):  # snapshots taken after the checkpoint: training redoes them
+            # (names hold the minutes to 0.1: 6 s of slack)
             if float(later.stem.removesuffix("min")) * 60.0 > agent.train_seconds + 6.0:
                 later.unlink()
         print(f"resumed at {agent.train_seconds / 60:.1f} min, {agent.num_steps:,} moves", flush=True)
